@@ -1,0 +1,52 @@
+/**
+ * Errors that cross a wire and are shared by every service. Each maps to exactly
+ * one gRPC status and one HTTP status at the edges.
+ */
+import { HttpApiSchema } from "@effect/platform"
+import { Array, ParseResult, Schema, String } from "effect"
+
+/** A request field failed validation. `field` uses the wire (snake_case) name. */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()(
+  "InvalidArgument",
+  { field: Schema.String, reason: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  override get message() {
+    return this.field === "" ? this.reason : `${this.field}: ${this.reason}`
+  }
+
+  /**
+   * The first issue of a failed decode, named by its field path. Paths are
+   * rendered snake_case because that is how gRPC and proto-JSON clients spell them.
+   */
+  static fromParseError(error: ParseResult.ParseError): InvalidArgument {
+    const issue = Array.head(ParseResult.ArrayFormatter.formatErrorSync(error))
+    if (issue._tag === "None") return new InvalidArgument({ field: "", reason: error.message })
+    return new InvalidArgument({
+      field: issue.value.path.map((segment) => String.camelToSnake(globalThis.String(segment))).join("."),
+      reason: issue.value.message
+    })
+  }
+}
+
+/** A dependency (database, broker, another service) cannot be reached right now; retrying may help. */
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()(
+  "ServiceUnavailable",
+  { service: Schema.String, reason: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {
+  override get message() {
+    return `${this.service} unavailable: ${this.reason}`
+  }
+}
+
+/** The caller's deadline passed before the work finished. */
+export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()(
+  "DeadlineExceeded",
+  { operation: Schema.String },
+  HttpApiSchema.annotations({ status: 504 })
+) {
+  override get message() {
+    return `deadline exceeded during ${this.operation}`
+  }
+}

@@ -1,0 +1,108 @@
+/** Ratings: ids, the aggregate, rating events, errors and the Effect RPC group. */
+import { HttpApiSchema } from "@effect/platform"
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Option, Schema } from "effect"
+import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
+import { identifier } from "./Fields.js"
+
+export const RecordId = identifier("RecordId")
+export type RecordId = typeof RecordId.Type
+
+export const UserId = identifier("UserId")
+export type UserId = typeof UserId.Type
+
+export const RECORD_TYPES = ["movie", "tv"] as const
+export const RecordType = Schema.Literal(...RECORD_TYPES).annotations({
+  message: () => `must be one of ${RECORD_TYPES.map((t) => `"${t}"`).join(", ")}`
+})
+export type RecordType = typeof RecordType.Type
+
+export const MIN_RATING = 1
+export const MAX_RATING = 10
+export const RatingValue = Schema.Number.pipe(
+  Schema.int(),
+  Schema.between(MIN_RATING, MAX_RATING),
+  Schema.brand("RatingValue")
+).annotations({ message: () => `must be an integer from ${MIN_RATING} to ${MAX_RATING}` })
+export type RatingValue = typeof RatingValue.Type
+
+/** The thing being rated. */
+export const RecordKey = Schema.Struct({ recordType: RecordType, recordId: RecordId })
+export type RecordKey = typeof RecordKey.Type
+
+/** One user's rating of one record. */
+export const RatingKey = Schema.Struct({ ...RecordKey.fields, userId: UserId })
+export type RatingKey = typeof RatingKey.Type
+
+export const Rating = Schema.Struct({ ...RatingKey.fields, value: RatingValue })
+export type Rating = typeof Rating.Type
+
+/** Count and sum of a record's ratings; the mean is derived, so it never drifts from them. */
+export class AggregatedRating extends Schema.Class<AggregatedRating>("AggregatedRating")({
+  count: Schema.NonNegativeInt,
+  sum: Schema.NonNegativeInt
+}) {
+  static readonly empty = new AggregatedRating({ count: 0, sum: 0 })
+
+  /** None when nobody rated the record. */
+  get average(): Option.Option<number> {
+    return this.count === 0 ? Option.none() : Option.some(this.sum / this.count)
+  }
+}
+
+const providerId = Schema.optional(identifier("ProviderId"))
+
+/**
+ * A rating event in the original JSON shape
+ * (`{"userId","recordId","recordType","value","providerId","eventType"}`), as the
+ * ingestor publishes it and the rating service consumes it.
+ */
+export const PutRatingEvent = Schema.Struct({
+  eventType: Schema.Literal("put"),
+  ...Rating.fields,
+  providerId
+})
+export const DeleteRatingEvent = Schema.Struct({
+  eventType: Schema.Literal("delete"),
+  ...RatingKey.fields,
+  /** Ignored: a delete removes whatever the user's rating is. */
+  value: Schema.optional(Schema.Unknown),
+  providerId
+})
+export const RatingEvent = Schema.Union(PutRatingEvent, DeleteRatingEvent)
+export type RatingEvent = typeof RatingEvent.Type
+
+export class RatingNotFound extends Schema.TaggedError<RatingNotFound>()(
+  "RatingNotFound",
+  RatingKey.fields,
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `user ${this.userId} has no rating for ${this.recordType} ${this.recordId}`
+  }
+}
+
+/** How many events of a submitted batch were applied (all of them, or the call fails). */
+export const SubmitResult = Schema.Struct({ applied: Schema.NonNegativeInt })
+
+export class RatingRpcs extends RpcGroup.make(
+  Rpc.make("GetAggregatedRating", {
+    payload: RecordKey,
+    success: AggregatedRating,
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  }),
+  Rpc.make("PutRating", {
+    payload: Rating,
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  }),
+  Rpc.make("DeleteRating", {
+    payload: RatingKey,
+    error: Schema.Union(RatingNotFound, InvalidArgument, ServiceUnavailable)
+  }),
+  /** Hands a batch of rating events to the service's in-process ingestion. */
+  Rpc.make("SubmitRatingEvents", {
+    payload: { events: Schema.Array(RatingEvent) },
+    success: SubmitResult,
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  })
+) {}

@@ -1,0 +1,13 @@
+/** Settings of the metadata service (see platform Config for sources and spelling). */
+import * as PlatformConfig from "@movieapp/platform/Config"
+import { Config } from "effect"
+
+export const MetadataConfig = Config.all({
+  server: PlatformConfig.server({ grpcPort: 8081, httpPort: 8091 }),
+  log: PlatformConfig.log,
+  /** `REPOSITORY`: where metadata is stored. */
+  repository: Config.literal("memory")("repository").pipe(Config.withDefault("memory" as const)),
+  /** `DISCOVERY`: how instances find each other. */
+  discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const))
+})
+export type MetadataConfig = Config.Config.Success<typeof MetadataConfig>

@@ -1,0 +1,54 @@
+/** gRPC edge: movieapp.v1.MetadataService and the original unpackaged MetadataService. */
+import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { Metadata, type MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import * as GrpcServer from "@movieapp/platform/GrpcServer"
+import * as GrpcStatus from "@movieapp/platform/GrpcStatus"
+import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
+import * as legacy from "@movieapp/proto/gen/legacy/movie"
+import * as v1 from "@movieapp/proto/gen/movieapp/v1/metadata"
+import { Effect, Layer, Match, Schema } from "effect"
+import { MetadataService } from "../MetadataService.js"
+
+const GetRequest = Schema.Struct({ movieId: MovieId })
+const PutRequest = Schema.Struct({ metadata: Metadata })
+
+export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceUnavailable>().pipe(
+  Match.tagsExhaustive({
+    MetadataNotFound: (error) => GrpcStatus.notFound(error.message),
+    InvalidArgument: (error) => GrpcStatus.invalidArgument(error.message),
+    ServiceUnavailable: (error) => GrpcStatus.unavailable(error.message)
+  })
+)
+
+const decode = <A, I>(schema: Schema.Schema<A, I>) => (input: unknown) =>
+  Schema.decodeUnknown(schema, { onExcessProperty: "ignore" })(input).pipe(Effect.mapError(InvalidArgument.fromParseError))
+
+const handlers = Effect.gen(function* () {
+  const metadata = yield* MetadataService
+  const getMetadata = (request: unknown) =>
+    decode(GetRequest)(request).pipe(
+      Effect.flatMap(({ movieId }) => metadata.get(movieId)),
+      Effect.map((found) => ({ metadata: found })),
+      Effect.mapError(toStatus)
+    )
+  const putMetadata = (request: { readonly metadata?: unknown }) =>
+    (request.metadata === undefined
+      ? Effect.fail(new InvalidArgument({ field: "metadata", reason: "is required" }))
+      : decode(PutRequest)(request)).pipe(
+        Effect.flatMap((decoded) => metadata.put(decoded.metadata)),
+        Effect.as({}),
+        Effect.mapError(toStatus)
+      )
+  // The two APIs carry the same fields under different names: one set of handlers serves both.
+  return [
+    GrpcServer.service(v1.MetadataServiceService, { getMetadata, putMetadata }),
+    GrpcServer.service(legacy.MetadataServiceService, { getMetadata, putMetadata })
+  ]
+})
+
+export const layer = (config: ServerConfig) =>
+  Layer.unwrapEffect(
+    Effect.map(handlers, (services) =>
+      GrpcServer.layer({ host: config.host, port: config.grpcPort, services, descriptorSet, shutdownTimeout: config.shutdownTimeout }))
+  )

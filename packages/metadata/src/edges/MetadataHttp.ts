@@ -1,0 +1,35 @@
+/** HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata`, with an OpenAPI document. */
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter } from "@effect/platform"
+import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import { Effect, Layer, Schema } from "effect"
+import { MetadataService } from "../MetadataService.js"
+
+export class MetadataHttpApi extends HttpApi.make("metadata").add(
+  HttpApiGroup.make("metadata")
+    .add(
+      HttpApiEndpoint.get("get", "/metadata")
+        .setUrlParams(Schema.Struct({ id: MovieId }))
+        .addSuccess(Metadata)
+        .addError(MetadataNotFound)
+        .addError(ServiceUnavailable)
+    )
+    .add(
+      HttpApiEndpoint.put("put", "/metadata")
+        .setPayload(Metadata)
+        .addSuccess(Metadata)
+        .addError(ServiceUnavailable)
+    )
+) {}
+
+const handlers = HttpApiBuilder.group(MetadataHttpApi, "metadata", (handlers) =>
+  Effect.gen(function* () {
+    const metadata = yield* MetadataService
+    return handlers
+      .handle("get", ({ urlParams }) => metadata.get(urlParams.id))
+      .handle("put", ({ payload }) => metadata.put(payload).pipe(Effect.as(payload)))
+  }))
+
+export const routes = HttpLayerRouter.addHttpApi(MetadataHttpApi, { openapiPath: "/openapi.json" }).pipe(
+  Layer.provide(handlers)
+)

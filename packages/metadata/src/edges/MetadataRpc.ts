@@ -1,0 +1,17 @@
+/** Effect RPC edge: what the gateway calls. */
+import { MetadataRpcs } from "@movieapp/contracts/Metadata"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import { Effect, Layer } from "effect"
+import { MetadataService } from "../MetadataService.js"
+
+const handlers = MetadataRpcs.toLayer(
+  Effect.gen(function* () {
+    const metadata = yield* MetadataService
+    return {
+      GetMetadata: ({ movieId }) => metadata.get(movieId),
+      PutMetadata: ({ metadata: input }) => metadata.put(input)
+    }
+  })
+)
+
+export const routes = RpcTransport.route(MetadataRpcs).pipe(Layer.provide(handlers))

@@ -1,0 +1,28 @@
+/** Composition root of the metadata service: config, adapters, launch. */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as PlatformConfig from "@movieapp/platform/Config"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Logging from "@movieapp/platform/Logging"
+import { Effect, Layer } from "effect"
+import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
+import { MetadataConfig } from "./MetadataConfig.js"
+import * as MetadataServer from "./MetadataServer.js"
+
+const Main = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* MetadataConfig
+    const repository = MetadataRepositoryMemory.layer
+    const discovery = DiscoveryMemory.layer()
+    return MetadataServer.layer(config.server).pipe(
+      Layer.provide([repository, discovery]),
+      Layer.provide(Logging.layer(config.log))
+    )
+  })
+)
+
+Main.pipe(
+  Layer.provide(PlatformConfig.layerProvider),
+  Layer.provide(NodeContext.layer),
+  Layer.launch,
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

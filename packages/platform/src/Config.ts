@@ -1,0 +1,89 @@
+/**
+ * Configuration: environment variables over an optional YAML file. Keys are nested
+ * camelCase (`server.grpcPort`); the environment spells them CONSTANT_CASE
+ * (`SERVER_GRPC_PORT`), the YAML file in their natural nested shape. The file is
+ * named by `CONFIG_FILE`.
+ */
+import { FileSystem } from "@effect/platform"
+import { Config, ConfigProvider, Duration, Effect, Layer, LogLevel, Option, Schema } from "effect"
+import * as os from "node:os"
+import * as YAML from "yaml"
+
+const YamlDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+export class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot read config file ${this.path}: ${this.reason}`
+  }
+}
+
+/** Installs the provider: environment first, then the YAML file when `CONFIG_FILE` is set. */
+export const layerProvider: Layer.Layer<never, ConfigFileError, FileSystem.FileSystem> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const env = ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)
+    const file = yield* Config.option(Config.string("CONFIG_FILE")).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromEnv()),
+      Effect.orDie
+    )
+    if (Option.isNone(file)) return Layer.setConfigProvider(env)
+    const fs = yield* FileSystem.FileSystem
+    const fail = (reason: unknown) => new ConfigFileError({ path: file.value, reason: String(reason) })
+    const text = yield* fs.readFileString(file.value).pipe(Effect.mapError(fail))
+    const document = yield* Effect.try({ try: () => YAML.parse(text) ?? {}, catch: fail }).pipe(
+      Effect.flatMap(Schema.decodeUnknown(YamlDocument)),
+      Effect.mapError(fail)
+    )
+    return Layer.setConfigProvider(ConfigProvider.orElse(env, () => ConfigProvider.fromJson(document)))
+  })
+)
+
+/** Where a service listens and how it presents itself to others. */
+export interface ServerConfig {
+  readonly host: string
+  readonly grpcPort: number
+  readonly httpPort: number
+  /** The host others should dial; derived from the machine's addresses when unset. */
+  readonly advertiseHost: string
+  /** How long a graceful stop waits for in-flight calls. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+/** `server.*`: the defaults differ per service, so they are parameters. */
+export const server = (defaults: { readonly grpcPort: number; readonly httpPort: number }): Config.Config<ServerConfig> =>
+  Config.all({
+    host: Config.string("host").pipe(Config.withDefault("0.0.0.0")),
+    grpcPort: Config.port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
+    httpPort: Config.port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
+    advertiseHost: Config.string("advertiseHost").pipe(Config.option),
+    shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10)))
+  }).pipe(
+    Config.map(({ advertiseHost, ...rest }) => ({
+      ...rest,
+      advertiseHost: Option.getOrElse(advertiseHost, () => defaultAdvertiseHost(rest.host))
+    })),
+    Config.nested("server")
+  )
+
+/**
+ * A wildcard bind address cannot be dialled; advertise the first external IPv4
+ * address instead (a pod's IP in Kubernetes), never `localhost`.
+ */
+export const defaultAdvertiseHost = (bindHost: string): string => {
+  if (bindHost !== "0.0.0.0" && bindHost !== "::") return bindHost
+  const external = Object.values(os.networkInterfaces())
+    .flatMap((addresses) => addresses ?? [])
+    .find((address) => address.family === "IPv4" && !address.internal)
+  return external?.address ?? os.hostname()
+}
+
+export interface LogConfig {
+  readonly level: LogLevel.LogLevel
+}
+
+/** `log.level`: trace, debug, info, warning, error, fatal or none. */
+export const log: Config.Config<LogConfig> = Config.all({
+  level: Config.logLevel("level").pipe(Config.withDefault(LogLevel.Info))
+}).pipe(Config.nested("log"))

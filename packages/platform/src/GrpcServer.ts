@@ -1,0 +1,191 @@
+/**
+ * gRPC at the edge: a grpc-js server as a scoped layer whose unary handlers are
+ * Effects. Every server also serves the standard health service and server
+ * reflection built from a real descriptor set.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as protoLoader from "@grpc/proto-loader"
+import { ReflectionService } from "@grpc/reflection"
+import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime } from "effect"
+import { HealthImplementation } from "grpc-health-check"
+import * as Deadline from "./Deadline.js"
+import { Code, type GrpcStatusError } from "./GrpcStatus.js"
+
+type RequestOf<M> = M extends { readonly requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never
+type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never
+
+/** Effect handlers for every method of a generated grpc-js service definition. */
+export type Handlers<S extends grpc.ServiceDefinition, R> = {
+  readonly [K in keyof S]: (request: RequestOf<S[K]>) => Effect.Effect<ResponseOf<S[K]>, GrpcStatusError, R | ServerCall>
+}
+
+/** What a handler may know about the call it serves. */
+export class ServerCall extends Context.Tag("@movieapp/platform/GrpcServer/ServerCall")<ServerCall, {
+  readonly path: string
+  readonly metadata: grpc.Metadata
+}>() {}
+
+export interface Service<R> {
+  readonly name: string
+  readonly definition: grpc.ServiceDefinition
+  readonly handlers: Handlers<grpc.ServiceDefinition, R>
+}
+
+/** Pairs a generated service definition with its Effect handlers. */
+export const service = <S extends grpc.ServiceDefinition, R = never>(definition: S, handlers: Handlers<S, R>): Service<R> => {
+  const firstPath = Object.values(definition)[0]?.path ?? ""
+  return {
+    name: firstPath.slice(1, firstPath.lastIndexOf("/")),
+    definition,
+    handlers: handlers as unknown as Handlers<grpc.ServiceDefinition, R>
+  }
+}
+
+export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{ readonly address: string; readonly cause: unknown }> {
+  override get message() {
+    return `cannot listen for gRPC on ${this.address}: ${String(this.cause)}`
+  }
+}
+
+/** The running server: where it listens, and a switch for its health status. */
+export class GrpcServer extends Context.Tag("@movieapp/platform/GrpcServer")<GrpcServer, {
+  readonly port: number
+  readonly setServing: (serving: boolean) => Effect.Effect<void>
+}>() {}
+
+const toServiceError = (cause: Cause.Cause<GrpcStatusError>): Partial<grpc.StatusObject> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return { code: failure.value.code, details: failure.value.details }
+  if (Cause.isInterruptedOnly(cause)) return { code: Code.CANCELLED, details: "call cancelled" }
+  // A defect is a bug or a broken dependency: its text is for the log, never for the caller.
+  return { code: Code.INTERNAL, details: "internal error" }
+}
+
+const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): Option.Option<number> => {
+  const deadline = call.getDeadline()
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(ms) ? Option.some(ms) : Option.none()
+}
+
+const unary = <Req, Res, R>(
+  runtime: Runtime.Runtime<R>,
+  path: string,
+  handler: (request: Req) => Effect.Effect<Res, GrpcStatusError, R | ServerCall>
+): grpc.handleUnaryCall<Req, Res> => {
+  const runFork = Runtime.runFork(runtime)
+  return (call, callback) => {
+    let program = handler(call.request).pipe(
+      Effect.provideService(ServerCall, { path, metadata: call.metadata }),
+      Effect.tapErrorCause((cause) =>
+        Cause.isInterruptedOnly(cause) || Cause.isFailType(cause)
+          ? Effect.void
+          : Effect.logError("gRPC handler failed", cause).pipe(Effect.annotateLogs("grpc.method", path))
+      )
+    )
+    const deadline = deadlineOf(call)
+    if (Option.isSome(deadline)) program = Deadline.withDeadline(deadline.value)(program)
+    const fiber = runFork(program)
+    let done = false
+    // grpc-js also emits "cancelled" after a call completed normally: only interrupt live work.
+    const onCancelled = () => {
+      if (!done) fiber.unsafeInterruptAsFork(FiberId.none)
+    }
+    call.once("cancelled", onCancelled)
+    fiber.addObserver((exit) => {
+      done = true
+      call.removeListener("cancelled", onCancelled)
+      if (call.cancelled) return // the caller is gone, or grpc-js already answered DEADLINE_EXCEEDED
+      if (Exit.isSuccess(exit)) callback(null, exit.value)
+      else callback(toServiceError(exit.cause) as grpc.ServerErrorResponse)
+    })
+  }
+}
+
+/**
+ * Reflection over the descriptor set (which must include grpc/health/v1/health.proto),
+ * listing exactly the services this server has.
+ *
+ * @grpc/reflection indexes symbols of package-less files (our original API) under
+ * a leading dot (".MetadataService"), so clients asking for "MetadataService"
+ * would not find it; its indexes are re-keyed to the names clients use.
+ */
+const addReflection = (server: grpc.Server, descriptorSet: Buffer, serviceNames: ReadonlyArray<string>) => {
+  const reflection = new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet))
+  const exposed = new Set(serviceNames)
+  const internals = reflection as unknown as { readonly v1: unknown; readonly v1Alpha: unknown }
+  for (const implementation of [internals.v1, internals.v1Alpha] as ReadonlyArray<{
+    symbols: Record<string, unknown>
+    services: Record<string, unknown>
+  }>) {
+    const rekey = (index: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(index).map(([name, value]) => [name.replace(/^\./, ""), value]))
+    implementation.symbols = rekey(implementation.symbols)
+    implementation.services = Object.fromEntries(
+      Object.entries(rekey(implementation.services)).filter(([name]) => exposed.has(name))
+    )
+  }
+  reflection.addToServer(server)
+}
+
+export interface Options<R> {
+  readonly host: string
+  readonly port: number
+  readonly services: ReadonlyArray<Service<R>>
+  /** Serialized FileDescriptorSet covering every service, for server reflection. */
+  readonly descriptorSet: Buffer
+  /** How long a graceful stop waits for in-flight calls before cutting them off. */
+  readonly shutdownTimeout?: Duration.DurationInput
+}
+
+/**
+ * Binds on build; on release reports NOT_SERVING, stops accepting calls, waits for
+ * in-flight calls (up to `shutdownTimeout`), then forces the rest closed.
+ */
+export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindError, R> =>
+  Layer.scoped(
+    GrpcServer,
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<R>()
+      const server = new grpc.Server()
+      for (const { definition, handlers } of options.services) {
+        const implementation: grpc.UntypedServiceImplementation = {}
+        for (const [method, handler] of Object.entries(handlers)) {
+          implementation[method] = unary(runtime, definition[method]!.path, handler)
+        }
+        server.addService(definition, implementation)
+      }
+      const names = options.services.map((s) => s.name)
+      const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(names.map((n) => [n, "NOT_SERVING"])) })
+      health.addToServer(server)
+      addReflection(server, options.descriptorSet, [...names, "grpc.health.v1.Health"])
+
+      const setServing = (serving: boolean) =>
+        Effect.sync(() => {
+          for (const name of ["", ...names]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING")
+        })
+
+      const address = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`
+      const port = yield* Effect.acquireRelease(
+        Effect.async<number, GrpcBindError>((resume) =>
+          server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (cause, port) =>
+            resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(port)))
+        ),
+        () =>
+          setServing(false).pipe(
+            Effect.zipRight(Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void)))),
+            Effect.timeoutTo({
+              duration: options.shutdownTimeout ?? "10 seconds",
+              onSuccess: () => Effect.void,
+              onTimeout: () => Effect.sync(() => server.forceShutdown())
+            }),
+            Effect.flatten,
+            Effect.zipRight(Effect.logInfo("gRPC server stopped"))
+          )
+      )
+      yield* setServing(true)
+      yield* Effect.logInfo("gRPC server listening").pipe(
+        Effect.annotateLogs({ "grpc.port": port, "grpc.services": names.join(",") })
+      )
+      return GrpcServer.of({ port, setServing })
+    })
+  )

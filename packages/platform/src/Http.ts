@@ -1,0 +1,21 @@
+/** The HTTP listener of a service: its JSON API and its Effect RPC endpoint share one port. */
+import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Layer } from "effect"
+import { createServer } from "node:http"
+
+/**
+ * Serves every route registered by `routes` on host:port. Closing the layer stops
+ * accepting connections and waits for in-flight requests to finish.
+ */
+export const serve = <E, R>(
+  routes: Layer.Layer<never, E, R>,
+  options: { readonly host: string; readonly port: number }
+) =>
+  HttpLayerRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
+  )
+
+/** The port the HTTP server actually bound (useful with port 0). */
+export const boundPort = (server: HttpServer.HttpServer): number =>
+  server.address._tag === "TcpAddress" ? server.address.port : 0

@@ -1,0 +1,40 @@
+/**
+ * Keeps this instance registered for as long as the layer lives: registers on
+ * build, heartbeats in the background, deregisters when the scope closes.
+ */
+import { Duration, Effect, Layer, Random, Schedule } from "effect"
+import { Discovery, type Instance } from "./Discovery.js"
+
+export interface Options {
+  readonly service: string
+  readonly host: string
+  readonly port: number
+  readonly heartbeatInterval?: Duration.DurationInput
+}
+
+export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const discovery = yield* Discovery
+      const suffix = (yield* Random.nextInt).toString(16).replace("-", "")
+      const instance: Instance = { id: `${options.service}-${suffix}`, service: options.service, host: options.host, port: options.port }
+      const register = discovery.register(instance).pipe(
+        Effect.tapError((error) => Effect.logWarning("registration failed; retrying", error)),
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.jittered, Schedule.upTo("30 seconds"))),
+        Effect.orDie
+      )
+      yield* Effect.acquireRelease(register, () =>
+        discovery.deregister(instance.id).pipe(
+          Effect.tap(() => Effect.logInfo("deregistered").pipe(Effect.annotateLogs("instance", instance.id))),
+          Effect.catchAll((error) => Effect.logWarning("deregistration failed", error))
+        ))
+      yield* Effect.logInfo("registered").pipe(Effect.annotateLogs({ instance: instance.id, address: `${instance.host}:${instance.port}` }))
+      // A failed heartbeat (the registry forgot us, or is unreachable) re-registers on the next tick.
+      yield* discovery.reportHealthy(instance.id).pipe(
+        Effect.catchAll(() => discovery.register(instance)),
+        Effect.catchAll((error) => Effect.logWarning("heartbeat failed", error)),
+        Effect.repeat(Schedule.spaced(options.heartbeatInterval ?? "1 second")),
+        Effect.forkScoped
+      )
+    })
+  )

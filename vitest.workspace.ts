@@ -1,0 +1,17 @@
+import { defineWorkspace } from "vitest/config"
+
+// Each package's tests run from source: the "source" export condition resolves
+// @movieapp/* imports to src/*.ts, as tsconfig.json does for the type checker.
+const sourceConditions = { resolve: { conditions: ["source"] }, ssr: { resolve: { conditions: ["source"], externalConditions: ["source"] } } }
+
+export default defineWorkspace([
+  {
+    ...sourceConditions,
+    test: {
+      name: "unit",
+      include: ["packages/*/test/**/*.test.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 60_000
+    }
+  }
+])
