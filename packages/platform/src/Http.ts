@@ -7,13 +7,18 @@ import { createServer } from "node:http"
 /**
  * Serves every route registered by `routes` on host:port. Closing the layer stops
  * accepting connections and waits for in-flight requests to finish.
+ *
+ * Fresh: HttpLayerRouter's router is one constant layer, so without it every
+ * service in one process (the dev stack, tests) would share a single router.
  */
 export const serve = <E, R>(
   routes: Layer.Layer<never, E, R>,
   options: { readonly host: string; readonly port: number }
 ) =>
-  HttpLayerRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
+  Layer.fresh(
+    HttpLayerRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
+    )
   )
 
 /** The port the HTTP server actually bound (useful with port 0). */

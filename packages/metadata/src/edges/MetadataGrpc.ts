@@ -1,13 +1,12 @@
 /** gRPC edge: movieapp.v1.MetadataService and the original unpackaged MetadataService. */
 import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Metadata, type MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
-import type { ServerConfig } from "@movieapp/platform/Config"
 import * as GrpcServer from "@movieapp/platform/GrpcServer"
 import * as GrpcStatus from "@movieapp/platform/GrpcStatus"
-import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
+import * as Validation from "@movieapp/platform/Validation"
 import * as legacy from "@movieapp/proto/gen/legacy/movie"
 import * as v1 from "@movieapp/proto/gen/movieapp/v1/metadata"
-import { Effect, Layer, Match, Schema } from "effect"
+import { Effect, Match, Schema } from "effect"
 import { MetadataService } from "../MetadataService.js"
 
 const GetRequest = Schema.Struct({ movieId: MovieId })
@@ -21,13 +20,11 @@ export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceU
   })
 )
 
-const decode = <A, I>(schema: Schema.Schema<A, I>) => (input: unknown) =>
-  Schema.decodeUnknown(schema, { onExcessProperty: "ignore" })(input).pipe(Effect.mapError(InvalidArgument.fromParseError))
-
-const handlers = Effect.gen(function* () {
+/** The versioned and the original MetadataService, over the same handlers. */
+export const services = Effect.gen(function* () {
   const metadata = yield* MetadataService
   const getMetadata = (request: unknown) =>
-    decode(GetRequest)(request).pipe(
+    Validation.decode(GetRequest)(request).pipe(
       Effect.flatMap(({ movieId }) => metadata.get(movieId)),
       Effect.map((found) => ({ metadata: found })),
       Effect.mapError(toStatus)
@@ -35,7 +32,7 @@ const handlers = Effect.gen(function* () {
   const putMetadata = (request: { readonly metadata?: unknown }) =>
     (request.metadata === undefined
       ? Effect.fail(new InvalidArgument({ field: "metadata", reason: "is required" }))
-      : decode(PutRequest)(request)).pipe(
+      : Validation.decode(PutRequest)(request)).pipe(
         Effect.flatMap((decoded) => metadata.put(decoded.metadata)),
         Effect.as({}),
         Effect.mapError(toStatus)
@@ -46,9 +43,3 @@ const handlers = Effect.gen(function* () {
     GrpcServer.service(legacy.MetadataServiceService, { getMetadata, putMetadata })
   ]
 })
-
-export const layer = (config: ServerConfig) =>
-  Layer.unwrapEffect(
-    Effect.map(handlers, (services) =>
-      GrpcServer.layer({ host: config.host, port: config.grpcPort, services, descriptorSet, shutdownTimeout: config.shutdownTimeout }))
-  )

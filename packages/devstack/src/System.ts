@@ -1,0 +1,69 @@
+/**
+ * The whole system in one process on embedded defaults: memory storage, one
+ * shared memory discovery registry, in-process rating events. `npm start` runs it
+ * on fixed ports; tests run it on port 0, over the same real sockets.
+ */
+import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
+import * as MetadataServer from "@movieapp/metadata/MetadataServer"
+import * as MovieServer from "@movieapp/movie/MovieServer"
+import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
+import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
+import * as RatingServer from "@movieapp/rating/RatingServer"
+import { Duration, Layer } from "effect"
+
+export interface Ports {
+  readonly grpc: number
+  readonly http: number
+}
+
+export interface Options {
+  readonly host: string
+  readonly metadata: Ports
+  readonly rating: Ports
+  readonly movie: Ports
+  readonly backends?: Partial<BackendsConfig>
+}
+
+/** The default ports of the three services. */
+export const defaultPorts = {
+  metadata: { grpc: 8081, http: 8091 },
+  rating: { grpc: 8082, http: 8092 },
+  movie: { grpc: 8083, http: 8093 }
+} as const
+
+/** Every service on an ephemeral port: for tests. */
+export const ephemeralPorts = {
+  metadata: { grpc: 0, http: 0 },
+  rating: { grpc: 0, http: 0 },
+  movie: { grpc: 0, http: 0 }
+} as const
+
+const server = (host: string, ports: Ports): ServerConfig => ({
+  host,
+  grpcPort: ports.grpc,
+  httpPort: ports.http,
+  advertiseHost: host,
+  shutdownTimeout: Duration.seconds(10)
+})
+
+export const layer = (options: Options) =>
+  Layer.mergeAll(
+    MetadataServer.layer(server(options.host, options.metadata)).pipe(
+      Layer.provide(MetadataRepositoryMemory.layer)
+    ),
+    RatingServer.layer(server(options.host, options.rating)).pipe(
+      Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer])
+    ),
+    MovieServer.layer({
+      server: server(options.host, options.movie),
+      backends: {
+        timeout: Duration.seconds(5),
+        retries: 3,
+        backoff: Duration.millis(25),
+        ...options.backends
+      }
+    })
+  ).pipe(Layer.provide(DiscoveryMemory.layer()))

@@ -1,0 +1,22 @@
+/** Settings of the movie gateway (see platform Config for sources and spelling). */
+import * as PlatformConfig from "@movieapp/platform/Config"
+import { Config } from "effect"
+
+export const BackendsConfig = Config.all({
+  /** Upper bound of one backend call, retries included, when the caller set no earlier deadline. */
+  timeout: Config.duration("timeout").pipe(Config.withDefault("5 seconds")),
+  /** Retries of a backend call while the backend is unavailable. */
+  retries: Config.integer("retries").pipe(Config.withDefault(3)),
+  /** First retry delay; later ones grow exponentially, with jitter. */
+  backoff: Config.duration("backoff").pipe(Config.withDefault("25 millis"))
+}).pipe(Config.nested("backends"))
+export type BackendsConfig = Config.Config.Success<typeof BackendsConfig>
+
+export const MovieConfig = Config.all({
+  server: PlatformConfig.server({ grpcPort: 8083, httpPort: 8093 }),
+  log: PlatformConfig.log,
+  backends: BackendsConfig,
+  /** `DISCOVERY`: how the gateway finds metadata and rating instances. */
+  discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const))
+})
+export type MovieConfig = Config.Config.Success<typeof MovieConfig>

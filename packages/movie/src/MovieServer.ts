@@ -1,0 +1,36 @@
+/**
+ * The running gateway: gRPC and HTTP JSON over one application service whose
+ * backends are reached over Effect RPC. Discovery is chosen by the caller.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import * as ServerHost from "@movieapp/platform/ServerHost"
+import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
+import { Context, Effect, Layer } from "effect"
+import * as MetadataBackendRpc from "./adapters/MetadataBackendRpc.js"
+import * as RatingBackendRpc from "./adapters/RatingBackendRpc.js"
+import * as MovieGrpc from "./edges/MovieGrpc.js"
+import * as MovieHttp from "./edges/MovieHttp.js"
+import type { BackendsConfig } from "./MovieConfig.js"
+import * as MovieService from "./MovieService.js"
+
+export const SERVICE_NAME = "movie"
+
+/** Where this gateway instance listens. */
+export class Ports extends Context.Tag("@movieapp/movie/MovieServer/Ports")<Ports, ServerHost.BoundPorts["Type"]>() {}
+
+export const layer = (config: { readonly server: ServerConfig; readonly backends: BackendsConfig }) =>
+  Layer.effect(Ports, ServerHost.BoundPorts).pipe(
+    Layer.provide(Layer.unwrapEffect(Effect.map(MovieGrpc.services, (grpcServices) =>
+      ServerHost.layer({
+        service: SERVICE_NAME,
+        config: config.server,
+        grpcServices,
+        descriptorSet,
+        httpRoutes: MovieHttp.routes
+      })))),
+    Layer.provide(MovieService.layer),
+    Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)]),
+    // One pooled HTTP client (undici) for every backend connection of this gateway.
+    Layer.provide(NodeHttpClient.layerUndici)
+  )

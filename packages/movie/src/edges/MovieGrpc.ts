@@ -1,0 +1,52 @@
+/**
+ * gRPC edge: movieapp.v1.MovieService and the original unpackaged MovieService.
+ * The original's float rating cannot say "not rated": it gets 0 there, as before.
+ */
+import type { DeadlineExceeded, InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { type MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import * as GrpcServer from "@movieapp/platform/GrpcServer"
+import * as GrpcStatus from "@movieapp/platform/GrpcStatus"
+import * as Validation from "@movieapp/platform/Validation"
+import * as legacy from "@movieapp/proto/gen/legacy/movie"
+import * as v1 from "@movieapp/proto/gen/movieapp/v1/movie"
+import { Effect, Match, Option, Schema } from "effect"
+import { MovieService } from "../MovieService.js"
+
+const Request = Schema.Struct({ movieId: MovieId })
+
+export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceUnavailable | DeadlineExceeded>().pipe(
+  Match.tagsExhaustive({
+    MetadataNotFound: (error) => GrpcStatus.notFound(error.message),
+    InvalidArgument: (error) => GrpcStatus.invalidArgument(error.message),
+    ServiceUnavailable: (error) => GrpcStatus.unavailable(error.message),
+    DeadlineExceeded: (error) => GrpcStatus.deadlineExceeded(error.message)
+  })
+)
+
+/** The versioned and the original MovieService, over the same handler. */
+export const services = Effect.gen(function* () {
+  const movies = yield* MovieService
+  const details = (request: unknown) =>
+    Validation.decode(Request)(request).pipe(
+      Effect.flatMap(({ movieId }) => movies.details(movieId)),
+      Effect.mapError(toStatus)
+    )
+  return [
+    GrpcServer.service(v1.MovieServiceService, {
+      getMovieDetails: (request) =>
+        Effect.map(details(request), ({ metadata, rating }) => ({
+          movieDetails: {
+            metadata,
+            rating: Option.getOrUndefined(rating.average),
+            ratingsCount: rating.count
+          }
+        }))
+    }),
+    GrpcServer.service(legacy.MovieServiceService, {
+      getMovieDetails: (request) =>
+        Effect.map(details(request), ({ metadata, rating }) => ({
+          movieDetails: { metadata, rating: Option.getOrElse(rating.average, () => 0) }
+        }))
+    })
+  ]
+})

@@ -1,0 +1,26 @@
+/** Composition root of the movie gateway: config, adapters, launch. */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as PlatformConfig from "@movieapp/platform/Config"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Logging from "@movieapp/platform/Logging"
+import { Effect, Layer } from "effect"
+import { MovieConfig } from "./MovieConfig.js"
+import * as MovieServer from "./MovieServer.js"
+
+const Main = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* MovieConfig
+    const discovery = DiscoveryMemory.layer()
+    return MovieServer.layer(config).pipe(
+      Layer.provide(discovery),
+      Layer.provide(Logging.layer(config.log))
+    )
+  })
+)
+
+Main.pipe(
+  Layer.provide(PlatformConfig.layerProvider),
+  Layer.provide(NodeContext.layer),
+  Layer.launch,
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

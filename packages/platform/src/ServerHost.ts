@@ -1,0 +1,50 @@
+/**
+ * Hosts one service: its gRPC server, its HTTP listener (JSON API and Effect RPC)
+ * and its registration in discovery. Registration happens once the HTTP listener
+ * is up and is withdrawn first on stop, so callers stop picking this instance
+ * before its servers drain.
+ */
+import { HttpServer } from "@effect/platform"
+import { Context, Effect, Layer } from "effect"
+import type { ServerConfig } from "./Config.js"
+import type { Discovery } from "./Discovery.js"
+import * as GrpcServer from "./GrpcServer.js"
+import * as Http from "./Http.js"
+import * as Registration from "./Registration.js"
+
+/** Ports actually bound (differ from the config when it asked for port 0). */
+export class BoundPorts extends Context.Tag("@movieapp/platform/ServerHost/BoundPorts")<BoundPorts, {
+  readonly grpc: number
+  readonly http: number
+}>() {}
+
+export interface Options<E, R> {
+  readonly service: string
+  readonly config: ServerConfig
+  readonly grpcServices: ReadonlyArray<GrpcServer.Service<never>>
+  readonly descriptorSet: Buffer
+  readonly httpRoutes: Layer.Layer<never, E, R>
+}
+
+export const layer = <E, R>(options: Options<E, R>) => {
+  const { config } = options
+  const grpc = GrpcServer.layer({
+    host: config.host,
+    port: config.grpcPort,
+    services: options.grpcServices,
+    descriptorSet: options.descriptorSet,
+    shutdownTimeout: config.shutdownTimeout
+  })
+  const http = Http.serve(options.httpRoutes, { host: config.host, port: config.httpPort })
+  const registration = Layer.unwrapEffect(
+    Effect.map(HttpServer.HttpServer, (server) =>
+      Registration.layer({ service: options.service, host: config.advertiseHost, port: Http.boundPort(server) }))
+  )
+  const ports = Layer.effect(
+    BoundPorts,
+    Effect.all({ grpc: Effect.map(GrpcServer.GrpcServer, (s) => s.port), http: Effect.map(HttpServer.HttpServer, Http.boundPort) })
+  )
+  return Layer.merge(ports, registration).pipe(Layer.provide(Layer.merge(grpc, http)))
+}
+
+export type Requirements<R> = Exclude<R, HttpServer.HttpServer> | Discovery

@@ -1,0 +1,15 @@
+/** Settings of the rating service (see platform Config for sources and spelling). */
+import * as PlatformConfig from "@movieapp/platform/Config"
+import { Config } from "effect"
+
+export const RatingConfig = Config.all({
+  server: PlatformConfig.server({ grpcPort: 8082, httpPort: 8092 }),
+  log: PlatformConfig.log,
+  /** `REPOSITORY`: where ratings are stored. */
+  repository: Config.literal("memory")("repository").pipe(Config.withDefault("memory" as const)),
+  /** `DISCOVERY`: how instances find each other. */
+  discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const)),
+  /** `INGESTION`: where rating events come from. */
+  ingestion: Config.literal("inprocess")("ingestion").pipe(Config.withDefault("inprocess" as const))
+})
+export type RatingConfig = Config.Config.Success<typeof RatingConfig>

@@ -1,0 +1,37 @@
+/** The rating use cases; every edge (gRPC, HTTP, Effect RPC) calls these. */
+import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { type AggregatedRating, type Rating, type RatingEvent, type RatingKey, RatingNotFound, type RecordKey } from "@movieapp/contracts/Rating"
+import { Context, Effect, Layer } from "effect"
+import { RatingEventInbox } from "./ports/RatingEventInbox.js"
+import { RatingRepository } from "./ports/RatingRepository.js"
+
+export class RatingService extends Context.Tag("@movieapp/rating/RatingService")<RatingService, {
+  readonly aggregate: (key: RecordKey) => Effect.Effect<AggregatedRating, ServiceUnavailable>
+  readonly put: (rating: Rating) => Effect.Effect<void, ServiceUnavailable>
+  readonly remove: (key: RatingKey) => Effect.Effect<void, RatingNotFound | ServiceUnavailable>
+  /** Applies submitted events through the same path as consumed ones. */
+  readonly submit: (events: ReadonlyArray<RatingEvent>) => Effect.Effect<void, ServiceUnavailable>
+}>() {}
+
+export const layer = Layer.effect(
+  RatingService,
+  Effect.gen(function* () {
+    const repository = yield* RatingRepository
+    const inbox = yield* RatingEventInbox
+    return RatingService.of({
+      aggregate: Effect.fn("RatingService.aggregate")(function* (key) {
+        return yield* repository.aggregate(key)
+      }),
+      put: Effect.fn("RatingService.put")(function* (rating) {
+        yield* repository.put(rating)
+      }),
+      remove: Effect.fn("RatingService.remove")(function* (key) {
+        const removed = yield* repository.remove(key)
+        if (!removed) return yield* new RatingNotFound(key)
+      }),
+      submit: Effect.fn("RatingService.submit")(function* (events) {
+        yield* inbox.submit(events)
+      })
+    })
+  })
+)

@@ -1,0 +1,51 @@
+/**
+ * In-process event transport: events submitted to this service are queued and
+ * consumed like a broker's batches would be; the submitter waits until its batch
+ * is applied, so a successful submit means the events are stored.
+ */
+import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import type { RatingEvent } from "@movieapp/contracts/Rating"
+import { Context, Deferred, Effect, Exit, Layer, Queue } from "effect"
+import { RatingEventInbox } from "../ports/RatingEventInbox.js"
+import { RatingEventSource } from "../ports/RatingEventSource.js"
+
+interface Submission {
+  readonly events: ReadonlyArray<RatingEvent>
+  readonly applied: Deferred.Deferred<void, ServiceUnavailable>
+}
+
+const notApplied = (reason: string) => new ServiceUnavailable({ service: "rating ingestion", reason })
+
+export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.scopedContext(
+  Effect.gen(function* () {
+    // Bounded: submitters wait (backpressure) rather than growing memory without limit.
+    const queue = yield* Effect.acquireRelease(Queue.bounded<Submission>(64), (queue) =>
+      // Nobody consumes any more: answer whoever is still waiting instead of leaving them hanging.
+      Queue.takeAll(queue).pipe(
+        Effect.flatMap(Effect.forEach((s) => Deferred.fail(s.applied, notApplied("the service is stopping")))),
+        Effect.zipRight(Queue.shutdown(queue))
+      ))
+    const source = RatingEventSource.of({
+      consume: (handle) =>
+        Queue.take(queue).pipe(
+          Effect.flatMap((submission) =>
+            handle(submission.events).pipe(
+              Effect.onExit(Exit.match({
+                onSuccess: () => Deferred.succeed(submission.applied, undefined),
+                onFailure: () => Deferred.fail(submission.applied, notApplied("the events could not be applied"))
+              }))
+            )),
+          Effect.forever
+        )
+    })
+    const inbox = RatingEventInbox.of({
+      submit: (events) =>
+        Effect.gen(function* () {
+          const applied = yield* Deferred.make<void, ServiceUnavailable>()
+          yield* Queue.offer(queue, { events, applied })
+          return yield* Deferred.await(applied)
+        })
+    })
+    return Context.make(RatingEventSource, source).pipe(Context.add(RatingEventInbox, inbox))
+  })
+)

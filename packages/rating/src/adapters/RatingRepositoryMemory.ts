@@ -1,0 +1,39 @@
+/** Ratings and aggregates in process memory: for development and tests. */
+import { AggregatedRating, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
+import { Effect, Layer, Option } from "effect"
+import * as Aggregate from "../domain/Aggregate.js"
+import { RatingRepository } from "../ports/RatingRepository.js"
+
+const recordKey = (key: RecordKey) => `${key.recordType}\u0000${key.recordId}`
+const ratingKey = (key: RatingKey) => `${recordKey(key)}\u0000${key.userId}`
+
+export const make = Effect.sync(() => {
+  const ratings = new Map<string, number>()
+  const aggregates = new Map<string, AggregatedRating>()
+
+  // Synchronous, so a batch is applied without any other fiber seeing it half done.
+  const change = (key: RatingKey, next: Option.Option<number>): boolean => {
+    const id = ratingKey(key)
+    const previous = Option.fromNullable(ratings.get(id))
+    if (Option.isNone(previous) && Option.isNone(next)) return false
+    if (Option.isSome(next)) ratings.set(id, next.value)
+    else ratings.delete(id)
+    const record = recordKey(key)
+    const updated = Aggregate.apply(aggregates.get(record) ?? AggregatedRating.empty, previous, next)
+    if (updated.count === 0) aggregates.delete(record)
+    else aggregates.set(record, updated)
+    return Option.isSome(previous)
+  }
+
+  return RatingRepository.of({
+    aggregate: (key) => Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty),
+    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))),
+    remove: (key) => Effect.sync(() => change(key, Option.none())),
+    applyEvents: (events) =>
+      Effect.sync(() => {
+        for (const event of events) change(event, event.eventType === "put" ? Option.some(event.value) : Option.none())
+      })
+  })
+})
+
+export const layer: Layer.Layer<RatingRepository> = Layer.effect(RatingRepository, make)

@@ -1,0 +1,30 @@
+/** Composition root of the rating service: config, adapters, launch. */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as PlatformConfig from "@movieapp/platform/Config"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Logging from "@movieapp/platform/Logging"
+import { Effect, Layer } from "effect"
+import * as RatingEventSourceInProcess from "./adapters/RatingEventSourceInProcess.js"
+import * as RatingRepositoryMemory from "./adapters/RatingRepositoryMemory.js"
+import { RatingConfig } from "./RatingConfig.js"
+import * as RatingServer from "./RatingServer.js"
+
+const Main = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* RatingConfig
+    const repository = RatingRepositoryMemory.layer
+    const events = RatingEventSourceInProcess.layer
+    const discovery = DiscoveryMemory.layer()
+    return RatingServer.layer(config.server).pipe(
+      Layer.provide([repository, events, discovery]),
+      Layer.provide(Logging.layer(config.log))
+    )
+  })
+)
+
+Main.pipe(
+  Layer.provide(PlatformConfig.layerProvider),
+  Layer.provide(NodeContext.layer),
+  Layer.launch,
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

@@ -1,0 +1,22 @@
+/**
+ * Storage port of the rating service: one rating per (record, user) and one
+ * aggregate per record, kept consistent with each other by every write.
+ * Infrastructure failures surface as ServiceUnavailable.
+ */
+import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import type { AggregatedRating, Rating, RatingEvent, RatingKey, RecordKey } from "@movieapp/contracts/Rating"
+import { Context, type Effect } from "effect"
+
+export class RatingRepository extends Context.Tag("@movieapp/rating/RatingRepository")<RatingRepository, {
+  /** The record's aggregate; `AggregatedRating.empty` when nobody rated it. Never scans ratings. */
+  readonly aggregate: (key: RecordKey) => Effect.Effect<AggregatedRating, ServiceUnavailable>
+  /** Creates or replaces the user's rating of the record. */
+  readonly put: (rating: Rating) => Effect.Effect<void, ServiceUnavailable>
+  /** Removes the user's rating; false when there was none. */
+  readonly remove: (key: RatingKey) => Effect.Effect<boolean, ServiceUnavailable>
+  /**
+   * Applies events in order, all or none. A delete of a rating that does not
+   * exist changes nothing (events may be redelivered).
+   */
+  readonly applyEvents: (events: ReadonlyArray<RatingEvent>) => Effect.Effect<void, ServiceUnavailable>
+}>() {}

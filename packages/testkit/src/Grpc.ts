@@ -1,0 +1,71 @@
+/**
+ * gRPC as a test client sees it: real channels over real sockets, unary calls as
+ * Effects that fail with the grpc-js ServiceError (code and details intact).
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as protoLoader from "@grpc/proto-loader"
+import { Effect } from "effect"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (error: grpc.ServiceError | null, response: Res) => void
+) => grpc.ClientUnaryCall
+
+/** A generated client for `address`, closed with the scope. */
+export const client = <C extends grpc.Client>(
+  Client: new (address: string, credentials: grpc.ChannelCredentials) => C,
+  address: string
+) => Effect.acquireRelease(Effect.sync(() => new Client(address, grpc.credentials.createInsecure())), (c) => Effect.sync(() => c.close()))
+
+/** One unary call; interrupting the effect cancels the call. */
+export const call = <Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  options: { readonly deadlineMs?: number } = {}
+): Effect.Effect<Res, grpc.ServiceError> =>
+  Effect.async<Res, grpc.ServiceError>((resume) => {
+    const deadline = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }
+    const pending = method(request, new grpc.Metadata(), deadline, (error, response) =>
+      resume(error ? Effect.fail(error) : Effect.succeed(response)))
+    return Effect.sync(() => pending.cancel())
+  })
+
+/** Binds a generated client's method, keeping `this`. */
+export const method = <C, K extends keyof C>(c: C, name: K) => (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
+
+const require = createRequire(import.meta.url)
+const healthPackage = grpc.loadPackageDefinition(
+  protoLoader.loadSync(path.join(path.dirname(require.resolve("grpc-health-check/package.json")), "proto/health/v1/health.proto"), { enums: String })
+) as unknown as { grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client } } } }
+
+/** grpc.health.v1.Health/Check of `service` ("" for the server as a whole). */
+export const healthCheck = (address: string, service: string): Effect.Effect<string, grpc.ServiceError> =>
+  Effect.scoped(Effect.flatMap(client(healthPackage.grpc.health.v1.Health, address), (c) =>
+    call(method(c as unknown as { Check: UnaryMethod<{ service: string }, { status: string }> }, "Check"), { service }).pipe(
+      Effect.map((response) => response.status)
+    )))
+
+const reflectionPackage = grpc.loadPackageDefinition(
+  protoLoader.loadSync(
+    path.join(path.dirname(require.resolve("@grpc/reflection/package.json")), "build/proto/grpc/reflection/v1/reflection.proto"),
+    { keepCase: false, longs: String, defaults: true, oneofs: true }
+  )
+) as unknown as { grpc: { reflection: { v1: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client } } } }
+
+/** One request on the grpc.reflection.v1 stream, as a grpcurl or buf curl would send it. */
+export const reflect = (address: string, request: Record<string, string>) =>
+  Effect.async<Record<string, any>, Error>((resume) => {
+    const c = new reflectionPackage.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure()) as any
+    const stream = c.ServerReflectionInfo()
+    stream.on("data", (response: Record<string, any>) => {
+      resume(Effect.succeed(response))
+      stream.end()
+      c.close()
+    })
+    stream.on("error", (error: Error) => resume(Effect.fail(error)))
+    stream.write({ host: "", ...request })
+  })
