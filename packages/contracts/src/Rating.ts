@@ -13,7 +13,8 @@ export type UserId = typeof UserId.Type
 
 export const RECORD_TYPES = ["movie", "tv"] as const
 export const RecordType = Schema.Literal(...RECORD_TYPES).annotations({
-  message: () => `must be one of ${RECORD_TYPES.map((t) => `"${t}"`).join(", ")}`
+  // override: otherwise the union reports each literal it did not match.
+  message: () => ({ message: `must be one of ${RECORD_TYPES.map((t) => `"${t}"`).join(", ")}`, override: true })
 })
 export type RecordType = typeof RecordType.Type
 

@@ -12,7 +12,7 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import * as RatingServer from "@movieapp/rating/RatingServer"
-import { Duration, Layer } from "effect"
+import { Duration, Layer, Logger, LogLevel } from "effect"
 
 export interface Ports {
   readonly grpc: number
@@ -67,3 +67,9 @@ export const layer = (options: Options) =>
       }
     })
   ).pipe(Layer.provide(DiscoveryMemory.layer()))
+
+/** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
+export const layerTest = (options: { readonly backends?: Partial<BackendsConfig> } = {}) =>
+  layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+  )

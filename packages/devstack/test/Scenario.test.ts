@@ -16,7 +16,7 @@ import * as Grpc from "@movieapp/testkit/Grpc"
 import { Effect } from "effect"
 import * as System from "../src/System.js"
 
-const SystemTest = System.layer({ host: "127.0.0.1", ...System.ephemeralPorts })
+const SystemTest = System.layerTest()
 
 const addresses = Effect.all({
   metadata: Effect.map(MetadataServer.Ports, (p) => `127.0.0.1:${p.grpc}`),

@@ -1,8 +1,24 @@
 /** The HTTP listener of a service: its JSON API and its Effect RPC endpoint share one port. */
-import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { HttpLayerRouter, type HttpServer, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
+
+/**
+ * A body that is not JSON fails inside HttpApi as a defect that would answer an
+ * empty 400; callers get the reason instead, in the shape of our InvalidArgument.
+ */
+const malformedBody = HttpLayerRouter.middleware(
+  (app) =>
+    Effect.catchAllDefect(app, (defect) =>
+      HttpServerError.isServerError(defect) && defect._tag === "RequestError" && defect.reason === "Decode"
+        ? HttpServerResponse.json(
+          { _tag: "InvalidArgument", field: "body", reason: `is not valid JSON: ${String(defect.cause ?? defect.description ?? "")}` },
+          { status: 400 }
+        )
+        : Effect.die(defect)),
+  { global: true }
+)
 
 /**
  * Serves every route registered by `routes` on host:port. Closing the layer stops
@@ -16,7 +32,7 @@ export const serve = <E, R>(
   options: { readonly host: string; readonly port: number }
 ) =>
   Layer.fresh(
-    HttpLayerRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
+    HttpLayerRouter.serve(Layer.merge(routes, malformedBody), { disableListenLog: true, disableLogger: true }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
     )
   )
