@@ -1,0 +1,77 @@
+/**
+ * The in-process event transport with the ingester: a submitted batch is stored
+ * before submit returns, storage outages are retried without losing the batch,
+ * and a stopping service answers submitters instead of leaving them hanging.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { AggregatedRating, type RatingEvent, RecordId, UserId } from "@movieapp/contracts/Rating"
+import { Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
+import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
+import * as Ingester from "../src/Ingester.js"
+import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
+import { RatingRepository } from "../src/ports/RatingRepository.js"
+
+const movie = RecordId.make("m1")
+const event = (userId: string, value: number): RatingEvent => ({
+  eventType: "put",
+  recordType: "movie",
+  recordId: movie,
+  userId: UserId.make(userId),
+  value: value as RatingEvent["value"] & number
+} as RatingEvent)
+
+/** The memory repository, failing its next `failures` batches as unavailable. */
+const FlakyRepository = (failures: number) =>
+  Layer.effect(
+    RatingRepository,
+    Effect.gen(function* () {
+      const memory = yield* RatingRepositoryMemory.make
+      const left = yield* Ref.make(failures)
+      return RatingRepository.of({
+        ...memory,
+        applyEvents: (events) =>
+          Ref.modify(left, (n) => [n > 0, Math.max(0, n - 1)] as const).pipe(
+            Effect.flatMap((fail) =>
+              fail ? Effect.fail(new ServiceUnavailable({ service: "storage", reason: "injected" })) : memory.applyEvents(events))
+          )
+      })
+    })
+  )
+
+const Ingestion = (repository: Layer.Layer<RatingRepository>) =>
+  Ingester.layer.pipe(Layer.provideMerge(Layer.merge(RatingEventSourceInProcess.layer, repository)))
+
+describe("in-process ingestion", () => {
+  it.live("submit returns once the batch is stored", () =>
+    Effect.gen(function* () {
+      const inbox = yield* RatingEventInbox
+      const repository = yield* RatingRepository
+      yield* inbox.submit([event("a", 4), event("b", 8), event("a", 6)])
+      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 2, sum: 14 }))
+    }).pipe(Effect.provide(Ingestion(RatingRepositoryMemory.layer))))
+
+  it.live("a storage outage is retried: the batch is stored once storage is back", () =>
+    Effect.gen(function* () {
+      const inbox = yield* RatingEventInbox
+      const repository = yield* RatingRepository
+      yield* inbox.submit([event("a", 3)])
+      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 3 }))
+    }).pipe(Effect.provide(Ingestion(FlakyRepository(2)))))
+
+  it.live("stopping answers waiting submitters with ServiceUnavailable", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      // No ingester: nothing consumes, so the submission waits until the transport stops.
+      const context = yield* Layer.buildWithScope(RatingEventSourceInProcess.layer, scope)
+      const inbox = Effect.runSync(Effect.provide(RatingEventInbox, context))
+      const pending = yield* Effect.fork(inbox.submit([event("a", 1)]))
+      // Suspended = queued and awaiting its result (the queue has room, so offering never suspends).
+      yield* Fiber.status(pending).pipe(Effect.repeat({ until: (status) => status._tag === "Suspended" }))
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Effect.flip(Fiber.join(pending))
+      assert.instanceOf(error, ServiceUnavailable)
+      assert.strictEqual(error.reason, "the service is stopping")
+    }))
+})
