@@ -1,0 +1,66 @@
+import { NodeFileSystem } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Config from "../src/Config.js"
+
+const server = Config.server({ grpcPort: 8081, httpPort: 8091 })
+
+/** Runs `effect` with `env` as the process environment, restoring it afterwards. */
+const withEnv = (env: Record<string, string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const saved = { ...process.env }
+      Object.assign(process.env, env)
+      return saved
+    }),
+    () => effect,
+    (saved) => Effect.sync(() => { process.env = saved })
+  )
+
+describe("Config", () => {
+  it.effect("defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* server
+      assert.strictEqual(config.grpcPort, 8081)
+      assert.strictEqual(config.httpPort, 8091)
+      assert.strictEqual(config.host, "0.0.0.0")
+      assert.notStrictEqual(config.advertiseHost, "localhost")
+      assert.notStrictEqual(config.advertiseHost, "0.0.0.0")
+      assert.deepStrictEqual(config.shutdownTimeout, Duration.seconds(10))
+      assert.deepStrictEqual((yield* Config.log).level, LogLevel.Info)
+    }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()).pipe(ConfigProvider.constantCase))))
+
+  it.effect("an invalid value fails naming the variable", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(server)
+      assert.include(String(error), "SERVER_GRPC_PORT")
+    }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SERVER_GRPC_PORT", "eighty"]]), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))))
+
+  it.effect("environment over the YAML file named by CONFIG_FILE", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "movieapp-config-"))
+      const file = join(dir, "service.yaml")
+      writeFileSync(file, "server:\n  grpcPort: 9001\n  httpPort: 9002\n  advertiseHost: from-yaml\nlog:\n  level: debug\n")
+      const read = Effect.all({ server, log: Config.log }).pipe(
+        Effect.provide(Config.layerProvider.pipe(Layer.provide(NodeFileSystem.layer)))
+      )
+      const { server: s, log } = yield* read.pipe(withEnv({ CONFIG_FILE: file, SERVER_HTTP_PORT: "9100" }))
+      assert.strictEqual(s.grpcPort, 9001) // from the file
+      assert.strictEqual(s.httpPort, 9100) // the environment wins
+      assert.strictEqual(s.advertiseHost, "from-yaml")
+      assert.deepStrictEqual(log.level, LogLevel.Debug)
+    }))
+
+  it.effect("a missing config file is a clear error", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.provide(server, Config.layerProvider.pipe(Layer.provide(NodeFileSystem.layer))).pipe(
+          withEnv({ CONFIG_FILE: "/nonexistent/service.yaml" })
+        )
+      )
+      assert.include(String(error), "cannot read config file /nonexistent/service.yaml")
+    }))
+})

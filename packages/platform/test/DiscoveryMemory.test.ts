@@ -1,0 +1,29 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, TestClock } from "effect"
+import { Discovery } from "../src/Discovery.js"
+import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
+import * as Registration from "../src/Registration.js"
+import { discoveryContract } from "./DiscoveryContract.js"
+
+discoveryContract("memory", DiscoveryMemory.layer({ ttl: "5 seconds" }), { ttl: "5 seconds", elapse: TestClock.adjust })
+
+describe("Registration", () => {
+  it.effect("registers on start, heartbeats past the TTL, deregisters on stop", () =>
+    Effect.gen(function* () {
+      const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds" })
+      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000, heartbeatInterval: "1 second" }).pipe(
+        Layer.provide(Layer.succeed(Discovery, discovery))
+      )
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* Layer.build(registered)
+        const [instance] = yield* discovery.healthy("svc")
+        assert.strictEqual(instance?.host, "10.0.0.9")
+        assert.strictEqual(instance?.port, 9000)
+        assert.match(instance?.id ?? "", /^svc-[0-9a-f]+$/)
+        // Well past the TTL: only the heartbeat keeps it healthy.
+        yield* TestClock.adjust("30 seconds")
+        assert.strictEqual((yield* discovery.healthy("svc")).length, 1)
+      }))
+      assert.deepStrictEqual(yield* discovery.healthy("svc"), [])
+    }))
+})
