@@ -110,6 +110,18 @@ describe("Encodings", () => {
     assert.throws(() => Encodings.xml.decode(utf8("<metadata><id>1</id><title>t</title></metadata>")))
   })
 
+  it("xml decoding resolves character references as other encoders write them", () => {
+    // How Go's encoding/xml escapes quotes and line breaks.
+    const document = "<metadata><id>007</id><title>&#34;Q&#34; &amp; &#39;A&#39;</title>" +
+      "<description>a&#xD;&#xA;b&#x9;</description><director>&lt;&gt;</director></metadata>"
+    assert.deepStrictEqual(Encodings.xml.decode(new TextEncoder().encode(document)), {
+      id: "007",
+      title: "\"Q\" & 'A'",
+      description: "a\r\nb\t",
+      director: "<>"
+    })
+  })
+
   it("protobuf leaves empty fields out entirely", () => {
     assert.strictEqual(Encodings.protobuf.encode(records.empty!).byteLength, 0)
   })
