@@ -19,8 +19,8 @@ export const sizes = (record: MetadataRecord): ReadonlyArray<Size> => {
   })
 }
 
-/** Rows of cells as a text table: the first column left-aligned, the others right-aligned. */
-export const alignColumns = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+/** Rows of cells as a text table: the first `leftAligned` columns left-aligned, the others right-aligned. */
+export const alignColumns = (rows: ReadonlyArray<ReadonlyArray<string>>, leftAligned = 1): string => {
   const widths: Array<number> = []
   for (const row of rows) {
     row.forEach((cell, column) => {
@@ -30,7 +30,7 @@ export const alignColumns = (rows: ReadonlyArray<ReadonlyArray<string>>): string
   return rows
     .map((row) =>
       row
-        .map((cell, column) => column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))
+        .map((cell, column) => column < leftAligned ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))
         .join("  ")
         .trimEnd()
     )
