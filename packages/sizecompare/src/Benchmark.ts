@@ -33,7 +33,7 @@ export interface Options {
 /**
  * Measures encoding and decoding of `record` in every format, one format after another.
  *
- * One operation takes well under a microsecond, close to the timer's own cost, so each sample
+ * One operation takes only a few microseconds, not far above the timer's own cost, so each sample
  * times a batch of operations and records the batch mean, as tinybench documents for this case.
  */
 export const measure = Effect.fn("SizeCompare.Benchmark.measure")(function*(record: MetadataRecord, options: Options = {}) {

@@ -40,7 +40,7 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
 // protobuf's decoder does); protobuf's generated decoder is typed by construction.
 const decodeRecord = Schema.decodeUnknownSync(MetadataRecord)
 
-/** JSON text in UTF-8, keys in field order: what `encoding/json` produced for the Go struct. */
+/** Compact JSON text in UTF-8, keys in field order. */
 export const json: Encoding = {
   name: "json",
   encode: ({ description, director, id, title }) =>
@@ -61,7 +61,7 @@ const xmlEscapes: Record<string, string> = {
 const escapeXmlText = (text: string): string => text.replace(/[&<>"'\r]/g, (char) => xmlEscapes[char] ?? char)
 
 const xmlBuilder = new XMLBuilder({
-  // The builder's own entity table cannot express CR, so the values are escaped here instead.
+  // The builder's documented options cannot escape CR, so the values are escaped here instead.
   processEntities: false,
   tagValueProcessor: (_name, value) => typeof value === "string" ? escapeXmlText(value) : value
 })
