@@ -35,8 +35,10 @@ describe("Config", () => {
 
   it.effect("an invalid value fails naming the variable", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(server)
-      assert.include(String(error), "SERVER_GRPC_PORT")
+      const error = String(yield* Effect.flip(server))
+      // Effect renders the path with dots: SERVER.GRPC_PORT is the variable SERVER_GRPC_PORT.
+      assert.include(error, "SERVER.GRPC_PORT")
+      assert.include(error, "eighty")
     }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SERVER_GRPC_PORT", "eighty"]]), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))))
 
   it.effect("environment over the YAML file named by CONFIG_FILE", () =>
