@@ -1,0 +1,62 @@
+/** Publishes rating events to the running rating service through its Effect RPC endpoint. */
+import { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { RatingRpcs } from "@movieapp/contracts/Rating"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import { Duration, Effect, Layer } from "effect"
+import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
+
+export interface Options {
+  /** Base URL of the rating service's HTTP listener, e.g. `http://127.0.0.1:8092`. */
+  readonly url: string
+  /** How long one batch may take before it counts as failed; 30 seconds by default. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/** The root of a transport failure ("connect ECONNREFUSED 127.0.0.1:8092") rather than its wrappers. */
+const rootReason = (error: Error): string => {
+  let reason = error.message
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 8 && cause instanceof Error; depth++) {
+    if (cause.message !== "") reason = cause.message
+    cause = cause.cause
+  }
+  return reason
+}
+
+export const make = (options: Options) =>
+  Effect.gen(function* () {
+    const client = yield* RpcTransport.makeClient(RatingRpcs, options.url)
+    const timeout = options.timeout ?? Duration.seconds(30)
+    return RatingEventPublisher.of({
+      publish: (events) =>
+        client.SubmitRatingEvents({ events }).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new PublishError({
+                message: `the rating service at ${options.url} did not answer within ${Duration.format(timeout)}`
+              })
+          }),
+          Effect.catchTags({
+            RpcClientError: (error) =>
+              new PublishError({ message: `cannot reach the rating service at ${options.url}: ${rootReason(error)}`, cause: error }),
+            InvalidArgument: (error) =>
+              new PublishError({ message: `the rating service rejected a batch: ${error.message}`, cause: error }),
+            ServiceUnavailable: (error) =>
+              new PublishError({ message: `the rating service cannot take events: ${error.message}`, cause: error })
+          }),
+          Effect.asVoid,
+          Effect.withSpan("RatingEventPublisher.publish", { attributes: { "events.count": events.length } })
+        )
+    })
+  })
+
+// Without the status filter an HTML error page from a wrong URL reaches the RPC decoder and dies there.
+const httpClient = Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, HttpClient.filterStatusOk)).pipe(
+  Layer.provide(NodeHttpClient.layerUndici)
+)
+
+/** One client for the layer's lifetime, reused by every batch. */
+export const layer = (options: Options): Layer.Layer<RatingEventPublisher> =>
+  Layer.scoped(RatingEventPublisher, make(options)).pipe(Layer.provide(httpClient))

@@ -1,0 +1,122 @@
+/** The RPC adapter against a real HTTP server on a real socket. */
+import { HttpServer } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { type RatingEvent, RatingRpcs } from "@movieapp/contracts/Rating"
+import * as Http from "@movieapp/platform/Http"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import { Context, Effect, Layer, Ref } from "effect"
+import * as RatingEventPublisherRpc from "../src/adapters/RatingEventPublisherRpc.js"
+import * as Ingest from "../src/Ingest.js"
+import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
+import { eventFile, put, puts } from "./fixtures.js"
+
+const urlOf = (context: Context.Context<HttpServer.HttpServer>) =>
+  `http://127.0.0.1:${Http.boundPort(Context.get(context, HttpServer.HttpServer))}`
+
+/**
+ * A rating service that only takes event batches and remembers them. A batch from
+ * user `reject` is refused as invalid, from `unavailable` as unavailable, and a
+ * batch from `hang` is never answered.
+ */
+class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServiceStub, {
+  readonly url: string
+  readonly received: Effect.Effect<ReadonlyArray<ReadonlyArray<RatingEvent>>>
+}>() {
+  static readonly layer = Layer.scoped(
+    RatingServiceStub,
+    Effect.gen(function* () {
+      const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<RatingEvent>>>([])
+      const unused = () => Effect.dieMessage("not used by the ingestor")
+      const handlers = RatingRpcs.toLayer({
+        SubmitRatingEvents: ({ events }) => {
+          const users = new Set<string>(events.map((event) => event.userId))
+          if (users.has("reject")) {
+            return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
+          }
+          if (users.has("unavailable")) return Effect.fail(new ServiceUnavailable({ service: "mysql", reason: "too many connections" }))
+          if (users.has("hang")) return Effect.never
+          return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
+        },
+        GetAggregatedRating: unused,
+        PutRating: unused,
+        DeleteRating: unused
+      })
+      const server = yield* Layer.build(
+        Http.serve(RpcTransport.route(RatingRpcs).pipe(Layer.provide(handlers)), { host: "127.0.0.1", port: 0 })
+      )
+      return { url: urlOf(server), received: Ref.get(received) }
+    })
+  )
+}
+
+/** A URL where nothing listens: a port that was just bound and released. */
+const closedPortUrl = Effect.scoped(Effect.map(Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })), urlOf))
+
+const publish = (url: string, events: ReadonlyArray<RatingEvent>, options: Partial<RatingEventPublisherRpc.Options> = {}) =>
+  Effect.flatMap(RatingEventPublisher, (publisher) => publisher.publish(events)).pipe(
+    Effect.provide(RatingEventPublisherRpc.layer({ url, ...options }))
+  )
+
+describe("RatingEventPublisherRpc", () => {
+  it.scopedLive("delivers batches to the rating service over one client, in order", () =>
+    Effect.gen(function* () {
+      const service = yield* RatingServiceStub
+      const [first, second] = [puts(3, "first"), [put("second", "2", 7)]]
+      yield* Effect.gen(function* () {
+        const publisher = yield* RatingEventPublisher
+        yield* publisher.publish(first)
+        yield* publisher.publish(second)
+      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ url: service.url })))
+      assert.deepStrictEqual(yield* service.received, [first, second])
+    }).pipe(Effect.provide(RatingServiceStub.layer)))
+
+  it.scopedLive("Ingest.run publishes a file through it in batches", () =>
+    Effect.gen(function* () {
+      const service = yield* RatingServiceStub
+      const events = puts(5)
+      const summary = yield* Ingest.run({ file: yield* eventFile(events), onInvalid: "abort", batchSize: 2, progress: false }).pipe(
+        Effect.provide(RatingEventPublisherRpc.layer({ url: service.url }))
+      )
+      assert.strictEqual(summary.published, 5)
+      assert.deepStrictEqual(yield* service.received, [events.slice(0, 2), events.slice(2, 4), events.slice(4)])
+    }).pipe(Effect.provide([RatingServiceStub.layer, NodeFileSystem.layer])))
+
+  it.scopedLive("an unreachable service is a PublishError naming the URL", () =>
+    Effect.gen(function* () {
+      const url = yield* closedPortUrl
+      const error = yield* Effect.flip(publish(url, puts(1)))
+      assert.strictEqual(error._tag, "PublishError")
+      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${url}: .*ECONNREFUSED`))
+    }))
+
+  it.scopedLive("a server that is not the rating service is a PublishError naming the URL", () =>
+    Effect.gen(function* () {
+      const url = urlOf(yield* Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })))
+      const error = yield* Effect.flip(publish(url, puts(1)))
+      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${url}: .*404`))
+    }))
+
+  it.scopedLive("InvalidArgument from the service becomes a PublishError with its message", () =>
+    Effect.gen(function* () {
+      const service = yield* RatingServiceStub
+      const error = yield* Effect.flip(publish(service.url, [put("reject", "1", 5)]))
+      assert.strictEqual(error.message, "the rating service rejected a batch: events.0.user_id: is not allowed")
+      assert.deepStrictEqual(yield* service.received, [])
+    }).pipe(Effect.provide(RatingServiceStub.layer)))
+
+  it.scopedLive("ServiceUnavailable from the service becomes a PublishError with its message", () =>
+    Effect.gen(function* () {
+      const service = yield* RatingServiceStub
+      const error = yield* Effect.flip(publish(service.url, [put("unavailable", "1", 5)]))
+      assert.strictEqual(error.message, "the rating service cannot take events: mysql unavailable: too many connections")
+    }).pipe(Effect.provide(RatingServiceStub.layer)))
+
+  it.scopedLive("a batch that gets no answer in time is a PublishError", () =>
+    Effect.gen(function* () {
+      const service = yield* RatingServiceStub
+      const error = yield* Effect.flip(publish(service.url, [put("hang", "1", 5)], { timeout: "200 millis" }))
+      assert.strictEqual(error.message, `the rating service at ${service.url} did not answer within 200ms`)
+    }).pipe(Effect.provide(RatingServiceStub.layer)))
+})
