@@ -16,16 +16,16 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()(
   }
 
   /**
-   * The first issue of a failed decode, named by its field path. Paths are
-   * rendered snake_case because that is how gRPC and proto-JSON clients spell them.
+   * The first issue of a failed decode, named by its field path. By default paths
+   * are rendered snake_case, as gRPC and proto-JSON clients spell them; input
+   * written in camelCase (JSON events) keeps its own spelling with `"asWritten"`.
    */
-  static fromParseError(error: ParseResult.ParseError): InvalidArgument {
+  static fromParseError(error: ParseResult.ParseError, naming: "snake_case" | "asWritten" = "snake_case"): InvalidArgument {
     const issue = Array.head(ParseResult.ArrayFormatter.formatErrorSync(error))
     if (issue._tag === "None") return new InvalidArgument({ field: "", reason: error.message })
-    return new InvalidArgument({
-      field: issue.value.path.map((segment) => String.camelToSnake(globalThis.String(segment))).join("."),
-      reason: issue.value.message
-    })
+    const name = (segment: PropertyKey) =>
+      naming === "snake_case" ? String.camelToSnake(globalThis.String(segment)) : globalThis.String(segment)
+    return new InvalidArgument({ field: issue.value.path.map(name).join("."), reason: issue.value.message })
   }
 }
 

@@ -24,7 +24,10 @@ export const RatingValue = Schema.Number.pipe(
   Schema.int(),
   Schema.between(MIN_RATING, MAX_RATING),
   Schema.brand("RatingValue")
-).annotations({ message: () => `must be an integer from ${MIN_RATING} to ${MAX_RATING}` })
+).annotations({
+  // override: one message whichever check (number, integer, range) failed.
+  message: () => ({ message: `must be an integer from ${MIN_RATING} to ${MAX_RATING}`, override: true })
+})
 export type RatingValue = typeof RatingValue.Type
 
 /** The thing being rated. */

@@ -47,7 +47,7 @@ export const validate = (records: ReadonlyArray<unknown>): Contents => {
       return
     }
     Either.match(decodeEvent(record), {
-      onLeft: (error) => invalid.push({ index, reason: InvalidArgument.fromParseError(error).message }),
+      onLeft: (error) => invalid.push({ index, reason: InvalidArgument.fromParseError(error, "asWritten").message }),
       onRight: (event) => valid.push(event)
     })
   })

@@ -39,7 +39,7 @@ describe("Ingest", () => {
         error.message,
         `${file}: 3 of 6 records are not valid rating events, nothing was published; ` +
           `record 1: value: must be an integer from 1 to 10; ` +
-          `record 3: record_type: Expected "movie", actual "book"; ` +
+          `record 3: recordType: must be one of "movie", "tv"; ` +
           `record 4: value: must be an integer from 1 to 10`
       )
       assert.deepStrictEqual(yield* (yield* RecordingPublisher).batches, [])
