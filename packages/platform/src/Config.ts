@@ -51,12 +51,18 @@ export interface ServerConfig {
   readonly shutdownTimeout: Duration.Duration
 }
 
+/** A TCP port; 0 asks the system for a free one (Config.port refuses 0). */
+const port = (name: string) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "Expected a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65535 })
+  )
+
 /** `server.*`: the defaults differ per service, so they are parameters. */
 export const server = (defaults: { readonly grpcPort: number; readonly httpPort: number }): Config.Config<ServerConfig> =>
   Config.all({
     host: Config.string("host").pipe(Config.withDefault("0.0.0.0")),
-    grpcPort: Config.port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
-    httpPort: Config.port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
+    grpcPort: port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
+    httpPort: port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
     advertiseHost: Config.string("advertiseHost").pipe(Config.option),
     shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10)))
   }).pipe(

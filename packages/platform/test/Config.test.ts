@@ -41,6 +41,14 @@ describe("Config", () => {
       assert.include(error, "eighty")
     }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SERVER_GRPC_PORT", "eighty"]]), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))))
 
+  it.effect("port 0 (any free port) is allowed, ports above 65535 are not", () =>
+    Effect.gen(function* () {
+      const config = (env: Record<string, string>) =>
+        server.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)))
+      assert.strictEqual((yield* config({ SERVER_GRPC_PORT: "0" })).grpcPort, 0)
+      assert.include(String(yield* Effect.flip(config({ SERVER_HTTP_PORT: "70000" }))), "httpPort: \"Expected a port number from 0 to 65535")
+    }))
+
   it.effect("environment over the YAML file named by CONFIG_FILE", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "movieapp-config-"))

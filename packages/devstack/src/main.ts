@@ -1,0 +1,98 @@
+/**
+ * `npm start`: the whole system on embedded defaults (memory storage, memory
+ * discovery, in-process rating events, no external servers) with the sample
+ * catalog and rating events loaded through the services' own APIs, then how to
+ * call it. Ctrl-C stops every service gracefully.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { Metadata, MetadataRpcs } from "@movieapp/contracts/Metadata"
+import * as MetadataServer from "@movieapp/metadata/MetadataServer"
+import * as MovieServer from "@movieapp/movie/MovieServer"
+import * as PlatformConfig from "@movieapp/platform/Config"
+import * as Logging from "@movieapp/platform/Logging"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import * as RatingServer from "@movieapp/rating/RatingServer"
+import * as RatingEventPublisherRpc from "@movieapp/ratingingestor/adapters/RatingEventPublisherRpc"
+import * as Ingest from "@movieapp/ratingingestor/Ingest"
+import { Config, Console, Effect, Schema } from "effect"
+import { fileURLToPath } from "node:url"
+import * as System from "./System.js"
+
+const sample = (name: string) => fileURLToPath(new URL(`../sample/${name}`, import.meta.url))
+
+const DevstackConfig = Config.all({
+  host: Config.string("host").pipe(Config.withDefault("127.0.0.1"), Config.nested("server")),
+  log: PlatformConfig.log,
+  /** `SAMPLE_DATA=false` starts empty. */
+  sampleData: Config.boolean("sampleData").pipe(Config.withDefault(true))
+})
+
+/** The sample catalog goes in through the metadata service's Effect RPC API, like any client's would. */
+const loadCatalog = (metadataUrl: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const movies = yield* fs.readFileString(sample("movies.json")).pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(Schema.Array(Metadata))))
+    )
+    const client = yield* RpcTransport.makeClient(MetadataRpcs, metadataUrl)
+    yield* Effect.forEach(movies, (metadata) => client.PutMetadata({ metadata }), { concurrency: 8, discard: true })
+    return movies.length
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+
+const banner = (host: string, counts: { readonly movies: number; readonly events: number } | undefined) =>
+  Effect.gen(function* () {
+    const metadata = yield* MetadataServer.Ports
+    const rating = yield* RatingServer.Ports
+    const movie = yield* MovieServer.Ports
+    const at = (port: number) => `${host}:${port}`
+    const grpcurl = "grpcurl -plaintext"
+    const bufCurl = "npx buf curl --protocol grpc --http2-prior-knowledge"
+    yield* Console.log([
+      "",
+      "movieapp is running on embedded defaults (memory storage, memory discovery, in-process rating events).",
+      `  movie (public gateway)  gRPC ${at(movie.grpc)}  HTTP http://${at(movie.http)}`,
+      `  metadata                gRPC ${at(metadata.grpc)}  HTTP http://${at(metadata.http)}`,
+      `  rating                  gRPC ${at(rating.grpc)}  HTTP http://${at(rating.http)}`,
+      counts === undefined ? "  No sample data loaded." : `  Loaded ${counts.movies} movies and ${counts.events} rating events.`,
+      "",
+      "Call it:",
+      `  curl 'http://${at(movie.http)}/movie?id=1'`,
+      `  ${bufCurl} -d '{"movie_id":"1"}' http://${at(movie.grpc)}/movieapp.v1.MovieService/GetMovieDetails`,
+      `  ${bufCurl} --list-services http://${at(movie.grpc)}`,
+      `  ${grpcurl} -d '{"movie_id":"1"}' ${at(movie.grpc)} movieapp.v1.MovieService/GetMovieDetails`,
+      `  ${grpcurl} -d '{"record_id":"1","record_type":"movie"}' ${at(rating.grpc)} RatingService/GetAggregatedRating`,
+      `  ${grpcurl} ${at(movie.grpc)} list`,
+      `  curl -X PUT http://${at(rating.http)}/rating -H 'content-type: application/json' \\`,
+      `       -d '{"recordId":"1","recordType":"movie","userId":"you","value":9}'`,
+      `  npm run ingest -- --rating-url http://${at(rating.http)} packages/devstack/sample/ratings.json`,
+      "",
+      "Ctrl-C stops everything."
+    ].join("\n"))
+  })
+
+const program = Effect.gen(function* () {
+  const config = yield* DevstackConfig
+  const running = Effect.gen(function* () {
+    let counts: { movies: number; events: number } | undefined
+    if (config.sampleData) {
+      const movies = yield* loadCatalog(`http://${config.host}:${(yield* MetadataServer.Ports).http}`)
+      const summary = yield* Ingest.run({ file: sample("ratings.json") }).pipe(
+        Effect.provide(RatingEventPublisherRpc.layer({ url: `http://${config.host}:${(yield* RatingServer.Ports).http}` }))
+      )
+      counts = { movies, events: summary.published }
+    }
+    yield* banner(config.host, counts)
+    return yield* Effect.never
+  })
+  return yield* running.pipe(
+    Effect.provide(System.layer({ host: config.host, ...System.defaultPorts })),
+    Effect.provide(Logging.layer(config.log))
+  )
+})
+
+program.pipe(
+  Effect.provide(PlatformConfig.layerProvider),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

@@ -1,0 +1,104 @@
+/**
+ * Graceful stop: SIGTERM and SIGINT end a service process cleanly, and closing a
+ * service lets an in-flight call finish while the instance leaves discovery.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Metadata, type MovieId } from "@movieapp/contracts/Metadata"
+import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
+import * as MetadataServer from "@movieapp/metadata/MetadataServer"
+import { MetadataRepository } from "@movieapp/metadata/ports/MetadataRepository"
+import { Discovery } from "@movieapp/platform/Discovery"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as Grpc from "@movieapp/testkit/Grpc"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
+import { spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const repo = resolve(fileURLToPath(new URL("../../..", import.meta.url)))
+
+interface Exited {
+  readonly code: number | null
+  readonly logs: ReadonlyArray<{ readonly message: string; readonly annotations: Record<string, unknown> }>
+}
+
+/** Starts a service's main on ephemeral ports, waits until it is registered, signals it, collects its logs. */
+const runAndSignal = (main: string, signal: NodeJS.Signals) =>
+  Effect.async<Exited, Error>((resume) => {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+      cwd: repo,
+      env: { ...process.env, SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0" },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    const logs: Array<Exited["logs"][number]> = []
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const entry = JSON.parse(line)
+      logs.push(entry)
+      if (entry.message === "registered") child.kill(signal)
+    })
+    child.on("exit", (code) => resume(Effect.succeed({ code, logs })))
+    child.on("error", (error) => resume(Effect.fail(error)))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) }))
+
+describe("graceful stop", () => {
+  for (const [service, signal] of [["metadata", "SIGTERM"], ["rating", "SIGINT"], ["movie", "SIGTERM"]] as const) {
+    it.live(`${service} process: ${signal} deregisters, stops the servers, exits 0`, () =>
+      Effect.gen(function* () {
+        const { code, logs } = yield* runAndSignal(`packages/${service}/src/main.ts`, signal)
+        const messages = logs.map((l) => l.message)
+        assert.strictEqual(code, 0, messages.join(" | "))
+        const deregistered = messages.indexOf("deregistered")
+        const stopped = messages.indexOf("gRPC server stopped")
+        assert.isAbove(deregistered, -1, messages.join(" | "))
+        assert.isAbove(stopped, deregistered, "deregistered before the servers stop")
+      }))
+  }
+
+  it.live("closing a service drains the in-flight call and deregisters", () =>
+    Effect.gen(function* () {
+      const discovery = yield* DiscoveryMemory.make()
+      const entered = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // Test double of the repository port: reads of "held" wait until the test releases them.
+      const HeldRepository = Layer.effect(MetadataRepository, Effect.map(MetadataRepositoryMemory.make, (memory) =>
+        MetadataRepository.of({
+          put: memory.put,
+          get: (id) =>
+            id === "held"
+              ? Deferred.succeed(entered, undefined).pipe(Effect.zipRight(Deferred.await(release)), Effect.zipRight(memory.get(id)))
+              : memory.get(id)
+        })))
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(10) }).pipe(
+          Layer.provideMerge(HeldRepository),
+          Layer.provide(Layer.succeed(Discovery, discovery)),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+        ),
+        scope
+      )
+      const ports = Context.get(context, MetadataServer.Ports)
+      yield* Effect.provide(
+        Effect.flatMap(MetadataRepository, (r) => r.put(new Metadata({ id: "held" as MovieId, title: "Held", description: "", director: "" }))),
+        context
+      )
+      assert.strictEqual((yield* discovery.healthy("metadata")).length, 1)
+
+      const inFlight = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+        Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${ports.grpc}`),
+        (client) => Grpc.call(Grpc.method(client, "getMetadata"), { movieId: "held" })
+      )))
+      yield* Deferred.await(entered)
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      // Out of discovery before the call is allowed to finish: callers stop picking this instance first.
+      yield* discovery.healthy("metadata").pipe(Effect.repeat({ until: (instances) => instances.length === 0 }))
+      assert.isNull(closing.unsafePoll())
+      yield* Deferred.succeed(release, undefined)
+      const answer = yield* Fiber.join(inFlight)
+      assert.strictEqual(answer.metadata?.title, "Held")
+      yield* Fiber.join(closing)
+    }))
+})
