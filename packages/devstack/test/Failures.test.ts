@@ -73,7 +73,7 @@ const ControlledMetadataRepository = Layer.effectContext(
 )
 
 const ephemeral = (host: string) => ({ host, grpcPort: 0, httpPort: 0, advertiseHost: host, shutdownTimeout: Duration.seconds(5) })
-const backends = { timeout: Duration.seconds(5), retries: 3, backoff: Duration.millis(10) }
+const backends = { timeout: Duration.seconds(1), retries: 3, backoff: Duration.millis(10) }
 
 const Metadata_ = MetadataServer.layer(ephemeral("127.0.0.1")).pipe(Layer.provideMerge(ControlledMetadataRepository))
 const Rating_ = RatingServer.layer(ephemeral("127.0.0.1")).pipe(
@@ -116,6 +116,16 @@ describe("failures behind the gateway", () => {
         yield* Deferred.await(slow.started)
         assert.isFalse(yield* Deferred.isDone(slow.interrupted))
         yield* Fiber.interrupt(call)
+        yield* Deferred.await(slow.interrupted).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" }))
+      }))
+
+    it.effect("over HTTP, a backend slower than the gateway's own timeout is 504 and its work is interrupted", () =>
+      Effect.gen(function* () {
+        const slow = yield* (yield* Controls).armSlowRead
+        const { http } = yield* MovieServer.Ports
+        const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/movie?id=${SLOW}`))
+        assert.strictEqual(response.status, 504)
+        assert.deepInclude(yield* Effect.promise(() => response.json()), { _tag: "DeadlineExceeded" })
         yield* Deferred.await(slow.interrupted).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" }))
       }))
 

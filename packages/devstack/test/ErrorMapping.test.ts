@@ -1,0 +1,81 @@
+/** Every typed error maps to exactly one gRPC status at each service's edge. */
+import { assert, describe, it, layer } from "@effect/vitest"
+import { DeadlineExceeded, InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import { RatingNotFound, RecordId, UserId } from "@movieapp/contracts/Rating"
+import * as MetadataGrpc from "@movieapp/metadata/edges/MetadataGrpc"
+import * as MovieGrpc from "@movieapp/movie/edges/MovieGrpc"
+import { Code } from "@movieapp/platform/GrpcStatus"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as RatingGrpc from "@movieapp/rating/edges/RatingGrpc"
+import * as RatingServer from "@movieapp/rating/RatingServer"
+import * as Grpc from "@movieapp/testkit/Grpc"
+import { Effect } from "effect"
+import * as System from "../src/System.js"
+
+const invalid = new InvalidArgument({ field: "movie_id", reason: "must not be empty" })
+const unavailable = new ServiceUnavailable({ service: "rating", reason: "no healthy instance" })
+const deadline = new DeadlineExceeded({ operation: "RatingService.GetAggregatedRating" })
+const metadataNotFound = new MetadataNotFound({ movieId: MovieId.make("m1") })
+const ratingNotFound = new RatingNotFound({ recordType: "movie", recordId: RecordId.make("m1"), userId: UserId.make("u1") })
+
+describe("error mapping", () => {
+  it("metadata edge", () => {
+    for (const [error, code] of [[metadataNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [unavailable, Code.UNAVAILABLE]] as const) {
+      const status = MetadataGrpc.toStatus(error)
+      assert.strictEqual(status.code, code, error._tag)
+      assert.strictEqual(status.details, error.message)
+    }
+  })
+
+  it("rating edge", () => {
+    for (const [error, code] of [[ratingNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [unavailable, Code.UNAVAILABLE]] as const) {
+      const status = RatingGrpc.toStatus(error)
+      assert.strictEqual(status.code, code, error._tag)
+      assert.strictEqual(status.details, error.message)
+    }
+  })
+
+  it("movie edge", () => {
+    for (const [error, code] of [
+      [metadataNotFound, Code.NOT_FOUND],
+      [invalid, Code.INVALID_ARGUMENT],
+      [unavailable, Code.UNAVAILABLE],
+      [deadline, Code.DEADLINE_EXCEEDED]
+    ] as const) {
+      const status = MovieGrpc.toStatus(error)
+      assert.strictEqual(status.code, code, error._tag)
+      assert.strictEqual(status.details, error.message)
+    }
+  })
+
+  it("messages say what happened", () => {
+    assert.strictEqual(invalid.message, "movie_id: must not be empty")
+    assert.strictEqual(metadataNotFound.message, "movie m1 not found")
+    assert.strictEqual(ratingNotFound.message, "user u1 has no rating for movie m1")
+    assert.strictEqual(unavailable.message, "rating unavailable: no healthy instance")
+    assert.strictEqual(deadline.message, "deadline exceeded during RatingService.GetAggregatedRating")
+  })
+
+  layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })("RatingNotFound on the wire", (it) => {
+    it.effect("deleting a rating that does not exist: NOT_FOUND over gRPC, 404 over HTTP; an existing one is removed", () =>
+      Effect.gen(function* () {
+        const ports = yield* RatingServer.Ports
+        const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${ports.grpc}`)
+        const key = { recordId: "del-1", recordType: "movie", userId: "u1" }
+        const missing = yield* Effect.flip(Grpc.call(Grpc.method(client, "deleteRating"), key))
+        assert.strictEqual(missing.code, Code.NOT_FOUND)
+        assert.strictEqual(missing.details, "user u1 has no rating for movie del-1")
+        const http = yield* Effect.promise(() => fetch(`http://127.0.0.1:${ports.http}/rating?id=del-1&type=movie&userId=u1`, { method: "DELETE" }))
+        assert.strictEqual(http.status, 404)
+        assert.deepInclude(yield* Effect.promise(() => http.json()), { _tag: "RatingNotFound", userId: "u1" })
+
+        yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, ratingValue: 6 })
+        yield* Grpc.call(Grpc.method(client, "deleteRating"), key)
+        assert.deepStrictEqual(
+          yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: "del-1", recordType: "movie" }),
+          { ratingValue: undefined, ratingsCount: 0 }
+        )
+      }).pipe(Effect.scoped))
+  })
+})
