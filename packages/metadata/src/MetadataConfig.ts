@@ -6,7 +6,7 @@ export const MetadataConfig = Config.all({
   server: PlatformConfig.server({ grpcPort: 8081, httpPort: 8091 }),
   log: PlatformConfig.log,
   /** `REPOSITORY`: where metadata is stored. */
-  repository: Config.literal("memory")("repository").pipe(Config.withDefault("memory" as const)),
+  repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
   /** `DISCOVERY`: how instances find each other. */
   discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const))
 })

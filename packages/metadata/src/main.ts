@@ -3,15 +3,19 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as PlatformConfig from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Logging from "@movieapp/platform/Logging"
+import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer } from "effect"
 import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
+import * as MetadataRepositoryMysql from "./adapters/MetadataRepositoryMysql.js"
 import { MetadataConfig } from "./MetadataConfig.js"
 import * as MetadataServer from "./MetadataServer.js"
 
 const Main = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* MetadataConfig
-    const repository = MetadataRepositoryMemory.layer
+    const repository = config.repository === "mysql"
+      ? MetadataRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations)))
+      : MetadataRepositoryMemory.layer
     const discovery = DiscoveryMemory.layer()
     return MetadataServer.layer(config.server).pipe(
       Layer.provide([repository, discovery]),

@@ -6,7 +6,7 @@ export const RatingConfig = Config.all({
   server: PlatformConfig.server({ grpcPort: 8082, httpPort: 8092 }),
   log: PlatformConfig.log,
   /** `REPOSITORY`: where ratings are stored. */
-  repository: Config.literal("memory")("repository").pipe(Config.withDefault("memory" as const)),
+  repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
   /** `DISCOVERY`: how instances find each other. */
   discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const)),
   /** `INGESTION`: where rating events come from. */

@@ -3,16 +3,20 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as PlatformConfig from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Logging from "@movieapp/platform/Logging"
+import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer } from "effect"
 import * as RatingEventSourceInProcess from "./adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMemory from "./adapters/RatingRepositoryMemory.js"
+import * as RatingRepositoryMysql from "./adapters/RatingRepositoryMysql.js"
 import { RatingConfig } from "./RatingConfig.js"
 import * as RatingServer from "./RatingServer.js"
 
 const Main = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* RatingConfig
-    const repository = RatingRepositoryMemory.layer
+    const repository = config.repository === "mysql"
+      ? RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations)))
+      : RatingRepositoryMemory.layer
     const events = RatingEventSourceInProcess.layer
     const discovery = DiscoveryMemory.layer()
     return RatingServer.layer(config.server).pipe(

@@ -1,0 +1,43 @@
+/** schema/schema.sql (for reading) and the migrations the services apply (schema/metadata, schema/rating) make the same tables. */
+import { SqlClient } from "@effect/sql"
+import { MysqlClient } from "@effect/sql-mysql2"
+import { assert, describe, it } from "@effect/vitest"
+import * as MetadataRepositoryMysql from "@movieapp/metadata/adapters/MetadataRepositoryMysql"
+import * as Mysql from "@movieapp/platform/Mysql"
+import * as RatingRepositoryMysql from "@movieapp/rating/adapters/RatingRepositoryMysql"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
+import { Effect, Layer } from "effect"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const schemaSql = readFileSync(fileURLToPath(new URL("../../../schema/schema.sql", import.meta.url)), "utf8")
+const TABLES = ["movies", "ratings", "rating_aggregates"]
+
+const createStatements = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  return yield* Effect.forEach(TABLES, (table) =>
+    Effect.map(sql.unsafe<Record<string, string>>(`SHOW CREATE TABLE ${table}`), ([row]) => Object.values(row ?? {})[1] ?? ""))
+})
+
+describe.runIf(await MariaDb.available())("schema", () => {
+  it.scoped("schema.sql equals the migrations", () =>
+    Effect.gen(function* () {
+      const migrated = yield* MariaDb.makeTestDatabase
+      const fromMigrations = yield* createStatements.pipe(
+        Effect.provide(Layer.mergeAll(
+          Mysql.layer(migrated, MetadataRepositoryMysql.migrations),
+          Mysql.layer(migrated, RatingRepositoryMysql.migrations)
+        ))
+      )
+      const plain = yield* MariaDb.makeTestDatabase
+      const fromSchemaFile = yield* Effect.gen(function* () {
+        const sql = yield* MysqlClient.MysqlClient
+        yield* sql.unsafe(schemaSql).unprepared
+        return yield* createStatements
+      }).pipe(Effect.provide(MysqlClient.layer({
+        host: plain.host, port: plain.port, database: plain.database, username: plain.user, password: plain.password
+      })))
+      assert.strictEqual(fromMigrations.length, TABLES.length)
+      assert.deepStrictEqual(fromSchemaFile, fromMigrations)
+    }), 60_000)
+})

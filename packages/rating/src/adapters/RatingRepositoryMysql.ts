@@ -1,0 +1,118 @@
+/**
+ * Ratings and aggregates in MySQL/MariaDB (tables `ratings` and
+ * `rating_aggregates`, schema/rating). Every write changes ratings and the
+ * affected aggregates in one transaction, so an aggregate always equals what the
+ * stored ratings imply.
+ */
+import { SqlClient, SqlError } from "@effect/sql"
+import { AggregatedRating, type RatingEvent, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
+import * as Mysql from "@movieapp/platform/Mysql"
+import { Effect, Layer, Option, Schedule, Schema } from "effect"
+import { fileURLToPath } from "node:url"
+import * as Aggregate from "../domain/Aggregate.js"
+import { RatingRepository } from "../ports/RatingRepository.js"
+
+/** The rating service's migrations (and the table recording which ran). */
+export const migrations = {
+  directory: fileURLToPath(new URL("../../../../schema/rating", import.meta.url)),
+  table: "rating_migrations"
+} as const
+
+const unavailable = Mysql.orUnavailable("rating storage")
+
+// BIGINT columns arrive as numbers, or as strings when beyond 2^53.
+const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
+const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
+const RatingRow = Schema.Struct({ recordType: Schema.String, recordId: Schema.String, userId: Schema.String, value: Schema.Number })
+
+const recordOf = (key: { readonly recordType: string; readonly recordId: string }) => `${key.recordType}\u0000${key.recordId}`
+const ratingOf = (key: { readonly recordType: string; readonly recordId: string; readonly userId: string }) =>
+  `${recordOf(key)}\u0000${key.userId}`
+
+/** InnoDB resolves lock conflicts between concurrent batches by aborting one: run it again. */
+const isTransient = (error: unknown) =>
+  error instanceof SqlError.SqlError &&
+  [1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */].includes((error.cause as { errno?: number } | undefined)?.errno ?? 0)
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const tuple = (key: RatingKey) => sql`(${key.recordType}, ${key.recordId}, ${key.userId})`
+
+  /**
+   * Applies the final state of each (record, user) in `events` and returns how
+   * many of them had a rating before. Intermediate states of one key within a
+   * batch cannot change the final aggregate, so only the last event per key counts.
+   */
+  const apply = (events: ReadonlyArray<RatingEvent>) =>
+    Effect.gen(function* () {
+      const finals = new Map<string, { readonly key: RatingKey; readonly next: Option.Option<number> }>()
+      for (const event of events) {
+        const key = { recordType: event.recordType, recordId: event.recordId, userId: event.userId }
+        finals.set(ratingOf(key), { key, next: event.eventType === "put" ? Option.some(event.value) : Option.none() })
+      }
+      // Locking in key order keeps concurrent batches from deadlocking on each other as often.
+      const changes = [...finals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, change]) => change)
+      if (changes.length === 0) return 0
+
+      const rows = yield* sql`SELECT record_type, record_id, user_id, value FROM ratings
+        WHERE (record_type, record_id, user_id) IN (${sql.csv(changes.map((c) => tuple(c.key)))})
+        ORDER BY record_type, record_id, user_id FOR UPDATE`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(RatingRow))),
+        Effect.catchTag("ParseError", Effect.die) // rows we wrote ourselves: a mismatch is a bug
+      )
+      const previous = new Map(rows.map((row) => [ratingOf(row), row.value]))
+
+      const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
+      const puts: Array<Record<string, unknown>> = []
+      const deletes: Array<RatingKey> = []
+      for (const { key, next } of changes) {
+        const before = Option.fromNullable(previous.get(ratingOf(key)))
+        if (Option.isNone(before) && Option.isNone(next)) continue
+        if (Option.isSome(next)) puts.push({ ...key, value: next.value })
+        else deletes.push(key)
+        const record = recordOf(key)
+        const entry = deltas.get(record) ?? { key: { recordType: key.recordType, recordId: key.recordId }, delta: Aggregate.zero }
+        entry.delta = Aggregate.combine(entry.delta, Aggregate.delta(before, next))
+        deltas.set(record, entry)
+      }
+      if (puts.length > 0) {
+        yield* sql`INSERT INTO ratings ${sql.insert(puts)} ON DUPLICATE KEY UPDATE value = VALUES(value)`
+      }
+      if (deletes.length > 0) {
+        yield* sql`DELETE FROM ratings WHERE (record_type, record_id, user_id) IN (${sql.csv(deletes.map(tuple))})`
+      }
+      const moved = [...deltas.values()].filter(({ delta }) => delta.count !== 0 || delta.sum !== 0)
+      if (moved.length > 0) {
+        yield* sql`INSERT INTO rating_aggregates ${sql.insert(moved.map(({ key, delta }) => ({
+          ...key,
+          ratingsCount: delta.count,
+          ratingsSum: delta.sum
+        })))}
+          ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
+                                  ratings_sum = ratings_sum + VALUES(ratings_sum)`
+      }
+      return previous.size
+    }).pipe(
+      sql.withTransaction,
+      Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
+      unavailable
+    )
+
+  return RatingRepository.of({
+    aggregate: (key) =>
+      sql`SELECT ratings_count, ratings_sum FROM rating_aggregates
+          WHERE record_type = ${key.recordType} AND record_id = ${key.recordId}`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(AggregateRow))),
+        Effect.catchTag("ParseError", Effect.die),
+        Effect.map(([row]) => row === undefined ? AggregatedRating.empty : new AggregatedRating({ count: row.ratingsCount, sum: row.ratingsSum })),
+        unavailable,
+        Effect.withSpan("RatingRepository.aggregate")
+      ),
+    put: (rating) => apply([{ eventType: "put", ...rating }]).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.put")),
+    remove: (key) => apply([{ eventType: "delete", ...key }]).pipe(Effect.map((existed) => existed > 0), Effect.withSpan("RatingRepository.remove")),
+    applyEvents: (events) => apply(events).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } }))
+  })
+})
+
+export const layer: Layer.Layer<RatingRepository, never, SqlClient.SqlClient> = Layer.effect(RatingRepository, make)

@@ -1,0 +1,82 @@
+/**
+ * The rating service on a real MariaDB, through real gRPC: data survives a
+ * restart; a database that cannot be reached gives UNAVAILABLE (never driver
+ * text) while the service keeps running, and it recovers by itself.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Mysql from "@movieapp/platform/Mysql"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as Grpc from "@movieapp/testkit/Grpc"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import { Duration, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
+import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
+import * as RatingServer from "../src/RatingServer.js"
+
+const UNAVAILABLE = 14
+
+const server = (database: Mysql.MysqlConfig) =>
+  RatingServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(5) }).pipe(
+    Layer.provide([
+      RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))),
+      RatingEventSourceInProcess.layer,
+      DiscoveryMemory.layer()
+    ]),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+  )
+
+/** Runs `f` with a v1 client of a freshly started rating service on `database`, then stops the service. */
+const withService = <A, E>(
+  database: Mysql.MysqlConfig,
+  f: (client: v1Rating.RatingServiceClient) => Effect.Effect<A, E, RatingServer.Ports>
+) =>
+  Effect.scoped(Effect.gen(function* () {
+    const { grpc } = yield* RatingServer.Ports
+    return yield* f(yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${grpc}`))
+  }).pipe(Effect.provide(server(database))))
+
+const key = { recordId: "persisted", recordType: "movie" }
+
+describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
+  it.live("data survives a restart of the service", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.TestDatabase
+      yield* withService(database, (client) =>
+        Effect.gen(function* () {
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 4 })
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 9 })
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 2 })
+        }))
+      const after = yield* withService(database, (client) => Grpc.call(Grpc.method(client, "getAggregatedRating"), key))
+      assert.deepStrictEqual(after, { ratingValue: 5.5, ratingsCount: 2 })
+    }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+
+  it.live("database unreachable: UNAVAILABLE without driver text, the service stays up and recovers by itself", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.TestDatabase
+      const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
+      yield* withService({ ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) }, (client) =>
+        Effect.gen(function* () {
+          const get = Grpc.call(Grpc.method(client, "getAggregatedRating"), key)
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 })
+
+          yield* proxy.cut
+          const read = yield* Effect.flip(get)
+          assert.strictEqual(read.code, UNAVAILABLE)
+          assert.strictEqual(read.details, "rating storage unavailable: the database cannot be reached")
+          const write = yield* Effect.flip(Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 }))
+          assert.strictEqual(write.code, UNAVAILABLE)
+          // Still serving: the gRPC edge answers health checks while the database is away.
+          const ports = yield* RatingServer.Ports
+          assert.strictEqual(yield* Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, ""), "SERVING")
+
+          yield* proxy.restore
+          // The pool reconnects on its own; the first calls after the fault may still meet a dead connection.
+          const recovered = yield* get.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
+          // The write that failed during the outage left nothing behind.
+          assert.deepStrictEqual(recovered, { ratingValue: 6, ratingsCount: 1 })
+        }))
+    }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+})
