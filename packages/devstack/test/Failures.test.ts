@@ -154,7 +154,9 @@ describe("failures behind the gateway", () => {
       }))
   })
 
-  layer(Layer.mergeAll(Metadata_, Movie_).pipe(Layer.provide(DiscoveryMemory.layer()), quiet), {
+  // No retries: the rating failure is immediate, so an unknown movie must still win over it.
+  const MovieNoRetries = MovieServer.layer({ server: ephemeral("127.0.0.1"), backends: { ...backends, retries: 0 } })
+  layer(Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide(DiscoveryMemory.layer()), quiet), {
     excludeTestServices: true,
     timeout: "60 seconds"
   })("rating service down", (it) => {
@@ -170,10 +172,14 @@ describe("failures behind the gateway", () => {
         assert.deepInclude(yield* Effect.promise(() => response.json()), { _tag: "ServiceUnavailable", service: "rating" })
       }))
 
-    it.effect("an unknown movie is still NOT_FOUND: the metadata answer decides", () =>
+    it.effect("an unknown movie is still NOT_FOUND (404): the metadata answer decides", () =>
       Effect.gen(function* () {
         const error = yield* Effect.flip(details("no-such-movie"))
         assert.strictEqual(error.code, 5)
+        assert.strictEqual(error.details, "movie no-such-movie not found")
+        const { http } = yield* MovieServer.Ports
+        const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/movie?id=no-such-movie`))
+        assert.strictEqual(response.status, 404)
       }))
   })
 })

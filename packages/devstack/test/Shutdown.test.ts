@@ -13,6 +13,7 @@ import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import { spawn } from "node:child_process"
+import { connect, type Socket } from "node:net"
 import { createInterface } from "node:readline"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -100,5 +101,28 @@ describe("graceful stop", () => {
       const answer = yield* Fiber.join(inFlight)
       assert.strictEqual(answer.metadata?.title, "Held")
       yield* Fiber.join(closing)
+    }))
+
+  it.live("a stalled HTTP client cannot hold a stop past the shutdown timeout", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.millis(500) }).pipe(
+          Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer()]),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+        ),
+        scope
+      )
+      const { http } = Context.get(context, MetadataServer.Ports)
+      // Half a request: the server waits for the rest of the header forever.
+      const socket = yield* Effect.async<Socket>((resume) => {
+        const s = connect(http, "127.0.0.1", () => resume(Effect.succeed(s)))
+      })
+      socket.write("GET /metadata?id=1 HTTP/1.1\r\nHost: x\r\n")
+      const closed = Effect.async<void>((resume) => void socket.once("close", () => resume(Effect.void)))
+      yield* Scope.close(scope, Exit.void).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stop hung on a stalled HTTP client") })
+      )
+      yield* closed.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stalled connection left open") }))
     }))
 })

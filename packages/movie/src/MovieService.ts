@@ -23,11 +23,13 @@ export const layer = Layer.effect(
     const ratings = yield* RatingBackend
     return MovieService.of({
       details: Effect.fn("MovieService.details")(function* (movieId) {
+        // The metadata answer decides first: an unknown movie is NOT_FOUND even when
+        // the rating call failed sooner; only a known movie reports the rating's failure.
         const [found, rating] = yield* Effect.all(
-          [metadata.get(movieId), ratings.aggregate({ recordType: "movie", recordId: RecordId.make(movieId) })],
+          [metadata.get(movieId), Effect.either(ratings.aggregate({ recordType: "movie", recordId: RecordId.make(movieId) }))],
           { concurrency: 2 }
         )
-        return new MovieDetails({ metadata: found, rating })
+        return new MovieDetails({ metadata: found, rating: yield* rating })
       })
     })
   })

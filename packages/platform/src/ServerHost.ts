@@ -35,7 +35,7 @@ export const layer = <E, R>(options: Options<E, R>) => {
     descriptorSet: options.descriptorSet,
     shutdownTimeout: config.shutdownTimeout
   })
-  const http = Http.serve(options.httpRoutes, { host: config.host, port: config.httpPort })
+  const http = Http.serve(options.httpRoutes, { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
   const registration = Layer.unwrapEffect(
     Effect.map(HttpServer.HttpServer, (server) =>
       Registration.layer({ service: options.service, host: config.advertiseHost, port: Http.boundPort(server) }))

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { AggregatedRating, type RatingEvent, RecordId, UserId } from "@movieapp/contracts/Rating"
-import { Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as Ingester from "../src/Ingester.js"
@@ -73,5 +73,22 @@ describe("in-process ingestion", () => {
       const error = yield* Effect.flip(Fiber.join(pending))
       assert.instanceOf(error, ServiceUnavailable)
       assert.strictEqual(error.reason, "the service is stopping")
+    }))
+
+  it.live("a submission its caller abandoned is not applied later", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const transport = yield* Layer.buildWithScope(Layer.merge(RatingEventSourceInProcess.layer, RatingRepositoryMemory.layer), scope)
+      const inbox = Context.get(transport, RatingEventInbox)
+      const repository = Context.get(transport, RatingRepository)
+      // Nothing consumes yet: the caller waits, then gives up (as on a deadline).
+      const abandoned = yield* Effect.fork(inbox.submit([event("late", 1)]))
+      yield* Fiber.status(abandoned).pipe(Effect.repeat({ until: (status) => status._tag === "Suspended" }))
+      yield* Fiber.interrupt(abandoned)
+      // Now consume; the next submission completing proves the queue got past the abandoned one.
+      yield* Layer.buildWithScope(Ingester.layer.pipe(Layer.provide(Layer.succeedContext(transport))), scope)
+      yield* inbox.submit([event("on-time", 8)])
+      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 8 }))
+      yield* Scope.close(scope, Exit.void)
     }))
 })

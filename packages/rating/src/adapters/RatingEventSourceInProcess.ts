@@ -29,12 +29,15 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
       consume: (handle) =>
         Queue.take(queue).pipe(
           Effect.flatMap((submission) =>
-            handle(submission.events).pipe(
+            // A submitter that gave up (deadline, cancel) was told its events were not
+            // applied; applying them later would contradict that, and could overwrite
+            // newer ratings when the caller retries.
+            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : handle(submission.events).pipe(
               Effect.onExit(Exit.match({
                 onSuccess: () => Deferred.succeed(submission.applied, undefined),
                 onFailure: () => Deferred.fail(submission.applied, notApplied("the events could not be applied"))
               }))
-            )),
+            )))),
           Effect.forever
         )
     })
@@ -43,7 +46,7 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
         Effect.gen(function* () {
           const applied = yield* Deferred.make<void, ServiceUnavailable>()
           yield* Queue.offer(queue, { events, applied })
-          return yield* Deferred.await(applied)
+          return yield* Deferred.await(applied).pipe(Effect.onInterrupt(() => Deferred.interrupt(applied)))
         })
     })
     return Context.make(RatingEventSource, source).pipe(Context.add(RatingEventInbox, inbox))

@@ -1,5 +1,4 @@
 /** Publishes rating events to the running rating service through its Effect RPC endpoint. */
-import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { RatingRpcs } from "@movieapp/contracts/Rating"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
@@ -52,11 +51,6 @@ export const make = (options: Options) =>
     })
   })
 
-// Without the status filter an HTML error page from a wrong URL reaches the RPC decoder and dies there.
-const httpClient = Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, HttpClient.filterStatusOk)).pipe(
-  Layer.provide(NodeHttpClient.layerUndici)
-)
-
 /** One client for the layer's lifetime, reused by every batch. */
 export const layer = (options: Options): Layer.Layer<RatingEventPublisher> =>
-  Layer.scoped(RatingEventPublisher, make(options)).pipe(Layer.provide(httpClient))
+  Layer.scoped(RatingEventPublisher, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
