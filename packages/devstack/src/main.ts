@@ -21,8 +21,18 @@ import * as System from "./System.js"
 
 const sample = (name: string) => fileURLToPath(new URL(`../sample/${name}`, import.meta.url))
 
+/** `METADATA_GRPC_PORT`, `METADATA_HTTP_PORT`, `RATING_...`, `MOVIE_...`: where each service listens. */
+const ports = (service: keyof typeof System.defaultPorts) =>
+  Config.all({
+    grpc: Config.integer("grpcPort").pipe(Config.withDefault(System.defaultPorts[service].grpc)),
+    http: Config.integer("httpPort").pipe(Config.withDefault(System.defaultPorts[service].http))
+  }).pipe(Config.nested(service))
+
 const DevstackConfig = Config.all({
   host: Config.string("host").pipe(Config.withDefault("127.0.0.1"), Config.nested("server")),
+  metadata: ports("metadata"),
+  rating: ports("rating"),
+  movie: ports("movie"),
   log: PlatformConfig.log,
   /** `SAMPLE_DATA=false` starts empty. */
   sampleData: Config.boolean("sampleData").pipe(Config.withDefault(true))
@@ -86,7 +96,7 @@ const program = Effect.gen(function* () {
     return yield* Effect.never
   })
   return yield* running.pipe(
-    Effect.provide(System.layer({ host: config.host, ...System.defaultPorts })),
+    Effect.provide(System.layer({ host: config.host, metadata: config.metadata, rating: config.rating, movie: config.movie })),
     Effect.provide(Logging.layer(config.log))
   )
 })
