@@ -1,7 +1,6 @@
 /** Composition root of the metadata service: config, adapters, launch. */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import * as PlatformConfig from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
 import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer } from "effect"
@@ -24,9 +23,4 @@ const Main = Layer.unwrapEffect(
   })
 )
 
-Main.pipe(
-  Layer.provide(PlatformConfig.layerProvider),
-  Layer.provide(NodeContext.layer),
-  Layer.launch,
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+Launch.launch(Main)
