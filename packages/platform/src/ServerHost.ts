@@ -7,7 +7,6 @@
 import { HttpServer } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import type { ServerConfig } from "./Config.js"
-import type { Discovery } from "./Discovery.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
 import * as Registration from "./Registration.js"
@@ -47,4 +46,3 @@ export const layer = <E, R>(options: Options<E, R>) => {
   return Layer.merge(ports, registration).pipe(Layer.provide(Layer.merge(grpc, http)))
 }
 
-export type Requirements<R> = Exclude<R, HttpServer.HttpServer> | Discovery
