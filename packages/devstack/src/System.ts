@@ -9,6 +9,7 @@ import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import * as RatingServer from "@movieapp/rating/RatingServer"
@@ -25,6 +26,8 @@ export interface Options {
   readonly rating: Ports
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
+  /** Tracing of each service (each gets its own, named after it); none by default. */
+  readonly tracing?: (service: string) => Layer.Layer<never>
 }
 
 /** The default ports of the three services. */
@@ -49,13 +52,16 @@ const server = (host: string, ports: Ports): ServerConfig => ({
   shutdownTimeout: Duration.seconds(10)
 })
 
-export const layer = (options: Options) =>
-  Layer.mergeAll(
+export const layer = (options: Options) => {
+  const tracing = options.tracing ?? (() => Layer.empty)
+  return Layer.mergeAll(
     MetadataServer.layer(server(options.host, options.metadata)).pipe(
-      Layer.provide(MetadataRepositoryMemory.layer)
+      Layer.provide(MetadataRepositoryMemory.layer),
+      Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
     ),
     RatingServer.layer(server(options.host, options.rating)).pipe(
-      Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer])
+      Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer]),
+      Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
       server: server(options.host, options.movie),
@@ -65,11 +71,12 @@ export const layer = (options: Options) =>
         backoff: Duration.millis(25),
         ...options.backends
       }
-    })
+    }).pipe(Layer.provide([Readiness.layer, tracing(MovieServer.SERVICE_NAME)]))
   ).pipe(Layer.provide(DiscoveryMemory.layer()))
+}
 
 /** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: { readonly backends?: Partial<BackendsConfig> } = {}) =>
+export const layerTest = (options: Pick<Options, "backends" | "tracing"> = {}) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )

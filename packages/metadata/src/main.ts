@@ -3,6 +3,8 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
 import * as MetadataRepositoryMysql from "./adapters/MetadataRepositoryMysql.js"
@@ -18,7 +20,8 @@ const Main = Layer.unwrapEffect(
     const discovery = DiscoveryMemory.layer()
     return MetadataServer.layer(config.server).pipe(
       Layer.provide([repository, discovery]),
-      Layer.provide(Logging.layer(config.log))
+      Layer.provide(Readiness.layer),
+      Layer.provide([Logging.layer(config.log), Telemetry.layer(MetadataServer.SERVICE_NAME, config.tracing)])
     )
   })
 )

@@ -49,6 +49,10 @@ export interface ServerConfig {
   readonly advertiseHost: string
   /** How long a graceful stop waits for in-flight calls. */
   readonly shutdownTimeout: Duration.Duration
+  /** How often the readiness checks (database, broker) run; gRPC health follows them. 5 s when absent. */
+  readonly healthCheckInterval?: Duration.Duration
+  /** How long one readiness check may take before it counts as failed. 2 s when absent. */
+  readonly healthCheckTimeout?: Duration.Duration
 }
 
 /** A TCP port; 0 asks the system for a free one (Config.port refuses 0). */
@@ -64,7 +68,9 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
     grpcPort: port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
     httpPort: port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
     advertiseHost: Config.string("advertiseHost").pipe(Config.option),
-    shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10)))
+    shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10))),
+    healthCheckInterval: Config.duration("healthCheckInterval").pipe(Config.withDefault(Duration.seconds(5))),
+    healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2)))
   }).pipe(
     Config.map(({ advertiseHost, ...rest }) => ({
       ...rest,
