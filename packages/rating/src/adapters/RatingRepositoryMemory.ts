@@ -26,13 +26,14 @@ export const make = Effect.sync(() => {
   }
 
   return RatingRepository.of({
-    aggregate: (key) => Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty),
-    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))),
-    remove: (key) => Effect.sync(() => change(key, Option.none())),
+    aggregate: (key) =>
+      Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
+    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
+    remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
     applyEvents: (events) =>
       Effect.sync(() => {
         for (const event of events) change(event, event.eventType === "put" ? Option.some(event.value) : Option.none())
-      })
+      }).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } }))
   })
 })
 
