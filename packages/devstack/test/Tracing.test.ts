@@ -4,6 +4,7 @@
  * rating, their use cases and their storage, memory and MariaDB. Each service has
  * its own tracer; all write to one in-memory exporter.
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import * as MetadataRepositoryMysql from "@movieapp/metadata/adapters/MetadataRepositoryMysql"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
@@ -18,12 +19,17 @@ import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMysql from "@movieapp/rating/adapters/RatingRepositoryMysql"
 import * as RatingServer from "@movieapp/rating/RatingServer"
+import * as RatingEventPublisherRpc from "@movieapp/ratingingestor/adapters/RatingEventPublisherRpc"
+import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Tracing from "@movieapp/testkit/Tracing"
 import { SpanKind } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Duration, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as System from "../src/System.js"
 
 /** Stores a movie and a rating through the backends' own gRPC APIs (outside any trace of interest). */
@@ -117,6 +123,35 @@ describe("tracing across every hop", () => {
           yield* recorder.trace(sampled.traceId, complete)
           const leaked = recorder.spans().filter((span) => span.spanContext().traceId === unsampled.traceId)
           assert.deepStrictEqual(leaked.map((span) => `${span.name} [${String(Tracing.serviceOf(span))}]`), [])
+        }))
+
+      it.effect("a rating event's path: the ingestor's run, its RPC to rating, and the batch applied to the repository", () =>
+        Effect.gen(function* () {
+          const file = join(tmpdir(), `events-${Date.now()}.json`)
+          writeFileSync(file, JSON.stringify([{ userId: "u1", recordId: "heat", recordType: "movie", value: 7, providerId: "p", eventType: "put" }]))
+          const rating = yield* RatingServer.Ports
+          // The ingestor as its own service, in this process, under its own tracer.
+          const summary = yield* Ingest.run({ file }).pipe(
+            Effect.provide(RatingEventPublisherRpc.layer({ url: `http://127.0.0.1:${rating.http}` })),
+            Effect.provide([recorder.tracing("ratingingestor"), NodeFileSystem.layer])
+          )
+          assert.strictEqual(summary.published, 1)
+          const run = yield* Effect.sync(() => recorder.spans().find((span) => span.name === "Ingest.run" && Tracing.serviceOf(span) === "ratingingestor")).pipe(
+            Effect.filterOrFail((span) => span !== undefined),
+            Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds"))),
+            Effect.orDie
+          )
+          const spans = yield* recorder.trace(run!.spanContext().traceId, (s) => s.some((span) => span.name === "RatingRepository.applyEvents"))
+          const child = (parent: ReadableSpan, name: string, service: string) => {
+            const span = Tracing.childOf(spans, parent.spanContext(), name)
+            assert.strictEqual(Tracing.serviceOf(span), service, name)
+            return span
+          }
+          const publish = child(run!, "RatingEventPublisher.publish", "ratingingestor")
+          const server = child(child(child(child(publish, "RpcClient.SubmitRatingEvents", "ratingingestor"), "http.client POST", "ratingingestor"), "http.server POST", "rating"), "RpcServer.SubmitRatingEvents", "rating")
+          const submit = child(server, "RatingService.submit", "rating")
+          // The queued batch is applied by the ingester's own fiber, still as part of the submitter's trace.
+          child(child(submit, "Ingester.applyBatch", "rating"), "RatingRepository.applyEvents", "rating")
         }))
 
       it.effect("a call without trace context starts a new trace at the gateway", () =>
