@@ -51,12 +51,19 @@ function isHttpUrl(value: string): boolean {
 }
 
 /**
- * @effect/opentelemetry gives a remote parent that carries no OpenTelemetry trace
- * flags (one parsed by Effect's HTTP server or Effect RPC) the SAMPLED flag, so a
- * caller's "not sampled" would be overruled and every backend would record orphan
- * spans. The Effect span's own `sampled` is the caller's decision: pass it on.
+ * The OpenTelemetry tracer as Effect's, with two changes:
+ *
+ * - @effect/opentelemetry gives a remote parent that carries no OpenTelemetry
+ *   trace flags (one parsed by Effect's HTTP server or Effect RPC) the SAMPLED
+ *   flag, so a caller's "not sampled" would be overruled and every backend would
+ *   record orphan spans. The Effect span's own `sampled` is the caller's
+ *   decision: pass it on.
+ * - It enters the OpenTelemetry context around every step of every fiber, for
+ *   OpenTelemetry instrumentations of other libraries. We install none and
+ *   register no context manager (so that context is a no-op), and the cost was
+ *   most of tracing's per-call cost: steps run as they are.
  */
-const followRemoteSampling = (tracer: Tracer.Tracer): Tracer.Tracer =>
+const effectTracer = (tracer: Tracer.Tracer): Tracer.Tracer =>
   Tracer.make({
     span(name, parent, context, links, startTime, kind, options) {
       const remote = Option.getOrUndefined(parent)
@@ -69,7 +76,7 @@ const followRemoteSampling = (tracer: Tracer.Tracer): Tracer.Tracer =>
         : parent
       return tracer.span(name, fixed, context, links, startTime, kind, options)
     },
-    context: tracer.context
+    context: (execution) => execution()
   })
 
 export interface Options {
@@ -87,7 +94,7 @@ export interface Options {
  */
 export const layerSdk = (options: Options): Layer.Layer<never> => {
   const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) })
-  return Layer.unwrapEffect(Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(followRemoteSampling(tracer)))).pipe(
+  return Layer.unwrapEffect(Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(effectTracer(tracer)))).pipe(
     Layer.provide(OtelTracer.layerTracer),
     Layer.provide(NodeSdk.layerTracerProvider(options.spanProcessor, { sampler, shutdownTimeout: "5 seconds" })),
     Layer.provide(Resource.layerFromEnv(Resource.configToAttributes({ serviceName: options.serviceName }))),
