@@ -10,6 +10,8 @@ import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import * as Aggregate from "../domain/Aggregate.js"
+import * as Redelivery from "../domain/Redelivery.js"
+import type { StreamBatch } from "../ports/RatingEventSource.js"
 import { RatingRepository } from "../ports/RatingRepository.js"
 
 /** The rating service's migrations (and the table recording which ran). */
@@ -23,6 +25,8 @@ const unavailable = Mysql.orUnavailable("rating storage")
 // BIGINT columns arrive as numbers, or as strings when beyond 2^53.
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
+const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
+const CheckpointRow = Schema.Struct({ nextPosition: Position })
 const RatingRow = Schema.Struct({ recordType: Schema.String, recordId: Schema.String, userId: Schema.String, value: Schema.Number })
 
 const recordOf = (key: { readonly recordType: string; readonly recordId: string }) => `${key.recordType}\u0000${key.recordId}`
@@ -39,10 +43,19 @@ export const make = Effect.gen(function* () {
 
   const tuple = (key: RatingKey) => sql`(${key.recordType}, ${key.recordId}, ${key.userId})`
 
+  /** One transaction, run again when InnoDB aborts it for a lock conflict. */
+  const transaction = <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
+    effect.pipe(
+      sql.withTransaction,
+      Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
+      unavailable
+    )
+
   /**
    * Applies the final state of each (record, user) in `events` and returns how
    * many of them had a rating before. Intermediate states of one key within a
    * batch cannot change the final aggregate, so only the last event per key counts.
+   * Runs inside the caller's transaction.
    */
   const apply = (events: ReadonlyArray<RatingEvent>) =>
     Effect.gen(function* () {
@@ -93,11 +106,27 @@ export const make = Effect.gen(function* () {
                                   ratings_sum = ratings_sum + VALUES(ratings_sum)`
       }
       return previous.size
-    }).pipe(
-      sql.withTransaction,
-      Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
-      unavailable
+    })
+
+  const readCheckpoint = (stream: string, lock: boolean) =>
+    (lock
+      ? sql`SELECT next_position FROM rating_event_checkpoints WHERE stream = ${stream} FOR UPDATE`
+      : sql`SELECT next_position FROM rating_event_checkpoints WHERE stream = ${stream}`).pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(CheckpointRow))),
+      Effect.catchTag("ParseError", Effect.die),
+      Effect.map(([row]) => Option.map(Option.fromNullable(row), (r) => r.nextPosition))
     )
+
+  const applyStreamBatch = (batch: StreamBatch) =>
+    Effect.gen(function* () {
+      // Locking the stream's row first serialises two consumers that both believe
+      // they own the partition (kafkajs has no fencing during a rebalance).
+      yield* sql`INSERT IGNORE INTO rating_event_checkpoints (stream, next_position) VALUES (${batch.stream}, 0)`
+      const split = Redelivery.split(batch, yield* readCheckpoint(batch.stream, true))
+      yield* apply(split.fresh)
+      yield* sql`UPDATE rating_event_checkpoints SET next_position = ${split.next.toString()} WHERE stream = ${batch.stream}`
+      return { applied: split.fresh.length, redelivered: split.redelivered }
+    })
 
   return RatingRepository.of({
     aggregate: (key) =>
@@ -109,9 +138,16 @@ export const make = Effect.gen(function* () {
         unavailable,
         Effect.withSpan("RatingRepository.aggregate")
       ),
-    put: (rating) => apply([{ eventType: "put", ...rating }]).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.put")),
-    remove: (key) => apply([{ eventType: "delete", ...key }]).pipe(Effect.map((existed) => existed > 0), Effect.withSpan("RatingRepository.remove")),
-    applyEvents: (events) => apply(events).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } }))
+    put: (rating) => transaction(apply([{ eventType: "put", ...rating }])).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.put")),
+    remove: (key) =>
+      transaction(apply([{ eventType: "delete", ...key }])).pipe(Effect.map((existed) => existed > 0), Effect.withSpan("RatingRepository.remove")),
+    applyEvents: (events) =>
+      transaction(apply(events)).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
+    applyStreamBatch: (batch) =>
+      transaction(applyStreamBatch(batch)).pipe(
+        Effect.withSpan("RatingRepository.applyStreamBatch", { attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream } })
+      ),
+    checkpoint: (stream) => readCheckpoint(stream, false).pipe(unavailable, Effect.withSpan("RatingRepository.checkpoint"))
   })
 })
 
