@@ -20,6 +20,10 @@ export interface KafkaConfig {
   readonly requestTimeout: Duration.Duration
 }
 
+export const DEFAULT_TOPIC = "ratings"
+const DEFAULT_CONNECTION_TIMEOUT = Duration.seconds(3)
+const DEFAULT_REQUEST_TIMEOUT = Duration.seconds(30)
+
 /**
  * `kafka.*`: `KAFKA_BROKERS` (comma-separated `host:port` list, required),
  * `KAFKA_CLIENT_ID`, `KAFKA_TOPIC` (default `ratings`), `KAFKA_CONNECTION_TIMEOUT`,
@@ -27,24 +31,31 @@ export interface KafkaConfig {
  */
 export const config = (defaults: { readonly clientId: string }): Config.Config<KafkaConfig> =>
   Config.all({
-    brokers: Config.nonEmptyString("brokers").pipe(
-      Config.repeat,
-      Config.validate({
-        message: "Expected a comma-separated list of host:port",
-        validation: (brokers) => brokers.every((broker) => /^[^\s:]+:\d{1,5}$/.test(broker.trim()))
-      }),
-      Config.map((brokers) => brokers.map((broker) => broker.trim())),
-      Config.mapOrFail((brokers) =>
-        Array.isNonEmptyReadonlyArray(brokers)
-          ? Either.right(brokers)
-          : Either.left(ConfigError.InvalidData([], "Expected at least one broker"))
-      )
+    brokers: Config.string("brokers").pipe(
+      Config.mapOrFail((text) => Either.mapLeft(parseBrokers(text), (reason) => ConfigError.InvalidData([], reason)))
     ),
     clientId: Config.nonEmptyString("clientId").pipe(Config.withDefault(defaults.clientId)),
-    topic: Config.nonEmptyString("topic").pipe(Config.withDefault("ratings")),
-    connectionTimeout: Config.duration("connectionTimeout").pipe(Config.withDefault(Duration.seconds(3))),
-    requestTimeout: Config.duration("requestTimeout").pipe(Config.withDefault(Duration.seconds(30)))
+    topic: Config.nonEmptyString("topic").pipe(Config.withDefault(DEFAULT_TOPIC)),
+    connectionTimeout: Config.duration("connectionTimeout").pipe(Config.withDefault(DEFAULT_CONNECTION_TIMEOUT)),
+    requestTimeout: Config.duration("requestTimeout").pipe(Config.withDefault(DEFAULT_REQUEST_TIMEOUT))
   }).pipe(Config.nested("kafka"))
+
+/** A comma-separated `host:port` list, as `KAFKA_BROKERS` and the ingestor's `--kafka-brokers` take it. */
+export const parseBrokers = (text: string): Either.Either<Array.NonEmptyReadonlyArray<string>, string> => {
+  const brokers = text.split(",").map((broker) => broker.trim()).filter((broker) => broker !== "")
+  const bad = brokers.find((broker) => !/^[^\s:/]+:\d{1,5}$/.test(broker))
+  if (bad !== undefined) return Either.left(`expected host:port, got "${bad}"`)
+  return Array.isNonEmptyReadonlyArray(brokers) ? Either.right(brokers) : Either.left("expected at least one host:port")
+}
+
+/** Defaults for everything but the brokers. */
+export const defaults = (brokers: Array.NonEmptyReadonlyArray<string>, clientId: string): KafkaConfig => ({
+  brokers,
+  clientId,
+  topic: DEFAULT_TOPIC,
+  connectionTimeout: DEFAULT_CONNECTION_TIMEOUT,
+  requestTimeout: DEFAULT_REQUEST_TIMEOUT
+})
 
 /** The innermost message of a kafkajs error ("Connection error: connect ECONNREFUSED 127.0.0.1:9092"). */
 export const rootReason = (error: unknown): string => {

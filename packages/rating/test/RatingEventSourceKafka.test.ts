@@ -33,7 +33,8 @@ const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.Co
   deadLetterTopic: `${topic}.dead-letter`,
   concurrency: 3,
   maxBytesPerPartition: 1024 * 1024,
-  drainTimeout: Duration.seconds(10)
+  drainTimeout: Duration.seconds(10),
+  sessionTimeout: Duration.seconds(6)
 })
 
 const ingestion = (config: RatingEventSourceKafka.ConsumerConfig) =>

@@ -29,13 +29,15 @@ export interface ConsumerConfig {
   readonly maxBytesPerPartition: number
   /** How long a stop waits for the batch in hand before abandoning it (it is redelivered). */
   readonly drainTimeout: Duration.Duration
+  /** How long the group waits for a silent member (a crashed instance) before giving its partitions to others. */
+  readonly sessionTimeout: Duration.Duration
 }
 
 /**
  * `kafka.*` as in platform Kafka, plus `KAFKA_GROUP` (default `rating`),
  * `KAFKA_DEAD_LETTER_TOPIC` (default `ratings.dead-letter`), `KAFKA_CONCURRENCY`
  * (default 3), `KAFKA_MAX_BYTES_PER_PARTITION` (default 1 MiB), `KAFKA_DRAIN_TIMEOUT`
- * (default 10 seconds).
+ * (default 10 seconds), `KAFKA_SESSION_TIMEOUT` (default 30 seconds; the broker allows 6 s to 5 min).
  */
 export const config: Config.Config<ConsumerConfig> = Config.all({
   kafka: Kafka.config({ clientId: "rating" }),
@@ -50,7 +52,8 @@ export const config: Config.Config<ConsumerConfig> = Config.all({
       Config.validate({ message: "Expected a positive integer", validation: (n) => n >= 1 }),
       Config.withDefault(1024 * 1024)
     ),
-    drainTimeout: Config.duration("drainTimeout").pipe(Config.withDefault(Duration.seconds(10)))
+    drainTimeout: Config.duration("drainTimeout").pipe(Config.withDefault(Duration.seconds(10))),
+    sessionTimeout: Config.duration("sessionTimeout").pipe(Config.withDefault(Duration.seconds(30)))
   }).pipe(Config.nested("kafka"))
 }).pipe(Config.map(({ consumer, kafka }) => ({ kafka, ...consumer })))
 
@@ -142,6 +145,8 @@ export const make = (config: ConsumerConfig) =>
         const consumer = kafka.consumer({
           groupId: config.group,
           maxBytesPerPartition: config.maxBytesPerPartition,
+          sessionTimeout: Duration.toMillis(config.sessionTimeout),
+          heartbeatInterval: Math.max(100, Math.floor(Duration.toMillis(config.sessionTimeout) / 10)),
           // Never give up on the broker: kafkajs restarts the consumer with backoff.
           retry: { restartOnFailure: () => Promise.resolve(true) }
         })
