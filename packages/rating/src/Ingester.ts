@@ -32,7 +32,15 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
       Stream: (batch) =>
         repository.applyStreamBatch(batch).pipe(
           Effect.tap(({ applied, redelivered }) =>
-            Effect.zipRight(Metric.incrementBy(eventsIngested, applied), Metric.incrementBy(eventsRedelivered, redelivered))
+            Effect.all([
+              Metric.incrementBy(eventsIngested, applied),
+              Metric.incrementBy(eventsRedelivered, redelivered),
+              redelivered > 0
+                ? Effect.logInfo("skipped redelivered rating events that were applied before").pipe(
+                  Effect.annotateLogs({ stream: batch.stream, redelivered, applied })
+                )
+                : Effect.void
+            ], { discard: true })
           )
         )
     })

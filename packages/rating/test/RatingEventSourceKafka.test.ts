@@ -7,11 +7,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { AggregatedRating, type RatingEvent, RatingValue, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
+import * as Mysql from "@movieapp/platform/Mysql"
 import * as TestKafka from "@movieapp/testkit/Kafka"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
-import { Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
 import * as RatingEventSourceKafka from "../src/adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
+import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import * as Ingester from "../src/Ingester.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 
@@ -39,6 +43,18 @@ const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.Co
 
 const ingestion = (config: RatingEventSourceKafka.ConsumerConfig) =>
   Ingester.layer.pipe(Layer.provide(RatingEventSourceKafka.layer(config)))
+
+/** Publishes `events` keyed by record, as the ingestor does. */
+const produce = (config: RatingEventSourceKafka.ConsumerConfig, events: ReadonlyArray<RatingEvent>) =>
+  Effect.scoped(Effect.gen(function* () {
+    const producer = yield* Kafka.producer(yield* Kafka.make(config.kafka), config.kafka)
+    yield* Effect.promise(() =>
+      producer.send({
+        topic: config.kafka.topic,
+        messages: events.map((event) => ({ key: `${event.recordType}/${event.recordId}`, value: RatingEventJson.stringify(event) }))
+      })
+    )
+  }))
 
 describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
   it.live("stores valid events, dead-letters invalid ones with the reason, and commits only what is stored", () =>
@@ -112,4 +128,79 @@ describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
       assert.strictEqual(group_.members, 0)
       assert.strictEqual(group_.state, "Empty")
     }), { timeout: 120_000 })
+
+  it.live("a batch stored but not committed (a crash between the two) is redelivered to the next consumer and skipped", () =>
+    Effect.gen(function* () {
+      const topic = TestKafka.unique("ratings")
+      const group = TestKafka.unique("rating")
+      const config = { ...consumerConfig(topic, group), drainTimeout: Duration.seconds(1) }
+      yield* TestKafka.createTopic(topic, 1)
+      const events = Array.from({ length: 10 }, (_, i) => put(`c${i % 3}`, `u${i}`, (i % 10) + 1))
+      yield* produce(config, events)
+
+      const storage = yield* RatingRepositoryMemory.make
+      const stream = RatingEventSourceKafka.streamOf(topic, 0)
+      // The first consumer stores its batch and then never gets to commit, as if it died there.
+      const stallsAfterStoring = RatingRepository.of({
+        ...storage,
+        applyStreamBatch: (batch) => storage.applyStreamBatch(batch).pipe(Effect.zipRight(Effect.never))
+      })
+      const first = yield* Scope.make()
+      yield* Layer.buildWithScope(ingestion(config).pipe(Layer.provide(Layer.succeed(RatingRepository, stallsAfterStoring))), first)
+      yield* Poll.until(storage.checkpoint(stream), (c) => Option.getOrElse(c, () => 0n) === 10n, { what: "the batch to be stored" })
+      yield* Scope.close(first, Exit.void)
+      assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 10n, "nothing was committed")
+
+      const results: Array<{ applied: number; redelivered: number }> = []
+      const recording = RatingRepository.of({
+        ...storage,
+        applyStreamBatch: (batch) => storage.applyStreamBatch(batch).pipe(Effect.tap((r) => Effect.sync(() => results.push(r))))
+      })
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* Layer.build(ingestion(config).pipe(Layer.provide(Layer.succeed(RatingRepository, recording))))
+        yield* TestKafka.awaitCaughtUp(group, topic)
+      }))
+      assert.deepStrictEqual(results.reduce((n, r) => n + r.redelivered, 0), 10)
+      assert.deepStrictEqual(results.reduce((n, r) => n + r.applied, 0), 0)
+      for (let r = 0; r < 3; r++) {
+        const values = events.flatMap((e) => (e.recordId === `c${r}` && e.eventType === "put" ? [e.value as number] : []))
+        assert.deepStrictEqual(yield* storage.aggregate(movie(`c${r}`)), new AggregatedRating({ count: values.length, sum: values.reduce((a, b) => a + b, 0) }))
+      }
+    }), { timeout: 120_000 })
+})
+
+describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with MariaDB unreachable", () => {
+  it.live("consumption pauses with nothing committed, and resumes by itself when the database returns", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
+      const topic = TestKafka.unique("ratings")
+      const group = TestKafka.unique("rating")
+      const config = consumerConfig(topic, group)
+      yield* TestKafka.createTopic(topic, 1)
+      const storageFailed = yield* Deferred.make<void>()
+      const watchLogs = Logger.add(Logger.make(({ message }) => {
+        const text = globalThis.Array.isArray(message) ? message[0] : message
+        if (text === "storing rating events failed; retrying") Deferred.unsafeDone(storageFailed, Exit.void)
+      }))
+      const repository = RatingRepositoryMysql.layer.pipe(
+        Layer.provide(Mysql.layer({ ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) }, RatingRepositoryMysql.migrations))
+      )
+      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), repository).pipe(Layer.provide(watchLogs)))
+      const storage = Context.get(context, RatingRepository)
+
+      yield* produce(config, [put("down", "a", 2), put("down", "b", 4)])
+      yield* TestKafka.awaitCaughtUp(group, topic)
+
+      yield* proxy.cut
+      yield* produce(config, [put("down", "c", 6), put("down", "a", 10)])
+      yield* Deferred.await(storageFailed)
+      assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 2n, "nothing committed while storage is down")
+
+      yield* proxy.restore
+      yield* TestKafka.awaitCaughtUp(group, topic)
+      // The pool may hand out a connection that died in the outage once more before it reconnects.
+      const after = yield* Poll.until(storage.aggregate(movie("down")), () => true, { what: "storage to answer again" })
+      assert.deepStrictEqual(after, new AggregatedRating({ count: 3, sum: 20 }))
+    }).pipe(Effect.scoped), { timeout: 120_000 })
 })

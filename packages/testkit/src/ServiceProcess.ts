@@ -31,6 +31,8 @@ export interface ServiceProcess {
   readonly awaitLog: (predicate: (line: LogLine) => boolean) => Effect.Effect<LogLine, Error>
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
   readonly exited: Effect.Effect<Exit>
+  /** Runs `effect`, but dies (with the last log lines) if the process exits first. */
+  readonly whileRunning: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /** Starts `main` (a path relative to the repository root) with `env` added to this process's environment. */
@@ -85,6 +87,15 @@ export const start = (main: string, env: Record<string, string>): Effect.Effect<
           })
         }),
       kill: (signal) => Effect.sync(() => void child.kill(signal)),
-      exited: Deferred.await(exit)
+      exited: Deferred.await(exit),
+      whileRunning: (effect) =>
+        Effect.raceFirst(
+          effect,
+          Deferred.await(exit).pipe(Effect.flatMap((e) =>
+            Effect.dieMessage(`${main} exited (code ${e.code}, signal ${e.signal}); last logs:\n${
+              lines.slice(-10).map((line) => JSON.stringify(line)).join("\n")
+            }`)
+          ))
+        )
     } satisfies ServiceProcess
   })

@@ -196,11 +196,14 @@ export const make = (config: ConsumerConfig) =>
             Effect.gen(function* () {
               // Stop fetching, let the batch in hand be stored and committed, leave the group.
               const stopped = consumer.disconnect()
-              const drained = yield* Effect.promise(() => stopped).pipe(Effect.timeoutOption(config.drainTimeout))
+              // Finalizers are uninterruptible; the wait must not be, or the timeout could never cut it short.
+              const waitStopped = (limit: Duration.DurationInput) =>
+                Effect.promise(() => stopped).pipe(Effect.interruptible, Effect.timeoutOption(limit))
+              const drained = yield* waitStopped(config.drainTimeout)
               if (Option.isNone(drained)) {
                 yield* Effect.logWarning("the batch in hand did not finish in time; abandoning it (it will be redelivered)")
                 yield* FiberSet.clear(fibers)
-                yield* Effect.promise(() => stopped).pipe(Effect.timeoutOption(Duration.seconds(5)))
+                yield* waitStopped(Duration.seconds(5))
               }
               yield* Effect.logInfo("left the consumer group").pipe(Effect.annotateLogs({ group: config.group }))
             })
