@@ -11,6 +11,9 @@ import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
+import type { RatingEventInbox } from "@movieapp/rating/ports/RatingEventInbox"
+import type { RatingEventSource } from "@movieapp/rating/ports/RatingEventSource"
+import type { RatingRepository } from "@movieapp/rating/ports/RatingRepository"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import { Duration, Layer, Logger, LogLevel } from "effect"
 
@@ -25,6 +28,8 @@ export interface Options {
   readonly rating: Ports
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
+  /** The rating service's storage and event transport; memory and in-process by default. */
+  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
 }
 
 /** The default ports of the three services. */
@@ -55,7 +60,7 @@ export const layer = (options: Options) =>
       Layer.provide(MetadataRepositoryMemory.layer)
     ),
     RatingServer.layer(server(options.host, options.rating)).pipe(
-      Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer])
+      Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer))
     ),
     MovieServer.layer({
       server: server(options.host, options.movie),
@@ -69,7 +74,7 @@ export const layer = (options: Options) =>
   ).pipe(Layer.provide(DiscoveryMemory.layer()))
 
 /** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: { readonly backends?: Partial<BackendsConfig> } = {}) =>
+export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters"> = {}) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )

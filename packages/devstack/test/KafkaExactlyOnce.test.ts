@@ -6,10 +6,10 @@
  * events: nothing lost, nothing counted twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { RatingEvent } from "@movieapp/contracts/Rating"
 import * as RatingEventPublisherKafka from "@movieapp/ratingingestor/adapters/RatingEventPublisherKafka"
 import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Synthetic from "@movieapp/ratingingestor/Synthetic"
+import { independently } from "./Expected.js"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
@@ -17,23 +17,6 @@ import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import { Redacted, Effect, Schema } from "effect"
 
 const ready = (await MariaDb.available()) && (await TestKafka.available())
-
-/** The final rating of every (record, user), and each record's count and sum, by folding the events in order. */
-const independently = (events: Iterable<RatingEvent>) => {
-  const ratings = new Map<string, number>()
-  for (const event of events) {
-    const key = `${event.recordType}/${event.recordId}/${event.userId}`
-    if (event.eventType === "put") ratings.set(key, event.value)
-    else ratings.delete(key)
-  }
-  const aggregates = new Map<string, { count: number; sum: number }>()
-  for (const [key, value] of ratings) {
-    const record = key.slice(0, key.lastIndexOf("/"))
-    const aggregate = aggregates.get(record) ?? { count: 0, sum: 0 }
-    aggregates.set(record, { count: aggregate.count + 1, sum: aggregate.sum + value })
-  }
-  return { ratings, aggregates }
-}
 
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 

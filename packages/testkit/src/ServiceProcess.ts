@@ -36,14 +36,18 @@ export interface ServiceProcess {
 }
 
 /** Starts `main` (a path relative to the repository root) with `env` added to this process's environment. */
-export const start = (main: string, env: Record<string, string>): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
+export const start = (
+  main: string,
+  env: Record<string, string>,
+  args: ReadonlyArray<string> = []
+): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     const exit = yield* Deferred.make<Exit>()
     const lines: Array<LogLine> = []
     const waiters = new Set<{ readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+        spawn(process.execPath, ["--conditions=source", "--import", "tsx", main, ...args], {
           cwd: repo,
           env: { ...process.env, ...env },
           stdio: ["ignore", "pipe", "inherit"]
