@@ -26,7 +26,7 @@ fetch_jars() {
   command -v mvn >/dev/null 2>&1 || { echo "kafka: Maven (mvn) is required to fetch the broker's jars" >&2; exit 1; }
   echo "kafka: fetching the broker's jars from Maven Central"
   rm -rf "$lib"
-  mvn -q -B -f "$root/scripts/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib"
+  mvn -q -B -Dstyle.color=never -f "$root/scripts/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib"
   touch "$lib/.complete"
 }
 

@@ -197,4 +197,18 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
           assert.deepStrictEqual(yield* repository.aggregate(key(`c-race-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
         }
       }))
+  
+    it.effect("a stream batch of 20,000 events (more than one statement holds) is applied whole", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const events = Array.from({ length: 20_000 }, (_, i) => put(rating(`c-big-${i % 7}`, `u${i}`, (i % 10) + 1)))
+        assert.deepStrictEqual(
+          yield* repository.applyStreamBatch(streamBatch(uniqueStream("big"), 0, events)),
+          { applied: 20_000, redelivered: 0 }
+        )
+        for (let r = 0; r < 7; r++) {
+          const values: Array<number> = events.flatMap((e) => (e.recordId === `c-big-${r}` && e.eventType === "put" ? [e.value] : []))
+          assert.deepStrictEqual(yield* repository.aggregate(key(`c-big-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
+        }
+      }))
   })

@@ -7,7 +7,7 @@
 import { SqlClient, SqlError } from "@effect/sql"
 import { AggregatedRating, type RatingEvent, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
-import { Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Array, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import * as Aggregate from "../domain/Aggregate.js"
 import * as Redelivery from "../domain/Redelivery.js"
@@ -32,6 +32,12 @@ const RatingRow = Schema.Struct({ recordType: Schema.String, recordId: Schema.St
 const recordOf = (key: { readonly recordType: string; readonly recordId: string }) => `${key.recordType}\u0000${key.recordId}`
 const ratingOf = (key: { readonly recordType: string; readonly recordId: string; readonly userId: string }) =>
   `${recordOf(key)}\u0000${key.userId}`
+
+/**
+ * Rows per statement: a batch from Kafka can hold tens of thousands of events,
+ * and one statement takes at most 65,535 placeholders; and MariaDB turns IN lists of 1000 or more into a subquery it plans poorly.
+ */
+const STATEMENT_ROWS = 500
 
 /** InnoDB resolves lock conflicts between concurrent batches by aborting one: run it again. */
 const isTransient = (error: unknown) =>
@@ -68,12 +74,13 @@ export const make = Effect.gen(function* () {
       const changes = [...finals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, change]) => change)
       if (changes.length === 0) return 0
 
-      const rows = yield* sql`SELECT record_type, record_id, user_id, value FROM ratings
-        WHERE (record_type, record_id, user_id) IN (${sql.csv(changes.map((c) => tuple(c.key)))})
-        ORDER BY record_type, record_id, user_id FOR UPDATE`.pipe(
-        Effect.flatMap(Schema.decodeUnknown(Schema.Array(RatingRow))),
-        Effect.catchTag("ParseError", Effect.die) // rows we wrote ourselves: a mismatch is a bug
-      )
+      const rows = (yield* Effect.forEach(Array.chunksOf(changes, STATEMENT_ROWS), (chunk) =>
+        sql`SELECT record_type, record_id, user_id, value FROM ratings
+          WHERE (record_type, record_id, user_id) IN (${sql.csv(chunk.map((c) => tuple(c.key)))})
+          ORDER BY record_type, record_id, user_id FOR UPDATE`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(RatingRow))),
+          Effect.catchTag("ParseError", Effect.die) // rows we wrote ourselves: a mismatch is a bug
+        ))).flat()
       const previous = new Map(rows.map((row) => [ratingOf(row), row.value]))
 
       const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
@@ -90,20 +97,23 @@ export const make = Effect.gen(function* () {
         deltas.set(record, entry)
       }
       if (puts.length > 0) {
-        yield* sql`INSERT INTO ratings ${sql.insert(puts)} ON DUPLICATE KEY UPDATE value = VALUES(value)`
+        yield* Effect.forEach(Array.chunksOf(puts, STATEMENT_ROWS), (chunk) =>
+          sql`INSERT INTO ratings ${sql.insert(chunk)} ON DUPLICATE KEY UPDATE value = VALUES(value)`, { discard: true })
       }
       if (deletes.length > 0) {
-        yield* sql`DELETE FROM ratings WHERE (record_type, record_id, user_id) IN (${sql.csv(deletes.map(tuple))})`
+        yield* Effect.forEach(Array.chunksOf(deletes, STATEMENT_ROWS), (chunk) =>
+          sql`DELETE FROM ratings WHERE (record_type, record_id, user_id) IN (${sql.csv(chunk.map(tuple))})`, { discard: true })
       }
       const moved = [...deltas.values()].filter(({ delta }) => delta.count !== 0 || delta.sum !== 0)
       if (moved.length > 0) {
-        yield* sql`INSERT INTO rating_aggregates ${sql.insert(moved.map(({ key, delta }) => ({
-          ...key,
-          ratingsCount: delta.count,
-          ratingsSum: delta.sum
-        })))}
-          ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
-                                  ratings_sum = ratings_sum + VALUES(ratings_sum)`
+        yield* Effect.forEach(Array.chunksOf(moved, STATEMENT_ROWS), (chunk) =>
+          sql`INSERT INTO rating_aggregates ${sql.insert(chunk.map(({ key, delta }) => ({
+            ...key,
+            ratingsCount: delta.count,
+            ratingsSum: delta.sum
+          })))}
+            ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
+                                    ratings_sum = ratings_sum + VALUES(ratings_sum)`, { discard: true })
       }
       return previous.size
     })
