@@ -12,6 +12,9 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
+import type { RatingEventInbox } from "@movieapp/rating/ports/RatingEventInbox"
+import type { RatingEventSource } from "@movieapp/rating/ports/RatingEventSource"
+import type { RatingRepository } from "@movieapp/rating/ports/RatingRepository"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import { Duration, Layer, Logger, LogLevel } from "effect"
 
@@ -26,6 +29,8 @@ export interface Options {
   readonly rating: Ports
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
+  /** The rating service's storage and event transport; memory and in-process by default. */
+  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
   /** Tracing of each service (each gets its own, named after it); none by default. */
   readonly tracing?: (service: string) => Layer.Layer<never>
 }
@@ -60,7 +65,7 @@ export const layer = (options: Options) => {
       Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
     ),
     RatingServer.layer(server(options.host, options.rating)).pipe(
-      Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer]),
+      Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)),
       Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
@@ -76,7 +81,7 @@ export const layer = (options: Options) => {
 }
 
 /** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: Pick<Options, "backends" | "tracing"> = {}) =>
+export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters" | "tracing"> = {}) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )

@@ -12,38 +12,19 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
-import { spawn } from "node:child_process"
 import { connect, type Socket } from "node:net"
-import { createInterface } from "node:readline"
-import { resolve } from "node:path"
-import { fileURLToPath } from "node:url"
 
-const repo = resolve(fileURLToPath(new URL("../../..", import.meta.url)))
-
-interface Exited {
-  readonly code: number | null
-  readonly logs: ReadonlyArray<{ readonly message: string; readonly annotations: Record<string, unknown> }>
-}
-
-/** Starts a service's main on ephemeral ports, waits until it is registered, signals it, collects its logs. */
+/** Starts a service's main on ephemeral ports, waits until it is registered, signals it, returns its exit and logs. */
 const runAndSignal = (main: string, signal: NodeJS.Signals) =>
-  Effect.async<Exited, Error>((resume) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
-      cwd: repo,
-      env: { ...process.env, SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0" },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    const logs: Array<Exited["logs"][number]> = []
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const entry = JSON.parse(line)
-      logs.push(entry)
-      if (entry.message === "registered") child.kill(signal)
-    })
-    child.on("exit", (code) => resume(Effect.succeed({ code, logs })))
-    child.on("error", (error) => resume(Effect.fail(error)))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) }))
+  Effect.scoped(Effect.gen(function* () {
+    const service = yield* ServiceProcess.start(main, { SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0" })
+    yield* service.awaitLog((line) => line.message === "registered")
+    yield* service.kill(signal)
+    const { code } = yield* service.exited
+    return { code, logs: service.logs() }
+  })).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) }))
 
 describe("graceful stop", () => {
   for (const [service, signal] of [["metadata", "SIGTERM"], ["rating", "SIGINT"], ["movie", "SIGTERM"]] as const) {

@@ -11,7 +11,7 @@ export const RatingConfig = Config.all({
   repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
   /** `DISCOVERY`: how instances find each other. */
   discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const)),
-  /** `INGESTION`: where rating events come from. */
-  ingestion: Config.literal("inprocess")("ingestion").pipe(Config.withDefault("inprocess" as const))
+  /** `INGESTION`: where rating events come from: submitted to this process, or a Kafka topic (`KAFKA_*`). */
+  ingestion: Config.literal("inprocess", "kafka")("ingestion").pipe(Config.withDefault("inprocess" as const))
 })
 export type RatingConfig = Config.Config.Success<typeof RatingConfig>

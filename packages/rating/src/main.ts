@@ -7,8 +7,10 @@ import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as RatingEventSourceInProcess from "./adapters/RatingEventSourceInProcess.js"
+import * as RatingEventSourceKafka from "./adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "./adapters/RatingRepositoryMemory.js"
 import * as RatingRepositoryMysql from "./adapters/RatingRepositoryMysql.js"
+import { RatingEventInbox } from "./ports/RatingEventInbox.js"
 import { RatingConfig } from "./RatingConfig.js"
 import * as RatingServer from "./RatingServer.js"
 
@@ -18,7 +20,12 @@ const Main = Layer.unwrapEffect(
     const repository = config.repository === "mysql"
       ? RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations)))
       : RatingRepositoryMemory.layer
-    const events = RatingEventSourceInProcess.layer
+    const events = config.ingestion === "kafka"
+      ? Layer.merge(
+        RatingEventSourceKafka.layer(yield* RatingEventSourceKafka.config),
+        RatingEventInbox.layerClosed("this instance takes rating events from Kafka; publish them to the topic")
+      )
+      : RatingEventSourceInProcess.layer
     const discovery = DiscoveryMemory.layer()
     return RatingServer.layer(config.server).pipe(
       Layer.provide([repository, events, discovery]),

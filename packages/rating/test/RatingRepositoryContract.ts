@@ -4,7 +4,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { AggregatedRating, type Rating, type RatingEvent, RatingValue, RecordId, type RecordKey, type RecordType, UserId } from "@movieapp/contracts/Rating"
-import { Effect, type Layer, Random } from "effect"
+import { Effect, type Layer, Option, Random } from "effect"
+import { EventBatch, type PositionedEvent } from "../src/ports/RatingEventSource.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 
 const key = (recordId: string, recordType: RecordType = "movie"): RecordKey => ({ recordType, recordId: RecordId.make(recordId) })
@@ -16,6 +17,14 @@ const rating = (recordId: string, userId: string, value: number, recordType: Rec
 const put = (r: Rating): RatingEvent => ({ eventType: "put", ...r })
 const del = (recordId: string, userId: string): RatingEvent => ({ eventType: "delete", ...key(recordId), userId: UserId.make(userId) })
 const aggregate = (count: number, sum: number) => new AggregatedRating({ count, sum })
+/** Events at consecutive positions from `first`, as a stream batch ending after the last one. */
+const streamBatch = (stream: string, first: number, events: ReadonlyArray<RatingEvent>, next = first + events.length) =>
+  EventBatch.Stream({
+    stream,
+    events: events.map((event, i): PositionedEvent => ({ position: BigInt(first + i), event })),
+    next: BigInt(next)
+  })
+const uniqueStream = (name: string) => `test/${name}/${Math.random().toString(36).slice(2)}`
 
 export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<RatingRepository, unknown>) =>
   layer(adapter, { timeout: "120 seconds", excludeTestServices: true })(`RatingRepository contract: ${name}`, (it) => {
@@ -110,6 +119,96 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
             aggregate(values.length, values.reduce((a, b) => a + b, 0)),
             record
           )
+        }
+      }))
+  
+    it.effect("a stream batch is applied once and moves the stream's checkpoint", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const stream = uniqueStream("once")
+        assert.isTrue(Option.isNone(yield* repository.checkpoint(stream)))
+        const batch = streamBatch(stream, 0, [put(rating("c-stream", "a", 4)), put(rating("c-stream", "b", 6))])
+        assert.deepStrictEqual(yield* repository.applyStreamBatch(batch), { applied: 2, redelivered: 0 })
+        assert.deepStrictEqual(yield* repository.checkpoint(stream), Option.some(2n))
+        // The same delivery again (a crash after storing, before the broker heard of it).
+        assert.deepStrictEqual(yield* repository.applyStreamBatch(batch), { applied: 0, redelivered: 2 })
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-stream")), aggregate(2, 10))
+        assert.deepStrictEqual(yield* repository.checkpoint(stream), Option.some(2n))
+      }))
+
+    it.effect("a redelivery that straddles the checkpoint applies only the events past it", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const stream = uniqueStream("straddle")
+        const events = [
+          put(rating("c-straddle", "a", 1)),
+          put(rating("c-straddle", "b", 2)),
+          put(rating("c-straddle", "a", 3)),
+          del("c-straddle", "b"),
+          put(rating("c-straddle", "c", 10))
+        ]
+        yield* repository.applyStreamBatch(streamBatch(stream, 100, events.slice(0, 3)))
+        // Redelivered from an older committed offset, with different batch boundaries.
+        assert.deepStrictEqual(
+          yield* repository.applyStreamBatch(streamBatch(stream, 101, events.slice(1))),
+          { applied: 2, redelivered: 2 }
+        )
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-straddle")), aggregate(2, 13))
+        assert.deepStrictEqual(yield* repository.checkpoint(stream), Option.some(105n))
+      }))
+
+    it.effect("positions the source dropped (invalid events) still move the checkpoint; it never moves back", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const stream = uniqueStream("gaps")
+        yield* repository.applyStreamBatch(streamBatch(stream, 0, [put(rating("c-gaps", "a", 5))], 10))
+        assert.deepStrictEqual(yield* repository.checkpoint(stream), Option.some(10n))
+        // A stale consumer finishing an old batch after a rebalance.
+        assert.deepStrictEqual(
+          yield* repository.applyStreamBatch(streamBatch(stream, 0, [put(rating("c-gaps", "a", 1))], 1)),
+          { applied: 0, redelivered: 1 }
+        )
+        assert.deepStrictEqual(yield* repository.checkpoint(stream), Option.some(10n))
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-gaps")), aggregate(1, 5))
+      }))
+
+    it.effect("streams keep separate checkpoints", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const [one, two] = [uniqueStream("one"), uniqueStream("two")]
+        yield* repository.applyStreamBatch(streamBatch(one, 0, [put(rating("c-streams", "a", 2))]))
+        yield* repository.applyStreamBatch(streamBatch(two, 0, [put(rating("c-streams", "b", 3))]))
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-streams")), aggregate(2, 5))
+        assert.deepStrictEqual(yield* repository.checkpoint(two), Option.some(1n))
+      }))
+
+    it.effect("two consumers delivering the same batch at once apply it once", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const stream = uniqueStream("race")
+        const events = Array.from({ length: 50 }, (_, i) => put(rating(`c-race-${i % 5}`, `u${i}`, (i % 10) + 1)))
+        const results = yield* Effect.all(
+          Array.from({ length: 4 }, () => repository.applyStreamBatch(streamBatch(stream, 0, events))),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.reduce((n, r) => n + r.applied, 0), 50)
+        for (let r = 0; r < 5; r++) {
+          const values: Array<number> = events.flatMap((e) => (e.recordId === `c-race-${r}` && e.eventType === "put" ? [e.value] : []))
+          assert.deepStrictEqual(yield* repository.aggregate(key(`c-race-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
+        }
+      }))
+  
+    it.effect("a stream batch of 20,000 events (more than one statement holds) is applied whole", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const events = Array.from({ length: 20_000 }, (_, i) => put(rating(`c-big-${i % 7}`, `u${i}`, (i % 10) + 1)))
+        assert.deepStrictEqual(
+          yield* repository.applyStreamBatch(streamBatch(uniqueStream("big"), 0, events)),
+          { applied: 20_000, redelivered: 0 }
+        )
+        for (let r = 0; r < 7; r++) {
+          const values: Array<number> = events.flatMap((e) => (e.recordId === `c-big-${r}` && e.eventType === "put" ? [e.value] : []))
+          assert.deepStrictEqual(yield* repository.aggregate(key(`c-big-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
         }
       }))
   })

@@ -4,9 +4,9 @@
  * Every record is validated, so one run reports every bad record at once.
  */
 import { FileSystem } from "@effect/platform"
-import { InvalidArgument } from "@movieapp/contracts/Errors"
-import { RatingEvent } from "@movieapp/contracts/Rating"
-import { Data, Effect, Either, Schema } from "effect"
+import type { RatingEvent } from "@movieapp/contracts/Rating"
+import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
+import { Data, Effect, Either } from "effect"
 
 /** The file cannot be read, is not JSON, or is not a JSON array. */
 export class EventFileError extends Data.TaggedError("EventFileError")<{
@@ -31,26 +31,17 @@ export interface Contents {
   readonly invalid: ReadonlyArray<InvalidRecord>
 }
 
-const decodeEvent = Schema.decodeUnknownEither(RatingEvent)
-
-const describeType = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`
+const describeType = RatingEventJson.describeType
 
 /** Splits already parsed records into valid events and the reasons the others are not. */
 export const validate = (records: ReadonlyArray<unknown>): Contents => {
   const valid: Array<RatingEvent> = []
   const invalid: Array<InvalidRecord> = []
-  records.forEach((record, index) => {
-    // A union's decode error for a non-object spells out both struct types; say it plainly.
-    if (typeof record !== "object" || record === null || Array.isArray(record)) {
-      invalid.push({ index, reason: `must be a JSON object, found ${describeType(record)}` })
-      return
-    }
-    Either.match(decodeEvent(record), {
-      onLeft: (error) => invalid.push({ index, reason: InvalidArgument.fromParseError(error, "asWritten").message }),
+  records.forEach((record, index) =>
+    Either.match(RatingEventJson.decode(record), {
+      onLeft: (reason) => invalid.push({ index, reason }),
       onRight: (event) => valid.push(event)
-    })
-  })
+    }))
   return { valid, invalid }
 }
 

@@ -4,9 +4,11 @@
  * loads its sample data with it); the CLI in `main.ts` is one caller.
  */
 import type { FileSystem } from "@effect/platform"
-import { Array, Clock, Data, Effect } from "effect"
+import type { RatingEvent } from "@movieapp/contracts/Rating"
+import { Clock, Data, Effect } from "effect"
 import * as EventFile from "./EventFile.js"
 import * as ProgressBar from "./internal/ProgressBar.js"
+import * as Synthetic from "./Synthetic.js"
 import { PublishError, RatingEventPublisher } from "./ports/RatingEventPublisher.js"
 
 export type OnInvalid = "skip" | "abort"
@@ -60,7 +62,6 @@ export const run = Effect.fn("Ingest.run")(function* (options: Options) {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     return yield* Effect.dieMessage(`batchSize must be a positive integer, got ${batchSize}`)
   }
-  const publisher = yield* RatingEventPublisher
   const start = yield* Clock.currentTimeMillis
 
   const { invalid, valid } = yield* EventFile.read(options.file)
@@ -73,27 +74,10 @@ export const run = Effect.fn("Ingest.run")(function* (options: Options) {
       Effect.logWarning("skipping invalid rating event").pipe(Effect.annotateLogs({ file: options.file, index, reason })))
   }
 
-  const batches = Array.chunksOf(valid, batchSize)
   yield* Effect.logInfo("publishing rating events").pipe(
-    Effect.annotateLogs({ file: options.file, events: valid.length, batches: batches.length, skipped: invalid.length })
+    Effect.annotateLogs({ file: options.file, events: valid.length, skipped: invalid.length })
   )
-  let published = 0
-  yield* Effect.scoped(Effect.gen(function* () {
-    const bar = yield* ProgressBar.make({ total: valid.length, enabled: options.progress ?? false })
-    for (const batch of batches) {
-      yield* publisher.publish(batch).pipe(
-        Effect.mapError((error) =>
-          published === 0 ? error : new PublishError({
-            message: `${error.message} (${published} of ${valid.length} events were published before the failure)`,
-            cause: error
-          })
-        )
-      )
-      published += batch.length
-      yield* bar.advance(batch.length)
-    }
-  }))
-
+  const published = yield* publishAll(valid, { total: valid.length, batchSize, progress: options.progress ?? false })
   const summary: Summary = { read, published, skipped: invalid.length, elapsedMs: (yield* Clock.currentTimeMillis) - start }
   yield* Effect.logInfo("published rating events").pipe(Effect.annotateLogs({ file: options.file, ...summary }))
   return summary
@@ -102,6 +86,59 @@ export const run = Effect.fn("Ingest.run")(function* (options: Options) {
   EventFile.EventFileError | InvalidEvents | PublishError,
   RatingEventPublisher | FileSystem.FileSystem
 >
+
+/**
+ * Publishes `events` in order, one batch after another, taking them lazily from
+ * the iterable; returns how many were published. A failure says how many made it.
+ */
+const publishAll = (
+  events: Iterable<RatingEvent>,
+  options: { readonly total: number; readonly batchSize: number; readonly progress: boolean }
+) =>
+  Effect.scoped(Effect.gen(function* () {
+    const publisher = yield* RatingEventPublisher
+    const bar = yield* ProgressBar.make({ total: options.total, enabled: options.progress })
+    let published = 0
+    let batch: Array<RatingEvent> = []
+    const flush = Effect.suspend(() => {
+      const sending = batch
+      batch = []
+      return publisher.publish(sending).pipe(
+        Effect.mapError((error) =>
+          published === 0 ? error : new PublishError({
+            message: `${error.message} (${published} of ${options.total} events were published before the failure)`,
+            cause: error
+          })
+        ),
+        Effect.zipRight(Effect.suspend(() => {
+          published += sending.length
+          return bar.advance(sending.length)
+        }))
+      )
+    })
+    for (const event of events) {
+      batch.push(event)
+      if (batch.length >= options.batchSize) yield* flush
+    }
+    if (batch.length > 0) yield* flush
+    return published
+  }))
+
+export interface GenerateOptions extends Synthetic.Options {
+  readonly batchSize?: number
+  readonly progress?: boolean
+}
+
+/** Publishes `count` synthetic events (see Synthetic). */
+export const runGenerated = Effect.fn("Ingest.runGenerated")(function* (options: GenerateOptions) {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+  const start = yield* Clock.currentTimeMillis
+  yield* Effect.logInfo("publishing synthetic rating events").pipe(Effect.annotateLogs({ events: options.count, seed: options.seed ?? 1 }))
+  const published = yield* publishAll(Synthetic.generate(options), { total: options.count, batchSize, progress: options.progress ?? false })
+  const summary: Summary = { read: options.count, published, skipped: 0, elapsedMs: (yield* Clock.currentTimeMillis) - start }
+  yield* Effect.logInfo("published synthetic rating events").pipe(Effect.annotateLogs({ ...summary }))
+  return summary
+}) satisfies (options: GenerateOptions) => Effect.Effect<Summary, PublishError, RatingEventPublisher>
 
 /** One line for people: `read 10, published 8, skipped 2 in 2.00 s (4 events/s)`. */
 export const formatSummary = (summary: Summary): string => {

@@ -1,18 +1,25 @@
 /**
  * Composition root and CLI of the rating ingestor:
- * `ratingingestor [--on-invalid skip|abort] [--batch-size N] [--rating-url URL] <file>`.
- * Picks the publisher adapter, runs the ingestion, prints a one-line summary on
+ * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-url URL] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
+ * Picks the publisher adapter (Kafka when brokers are given, else the rating
+ * service's RPC endpoint), runs the ingestion, prints a one-line summary on
  * stdout. Logs are JSON lines on stderr, so stdout carries only the result.
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Kafka from "@movieapp/platform/Kafka"
 import * as Logging from "@movieapp/platform/Logging"
 import * as Telemetry from "@movieapp/platform/Telemetry"
-import { Cause, Config, ConfigProvider, Console, Effect, Layer, Logger, Option } from "effect"
+import { Cause, Config, ConfigProvider, Console, Data, Effect, Either, Layer, Logger, Option } from "effect"
+import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
 
 const DEFAULT_RATING_URL = "http://127.0.0.1:8092"
+
+/** A usage mistake found after parsing (the CLI prints its own parse errors). */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+const usage = (message: string) => Effect.fail(new UsageError({ message: `${message} (see --help)` }))
 
 const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
 
@@ -37,13 +44,68 @@ const ratingUrl = Options.text("rating-url").pipe(
   Options.withDescription(`Base URL of the rating service (env RATING_URL, default ${DEFAULT_RATING_URL}).`)
 )
 
-const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array of rating events."))
+const kafkaBrokers = Options.text("kafka-brokers").pipe(
+  Options.withFallbackConfig(Config.string("KAFKA_BROKERS")),
+  Options.mapEffect((text) =>
+    Either.match(Kafka.parseBrokers(text), {
+      onLeft: (reason) => invalid(`--kafka-brokers: ${reason}`),
+      onRight: Effect.succeed
+    })
+  ),
+  Options.optional,
+  Options.withDescription("Publish to Kafka through these brokers, host:port,... (env KAFKA_BROKERS); without them, events go to the rating service.")
+)
 
-const ingest = Command.make("ratingingestor", { onInvalid, batchSize, ratingUrl, file }, (options) =>
-  Ingest.run({ file: options.file, onInvalid: options.onInvalid, batchSize: options.batchSize, progress: process.stderr.isTTY === true }).pipe(
-    Effect.flatMap((summary) => Console.log(Ingest.formatSummary(summary))),
-    Effect.provide(RatingEventPublisherRpc.layer({ url: options.ratingUrl }))
-  )).pipe(Command.withDescription("Publishes a file of rating events to the rating service."))
+const topic = Options.text("topic").pipe(
+  Options.withFallbackConfig(Config.string("KAFKA_TOPIC").pipe(Config.withDefault(Kafka.DEFAULT_TOPIC))),
+  Options.mapEffect((topic) => topic.trim() === "" ? invalid("--topic must not be empty") : Effect.succeed(topic)),
+  Options.withDescription(`The Kafka topic (env KAFKA_TOPIC, default ${Kafka.DEFAULT_TOPIC}).`)
+)
+
+const generate = Options.integer("generate").pipe(
+  Options.mapEffect((n) => n >= 1 ? Effect.succeed(n) : invalid(`--generate must be at least 1, got ${n}`)),
+  Options.optional,
+  Options.withDescription("Publish this many synthetic events instead of a file (for load tests).")
+)
+
+const seed = Options.integer("seed").pipe(
+  Options.withDefault(1),
+  Options.withDescription("Seed of the synthetic events; the same seed gives the same events (default 1).")
+)
+
+const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array of rating events."), Args.optional)
+
+const ingest = Command.make(
+  "ratingingestor",
+  { onInvalid, batchSize, ratingUrl, kafkaBrokers, topic, generate, seed, file },
+  (options) => {
+    const progress = process.stderr.isTTY === true
+    const run: Effect.Effect<
+      Ingest.Summary,
+      Effect.Effect.Error<ReturnType<typeof Ingest.run>> | UsageError,
+      Effect.Effect.Context<ReturnType<typeof Ingest.run>>
+    > = Option.match(options.generate, {
+      onSome: (count) =>
+        Option.isSome(options.file)
+          ? usage("give either a file or --generate, not both")
+          : Ingest.runGenerated({ count, seed: options.seed, batchSize: options.batchSize, progress }),
+      onNone: () =>
+        Option.match(options.file, {
+          onNone: () => usage("give a file of rating events, or --generate N"),
+          onSome: (file) => Ingest.run({ file, onInvalid: options.onInvalid, batchSize: options.batchSize, progress })
+        })
+    })
+    const publisher = Option.match(options.kafkaBrokers, {
+      onSome: (brokers) =>
+        RatingEventPublisherKafka.layer({ kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic } }),
+      onNone: () => RatingEventPublisherRpc.layer({ url: options.ratingUrl })
+    })
+    return run.pipe(
+      Effect.flatMap((summary) => Console.log(Ingest.formatSummary(summary))),
+      Effect.provide(publisher)
+    )
+  }
+).pipe(Command.withDescription("Publishes rating events (a file, or synthetic ones) to Kafka or to the rating service."))
 
 const cli = Command.run(ingest, { name: "ratingingestor", version: "0.1.0" })
 

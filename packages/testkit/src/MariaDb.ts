@@ -64,3 +64,14 @@ export const makeTestDatabase: Effect.Effect<MysqlConfig, never, Scope.Scope> = 
 }).pipe(Effect.orDie, Effect.provide(Reactivity.layer))
 
 export const layerTestDatabase: Layer.Layer<TestDatabase> = Layer.scoped(TestDatabase, makeTestDatabase)
+
+/** A client of `database` on the test server, for checking what a service stored. */
+export const client = (database: MysqlConfig) =>
+  MysqlClient.make({
+    host: database.host,
+    port: database.port,
+    database: database.database,
+    username: database.user,
+    password: database.password,
+    maxConnections: 2
+  }).pipe(Effect.orDie, Effect.provide(Reactivity.layer))

@@ -9,7 +9,7 @@ import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import type { RatingEvent } from "@movieapp/contracts/Rating"
 import { Context, Deferred, Effect, Exit, Layer, Option, Queue, type Tracer } from "effect"
 import { RatingEventInbox } from "../ports/RatingEventInbox.js"
-import { RatingEventSource } from "../ports/RatingEventSource.js"
+import { EventBatch, RatingEventSource } from "../ports/RatingEventSource.js"
 
 interface Submission {
   readonly events: ReadonlyArray<RatingEvent>
@@ -38,7 +38,7 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
             // A submitter that gave up (deadline, cancel) was told its events were not
             // applied; applying them later would contradict that, and could overwrite
             // newer ratings when the caller retries.
-            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handle(submission.events), submission.span).pipe(
+            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handle(EventBatch.Direct({ events: submission.events })), submission.span).pipe(
               Effect.onExit(Exit.match({
                 onSuccess: () => Deferred.succeed(submission.applied, undefined),
                 onFailure: () => Deferred.fail(submission.applied, notApplied("the events could not be applied"))

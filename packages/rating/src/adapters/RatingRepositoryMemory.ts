@@ -1,7 +1,8 @@
 /** Ratings and aggregates in process memory: for development and tests. */
-import { AggregatedRating, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
 import { Effect, Layer, Option } from "effect"
 import * as Aggregate from "../domain/Aggregate.js"
+import * as Redelivery from "../domain/Redelivery.js"
 import { RatingRepository } from "../ports/RatingRepository.js"
 
 const recordKey = (key: RecordKey) => `${key.recordType}\u0000${key.recordId}`
@@ -10,6 +11,7 @@ const ratingKey = (key: RatingKey) => `${recordKey(key)}\u0000${key.userId}`
 export const make = Effect.sync(() => {
   const ratings = new Map<string, number>()
   const aggregates = new Map<string, AggregatedRating>()
+  const checkpoints = new Map<string, bigint>()
 
   // Synchronous, so a batch is applied without any other fiber seeing it half done.
   const change = (key: RatingKey, next: Option.Option<number>): boolean => {
@@ -25,15 +27,25 @@ export const make = Effect.sync(() => {
     return Option.isSome(previous)
   }
 
+  const applyAll = (events: ReadonlyArray<RatingEvent>) => {
+    for (const event of events) change(event, event.eventType === "put" ? Option.some(event.value) : Option.none())
+  }
+
   return RatingRepository.of({
     aggregate: (key) =>
       Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
     put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
     remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
     applyEvents: (events) =>
+      Effect.sync(() => applyAll(events)).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
+    applyStreamBatch: (batch) =>
       Effect.sync(() => {
-        for (const event of events) change(event, event.eventType === "put" ? Option.some(event.value) : Option.none())
-      }).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } }))
+        const split = Redelivery.split(batch, Option.fromNullable(checkpoints.get(batch.stream)))
+        applyAll(split.fresh)
+        checkpoints.set(batch.stream, split.next)
+        return { applied: split.fresh.length, redelivered: split.redelivered }
+      }).pipe(Effect.withSpan("RatingRepository.applyStreamBatch", { attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream } })),
+    checkpoint: (stream) => Effect.sync(() => Option.fromNullable(checkpoints.get(stream))).pipe(Effect.withSpan("RatingRepository.checkpoint"))
   })
 })
 

@@ -5,7 +5,8 @@
  */
 import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import type { AggregatedRating, Rating, RatingEvent, RatingKey, RecordKey } from "@movieapp/contracts/Rating"
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Option } from "effect"
+import type { StreamBatch } from "./RatingEventSource.js"
 
 export class RatingRepository extends Context.Tag("@movieapp/rating/RatingRepository")<RatingRepository, {
   /** The record's aggregate; `AggregatedRating.empty` when nobody rated it. Never scans ratings. */
@@ -19,4 +20,18 @@ export class RatingRepository extends Context.Tag("@movieapp/rating/RatingReposi
    * exist changes nothing (events may be redelivered).
    */
   readonly applyEvents: (events: ReadonlyArray<RatingEvent>) => Effect.Effect<void, ServiceUnavailable>
+  /**
+   * Applies a batch from a redelivering stream exactly once: events below the
+   * stream's checkpoint were applied before and are skipped, the rest are applied,
+   * and the checkpoint moves to `batch.next`, all in one transaction.
+   */
+  readonly applyStreamBatch: (batch: StreamBatch) => Effect.Effect<StreamBatchResult, ServiceUnavailable>
+  /** The position after the last batch applied from `stream`; None before the first. */
+  readonly checkpoint: (stream: string) => Effect.Effect<Option.Option<bigint>, ServiceUnavailable>
 }>() {}
+
+export interface StreamBatchResult {
+  readonly applied: number
+  /** Events skipped because an earlier delivery of them was applied. */
+  readonly redelivered: number
+}

@@ -1,0 +1,206 @@
+/**
+ * Kafka ingestion against the real broker (scripts/kafka.sh): what is stored,
+ * what is dead-lettered and why, when offsets are committed, and how a consumer
+ * leaves its group.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { AggregatedRating, type RatingEvent, RatingValue, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
+import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
+import * as Kafka from "@movieapp/platform/Kafka"
+import * as Mysql from "@movieapp/platform/Mysql"
+import * as TestKafka from "@movieapp/testkit/Kafka"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as Poll from "@movieapp/testkit/Poll"
+import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import * as RatingEventSourceKafka from "../src/adapters/RatingEventSourceKafka.js"
+import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
+import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
+import * as Ingester from "../src/Ingester.js"
+import { RatingRepository } from "../src/ports/RatingRepository.js"
+
+const kafkaUp = await TestKafka.available()
+
+const put = (recordId: string, userId: string, value: number): RatingEvent => ({
+  eventType: "put",
+  recordType: "movie",
+  recordId: RecordId.make(recordId),
+  userId: UserId.make(userId),
+  value: RatingValue.make(value)
+})
+const movie = (recordId: string): RecordKey => ({ recordType: "movie", recordId: RecordId.make(recordId) })
+
+/** A consumer of `topic` in `group` with its own dead-letter topic, applying to `repository`. */
+const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.ConsumerConfig => ({
+  kafka: TestKafka.config(topic),
+  group,
+  deadLetterTopic: `${topic}.dead-letter`,
+  concurrency: 3,
+  maxBytesPerPartition: 1024 * 1024,
+  drainTimeout: Duration.seconds(10),
+  sessionTimeout: Duration.seconds(6)
+})
+
+const ingestion = (config: RatingEventSourceKafka.ConsumerConfig) =>
+  Ingester.layer.pipe(Layer.provide(RatingEventSourceKafka.layer(config)))
+
+/** Publishes `events` keyed by record, as the ingestor does. */
+const produce = (config: RatingEventSourceKafka.ConsumerConfig, events: ReadonlyArray<RatingEvent>) =>
+  Effect.scoped(Effect.gen(function* () {
+    const producer = yield* Kafka.producer(yield* Kafka.make(config.kafka), config.kafka)
+    yield* Effect.promise(() =>
+      producer.send({
+        topic: config.kafka.topic,
+        messages: events.map((event) => ({ key: `${event.recordType}/${event.recordId}`, value: RatingEventJson.stringify(event) }))
+      })
+    )
+  }))
+
+describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
+  it.live("stores valid events, dead-letters invalid ones with the reason, and commits only what is stored", () =>
+    Effect.gen(function* () {
+      const topic = TestKafka.unique("ratings")
+      const group = TestKafka.unique("rating")
+      const config = consumerConfig(topic, group)
+      yield* TestKafka.createTopic(topic, 3)
+
+      const keyed = [
+        put("k1", "a", 4), put("k1", "b", 6), put("k2", "a", 10),
+        put("k1", "a", 8), // replaces a's 4: same key, same partition, so after it
+        { eventType: "delete", recordType: "movie", recordId: RecordId.make("k2"), userId: UserId.make("a") } satisfies RatingEvent
+      ]
+      // Unkeyed messages (another producer's) may land on any partition, so they touch records of their own.
+      const unkeyed = [put("k3", "c", 1), put("k4", "d", 7)]
+      const invalid = [
+        { value: "{not json", reason: "not valid JSON" },
+        { value: JSON.stringify({ eventType: "put", recordType: "movie", recordId: "k1", value: 5 }), reason: "userId" },
+        { value: JSON.stringify({ eventType: "put", recordType: "movie", recordId: "k1", userId: "z", value: 11 }), reason: "value" },
+        { value: JSON.stringify({ eventType: "upsert", recordType: "movie", recordId: "k1", userId: "z", value: 5 }), reason: "eventType" },
+        { value: JSON.stringify([1, 2]), reason: "must be a JSON object" }
+      ]
+      yield* Effect.scoped(Effect.gen(function* () {
+        const producer = yield* Kafka.producer(yield* Kafka.make(config.kafka), config.kafka)
+        yield* Effect.promise(() =>
+          producer.send({
+            topic,
+            messages: [
+              ...keyed.slice(0, 3).map((event) => ({ key: `movie/${event.recordId}`, value: RatingEventJson.stringify(event) })),
+              ...invalid.map(({ value }) => ({ key: "movie/k1", value })),
+              ...keyed.slice(3).map((event) => ({ key: `movie/${event.recordId}`, value: RatingEventJson.stringify(event) })),
+              ...unkeyed.map((event) => ({ value: RatingEventJson.stringify(event) }))
+            ]
+          })
+        )
+      }))
+
+      const storage = yield* RatingRepositoryMemory.make
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(ingestion(config).pipe(Layer.provide(Layer.succeed(RatingRepository, storage))), scope)
+      yield* TestKafka.awaitCaughtUp(group, topic)
+
+      assert.deepStrictEqual(yield* storage.aggregate(movie("k1")), new AggregatedRating({ count: 2, sum: 14 }))
+      assert.deepStrictEqual(yield* storage.aggregate(movie("k2")), AggregatedRating.empty)
+      assert.deepStrictEqual(yield* storage.aggregate(movie("k3")), new AggregatedRating({ count: 1, sum: 1 }))
+      assert.deepStrictEqual(yield* storage.aggregate(movie("k4")), new AggregatedRating({ count: 1, sum: 7 }))
+      // Every partition's checkpoint is where the committed offset is: stored first, committed second.
+      const ends = yield* TestKafka.endOffsets(topic)
+      for (const [partition, end] of ends) {
+        const checkpoint = yield* storage.checkpoint(RatingEventSourceKafka.streamOf(topic, partition))
+        assert.deepStrictEqual(end === 0n ? Option.getOrElse(checkpoint, () => 0n) : Option.getOrThrow(checkpoint), end, `partition ${partition}`)
+      }
+
+      const deadLetters = yield* Poll.until(TestKafka.readAll(config.deadLetterTopic), (m) => m.length >= invalid.length, {
+        what: "the dead-letter records"
+      })
+      assert.strictEqual(deadLetters.length, invalid.length)
+      for (const [i, { value, reason }] of invalid.entries()) {
+        const record = deadLetters.find((m) => m.value === value)
+        assert.isDefined(record, `dead-letter record for ${value}`)
+        assert.include(record!.headers[RatingEventSourceKafka.DeadLetterHeaders.reason], reason, `reason of invalid message ${i}`)
+        assert.strictEqual(record!.headers[RatingEventSourceKafka.DeadLetterHeaders.topic], topic)
+        assert.strictEqual(record!.key, "movie/k1")
+        assert.match(record!.headers[RatingEventSourceKafka.DeadLetterHeaders.offset]!, /^\d+$/)
+      }
+
+      // A graceful stop leaves the group (no member lingers until its session times out).
+      yield* Scope.close(scope, Exit.void)
+      const group_ = yield* TestKafka.describeGroup(group)
+      assert.strictEqual(group_.members, 0)
+      assert.strictEqual(group_.state, "Empty")
+    }), { timeout: 120_000 })
+
+  it.live("a batch stored but not committed (a crash between the two) is redelivered to the next consumer and skipped", () =>
+    Effect.gen(function* () {
+      const topic = TestKafka.unique("ratings")
+      const group = TestKafka.unique("rating")
+      const config = { ...consumerConfig(topic, group), drainTimeout: Duration.seconds(1) }
+      yield* TestKafka.createTopic(topic, 1)
+      const events = Array.from({ length: 10 }, (_, i) => put(`c${i % 3}`, `u${i}`, (i % 10) + 1))
+      yield* produce(config, events)
+
+      const storage = yield* RatingRepositoryMemory.make
+      const stream = RatingEventSourceKafka.streamOf(topic, 0)
+      // The first consumer stores its batch and then never gets to commit, as if it died there.
+      const stallsAfterStoring = RatingRepository.of({
+        ...storage,
+        applyStreamBatch: (batch) => storage.applyStreamBatch(batch).pipe(Effect.zipRight(Effect.never))
+      })
+      const first = yield* Scope.make()
+      yield* Layer.buildWithScope(ingestion(config).pipe(Layer.provide(Layer.succeed(RatingRepository, stallsAfterStoring))), first)
+      yield* Poll.until(storage.checkpoint(stream), (c) => Option.getOrElse(c, () => 0n) === 10n, { what: "the batch to be stored" })
+      yield* Scope.close(first, Exit.void)
+      assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 10n, "nothing was committed")
+
+      const results: Array<{ applied: number; redelivered: number }> = []
+      const recording = RatingRepository.of({
+        ...storage,
+        applyStreamBatch: (batch) => storage.applyStreamBatch(batch).pipe(Effect.tap((r) => Effect.sync(() => results.push(r))))
+      })
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* Layer.build(ingestion(config).pipe(Layer.provide(Layer.succeed(RatingRepository, recording))))
+        yield* TestKafka.awaitCaughtUp(group, topic)
+      }))
+      assert.deepStrictEqual(results.reduce((n, r) => n + r.redelivered, 0), 10)
+      assert.deepStrictEqual(results.reduce((n, r) => n + r.applied, 0), 0)
+      for (let r = 0; r < 3; r++) {
+        const values = events.flatMap((e) => (e.recordId === `c${r}` && e.eventType === "put" ? [e.value as number] : []))
+        assert.deepStrictEqual(yield* storage.aggregate(movie(`c${r}`)), new AggregatedRating({ count: values.length, sum: values.reduce((a, b) => a + b, 0) }))
+      }
+    }), { timeout: 120_000 })
+})
+
+describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with MariaDB unreachable", () => {
+  it.live("consumption pauses with nothing committed, and resumes by itself when the database returns", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
+      const topic = TestKafka.unique("ratings")
+      const group = TestKafka.unique("rating")
+      const config = consumerConfig(topic, group)
+      yield* TestKafka.createTopic(topic, 1)
+      const storageFailed = yield* Deferred.make<void>()
+      const watchLogs = Logger.add(Logger.make(({ message }) => {
+        const text = globalThis.Array.isArray(message) ? message[0] : message
+        if (text === "storing rating events failed; retrying") Deferred.unsafeDone(storageFailed, Exit.void)
+      }))
+      const repository = RatingRepositoryMysql.layer.pipe(
+        Layer.provide(Mysql.layer({ ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) }, RatingRepositoryMysql.migrations))
+      )
+      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), repository).pipe(Layer.provide(watchLogs)))
+      const storage = Context.get(context, RatingRepository)
+
+      yield* produce(config, [put("down", "a", 2), put("down", "b", 4)])
+      yield* TestKafka.awaitCaughtUp(group, topic)
+
+      yield* proxy.cut
+      yield* produce(config, [put("down", "c", 6), put("down", "a", 10)])
+      yield* Deferred.await(storageFailed)
+      assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 2n, "nothing committed while storage is down")
+
+      yield* proxy.restore
+      yield* TestKafka.awaitCaughtUp(group, topic)
+      // The pool may hand out a connection that died in the outage once more before it reconnects.
+      const after = yield* Poll.until(storage.aggregate(movie("down")), () => true, { what: "storage to answer again" })
+      assert.deepStrictEqual(after, new AggregatedRating({ count: 3, sum: 20 }))
+    }).pipe(Effect.scoped), { timeout: 120_000 })
+})

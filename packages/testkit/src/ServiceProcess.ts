@@ -1,0 +1,105 @@
+/**
+ * A service's `main.ts` run as a real child process (tsx, source condition), with
+ * its JSON log lines collected so tests can wait for what it says, signal it, and
+ * see how it exits. A process still running when the scope closes is killed.
+ */
+import { Deferred, Effect, type Scope } from "effect"
+import { spawn } from "node:child_process"
+import { resolve } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+
+const repo = resolve(fileURLToPath(new URL("../../..", import.meta.url)))
+
+export interface LogLine {
+  readonly message: unknown
+  readonly level?: string
+  readonly annotations?: Record<string, unknown>
+  readonly [key: string]: unknown
+}
+
+export interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export interface ServiceProcess {
+  readonly pid: number
+  /** Every log line so far. */
+  readonly logs: () => ReadonlyArray<LogLine>
+  /** The first log line (past or future) that satisfies `predicate`; fails if the process exits first. */
+  readonly awaitLog: (predicate: (line: LogLine) => boolean) => Effect.Effect<LogLine, Error>
+  readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
+  readonly exited: Effect.Effect<Exit>
+  /** Runs `effect`, but dies (with the last log lines) if the process exits first. */
+  readonly whileRunning: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/** Starts `main` (a path relative to the repository root) with `env` added to this process's environment. */
+export const start = (
+  main: string,
+  env: Record<string, string>,
+  args: ReadonlyArray<string> = []
+): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const exit = yield* Deferred.make<Exit>()
+    const lines: Array<LogLine> = []
+    const waiters = new Set<{ readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }>()
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, ["--conditions=source", "--import", "tsx", main, ...args], {
+          cwd: repo,
+          env: { ...process.env, ...env },
+          stdio: ["ignore", "pipe", "inherit"]
+        })
+      ),
+      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+    )
+    createInterface({ input: child.stdout! }).on("line", (text) => {
+      let line: LogLine
+      try {
+        line = JSON.parse(text)
+      } catch {
+        line = { message: text }
+      }
+      lines.push(line)
+      for (const waiter of waiters) {
+        if (waiter.predicate(line)) {
+          waiters.delete(waiter)
+          Deferred.unsafeDone(waiter.found, Effect.succeed(line))
+        }
+      }
+    })
+    child.on("exit", (code, signal) => {
+      Deferred.unsafeDone(exit, Effect.succeed({ code, signal }))
+      for (const waiter of waiters) {
+        Deferred.unsafeDone(waiter.found, Effect.fail(new Error(`${main} exited (code ${code}, signal ${signal}) before the awaited log line`)))
+      }
+      waiters.clear()
+    })
+    return {
+      pid: child.pid!,
+      logs: () => lines,
+      awaitLog: (predicate) =>
+        Effect.suspend(() => {
+          const seen = lines.find(predicate)
+          if (seen) return Effect.succeed(seen)
+          if (child.exitCode !== null || child.signalCode !== null) return Effect.fail(new Error(`${main} has exited`))
+          return Effect.flatMap(Deferred.make<LogLine, Error>(), (found) => {
+            waiters.add({ predicate, found })
+            return Deferred.await(found)
+          })
+        }),
+      kill: (signal) => Effect.sync(() => void child.kill(signal)),
+      exited: Deferred.await(exit),
+      whileRunning: (effect) =>
+        Effect.raceFirst(
+          effect,
+          Deferred.await(exit).pipe(Effect.flatMap((e) =>
+            Effect.dieMessage(`${main} exited (code ${e.code}, signal ${e.signal}); last logs:\n${
+              lines.slice(-10).map((line) => JSON.stringify(line)).join("\n")
+            }`)
+          ))
+        )
+    } satisfies ServiceProcess
+  })
