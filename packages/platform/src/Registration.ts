@@ -26,7 +26,8 @@ export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.jittered, Schedule.upTo("30 seconds"))),
         Effect.orDie
       )
-      yield* Effect.acquireRelease(register, () =>
+      // Interruptible: a service that cannot reach its registry yet can still be stopped.
+      yield* Effect.acquireRelease(Effect.interruptible(register), () =>
         discovery.deregister(instance.id).pipe(
           Effect.tap(() => Effect.logInfo("deregistered").pipe(Effect.annotateLogs("instance", instance.id))),
           Effect.catchAll((error) => Effect.logWarning("deregistration failed", error))
