@@ -38,8 +38,8 @@ export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
       // unreachable, registering fails too and the next tick tries again.
       yield* discovery.reportHealthy(instance.id).pipe(
         Effect.catchAll((refused) =>
-          Effect.logWarning("heartbeat refused; registering again", refused).pipe(Effect.zipRight(discovery.register(instance)))),
-        Effect.catchAll((error) => Effect.logWarning("heartbeat failed", error)),
+          Effect.logWarning("heartbeat failed; registering again", refused).pipe(Effect.zipRight(discovery.register(instance)))),
+        Effect.catchAll((error) => Effect.logWarning("registering again failed; next heartbeat retries", error)),
         Effect.repeat(Schedule.spaced(heartbeatInterval)),
         Effect.forkScoped
       )
