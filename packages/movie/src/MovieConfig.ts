@@ -16,7 +16,7 @@ export const MovieConfig = Config.all({
   server: PlatformConfig.server({ grpcPort: 8083, httpPort: 8093 }),
   log: PlatformConfig.log,
   backends: BackendsConfig,
-  /** `DISCOVERY`: how the gateway finds metadata and rating instances. */
-  discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const))
+  /** `DISCOVERY`: how the gateway finds metadata and rating instances (`consul`: settings under `CONSUL_*`). */
+  discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const))
 })
 export type MovieConfig = Config.Config.Success<typeof MovieConfig>

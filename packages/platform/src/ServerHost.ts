@@ -37,7 +37,7 @@ export const layer = <E, R>(options: Options<E, R>) => {
   const http = Http.serve(options.httpRoutes, { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
   const registration = Layer.unwrapEffect(
     Effect.map(HttpServer.HttpServer, (server) =>
-      Registration.layer({ service: options.service, host: config.advertiseHost, port: Http.boundPort(server) }))
+      Registration.layer({ service: options.service, host: config.advertiseHost, port: config.advertisePort ?? Http.boundPort(server) }))
   )
   const ports = Layer.effect(
     BoundPorts,
