@@ -18,5 +18,5 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 echo "kustomize: installing $version"
-GOBIN="$root/.tools/bin" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$version"
+GOBIN="$root/.tools/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$version"
 echo "kustomize: $("$bin" version) at $bin"

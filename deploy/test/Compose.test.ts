@@ -100,38 +100,33 @@ describe("Docker Compose stack", () => {
     }
   })
 
-  it("dependencies exist, and waiting for one to be healthy means it has a health check", () => {
+  it("dependencies exist; a container starts after what its settings name, once healthy where a health check says so", () => {
     for (const [name, service] of services) {
       for (const [dependency, condition] of Object.entries(service.depends_on ?? {}) as Array<[string, any]>) {
         assert.isDefined(compose.services[dependency], `${name} depends on ${dependency}`)
         if (condition.condition === "service_healthy") assert.isDefined(compose.services[dependency].healthcheck, `${name} waits for ${dependency} to be healthy`)
       }
     }
-    for (const { name, service } of [...running, ...movieapp.filter((s) => !Programs.isService(s.image.target))]) {
-      const env = Compose.environment(service)
-      const needs = [...(env.MYSQL_HOST ? [env.MYSQL_HOST] : []), ...Object.values(env).flatMap((v) => /^https?:\/\//.test(v) ? [new URL(v).hostname] : [])]
-      for (const host of needs) {
-        assert.strictEqual(service.depends_on?.[host]?.condition, "service_healthy", `${name} starts once ${host} is healthy`)
+    for (const { name, service } of movieapp) {
+      for (const { key, host } of Compose.referencedHosts(Compose.environment(service))) {
+        assert.isDefined(compose.services[host], `${name} ${key}: no service ${host}`)
+        const wanted = compose.services[host].healthcheck ? "service_healthy" : "service_started"
+        assert.strictEqual(service.depends_on?.[host]?.condition, wanted, `${name} (${key}) starts after ${host}`)
       }
     }
   })
 
-  it("addresses in settings name a service of this file and the port it listens on", () => {
-    let urls = 0
-    for (const { name, service } of movieapp) {
-      const env = Compose.environment(service)
-      if (env.MYSQL_HOST) {
-        assert.isDefined(compose.services[env.MYSQL_HOST], `${name} MYSQL_HOST`)
-        assert.strictEqual(env.MYSQL_PORT, "3306")
-      }
-      for (const [key, value] of Object.entries(env).filter(([, v]) => /^https?:\/\//.test(v))) {
-        urls++
-        const url = new URL(value)
-        assert.isTrue(running.some((s) => s.name === url.hostname), `${name} ${key}=${value}: no such service`)
-        assert.strictEqual(Number(url.port), serverOf(url.hostname).httpPort, `${name} ${key}=${value}: Effect RPC is on the HTTP port`)
-      }
+  it("settings that name a movieapp service use the port it listens on for them", () => {
+    const named = movieapp.flatMap(({ name, service }) =>
+      Compose.referencedHosts(Compose.environment(service)).map((reference) => ({ name, ...reference })))
+    for (const { name, key, host, port } of named.filter((r) => running.some((s) => s.name === r.host))) {
+      // Effect RPC (the catalog loader, the ingestor) is served on the HTTP port.
+      assert.strictEqual(Number(port), serverOf(host).httpPort, `${name} ${key}`)
     }
-    assert.strictEqual(urls, 2, "the catalog loader and the ingestor reach their services by URL")
+    assert.includeDeepMembers(named.map((r) => [r.name, r.key, r.host]), [["catalog", "METADATA_URL", "metadata"], ["ratingingestor", "RATING_URL", "rating"]])
+    for (const { service } of running.filter((s) => Compose.environment(s.service).MYSQL_HOST)) {
+      assert.strictEqual(Compose.environment(service).MYSQL_PORT, "3306", "MariaDB's port in its image")
+    }
   })
 
   it("only the gateway's gRPC port and the tools' UIs are published, on loopback only", () => {

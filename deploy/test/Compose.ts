@@ -51,3 +51,21 @@ export const seconds = (duration: string): number => {
   for (const match of duration.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)) total += Number(match[1]) * units[match[2]!]!
   return total
 }
+
+/**
+ * The hosts a service's settings name: values of `*_HOST`, `*_URL`, `*_ADDR`,
+ * `*_ENDPOINT` and `*_BROKERS` (URLs, or comma-separated `host[:port]`).
+ */
+export const referencedHosts = (env: Readonly<Record<string, string>>): ReadonlyArray<{ readonly key: string; readonly host: string; readonly port: string | undefined }> =>
+  Object.entries(env)
+    .filter(([key]) => /_(HOST|URL|ADDR|ENDPOINT|BROKERS)$/.test(key))
+    .flatMap(([key, value]) =>
+      value.split(",").map((part) => {
+        const text = part.trim()
+        if (/^[a-z]+:\/\//.test(text)) {
+          const url = new URL(text)
+          return { key, host: url.hostname, port: url.port || undefined }
+        }
+        const [host, port] = text.split(":")
+        return { key, host: host!, port }
+      }))

@@ -230,19 +230,20 @@ const run = (argv: ReadonlyArray<string>, options: { cwd: string; env: Record<st
       code === 0 ? resolve() : reject(new Error(`${argv.join(" ")} exited ${code}:\n${output.slice(-4000)}`)))
   })
 
-const copyInto = (source: string, destination: string, destinationIsDirectory: boolean, filter: (source: string) => boolean) => {
-  const stat = fs.lstatSync(source)
+// Asynchronous throughout: a build copies hundreds of megabytes, and the test runner's worker must stay responsive.
+const copyInto = async (source: string, destination: string, destinationIsDirectory: boolean, filter: (source: string) => boolean) => {
+  const stat = await fs.promises.lstat(source)
   if (stat.isDirectory()) {
     // A directory source copies its contents.
-    fs.mkdirSync(destination, { recursive: true })
-    for (const entry of fs.readdirSync(source)) {
+    await fs.promises.mkdir(destination, { recursive: true })
+    for (const entry of await fs.promises.readdir(source)) {
       const from = path.join(source, entry)
-      if (filter(from)) fs.cpSync(from, path.join(destination, entry), { recursive: true, verbatimSymlinks: true, filter })
+      if (filter(from)) await fs.promises.cp(from, path.join(destination, entry), { recursive: true, verbatimSymlinks: true, filter })
     }
   } else {
     const to = destinationIsDirectory ? path.join(destination, path.basename(source)) : destination
-    fs.mkdirSync(path.dirname(to), { recursive: true })
-    fs.cpSync(source, to, { verbatimSymlinks: true })
+    await fs.promises.mkdir(path.dirname(to), { recursive: true })
+    await fs.promises.cp(source, to, { verbatimSymlinks: true })
   }
 }
 
@@ -280,9 +281,9 @@ export const build = async (options: {
       // A stage that changes no file shares its parent's.
       if (parentRoot !== undefined && !modifies) return parentRoot
       const root = path.join(options.workspace, name)
-      fs.rmSync(root, { recursive: true, force: true })
-      if (parentRoot !== undefined) fs.cpSync(parentRoot, root, { recursive: true, verbatimSymlinks: true })
-      else fs.mkdirSync(root, { recursive: true })
+      await fs.promises.rm(root, { recursive: true, force: true })
+      if (parentRoot !== undefined) await fs.promises.cp(parentRoot, root, { recursive: true, verbatimSymlinks: true })
+      else await fs.promises.mkdir(root, { recursive: true })
       let workdir = parent ? imageConfig(options.file, parent.name).workdir : "/"
       const env: Record<string, string> = { ...(parent ? imageConfig(options.file, parent.name).env : {}) }
       const inRoot = (containerPath: string) => path.join(root, path.posix.resolve(workdir, containerPath))
@@ -291,7 +292,7 @@ export const build = async (options: {
         switch (instruction.keyword) {
           case "WORKDIR":
             workdir = path.posix.resolve(workdir, instruction.args)
-            fs.mkdirSync(path.join(root, workdir), { recursive: true })
+            await fs.promises.mkdir(path.join(root, workdir), { recursive: true })
             break
           case "ENV":
             for (const [k, v] of envPairs(instruction)) env[k] = v
@@ -319,12 +320,12 @@ export const build = async (options: {
                 const fromRoot = await buildStage(from)
                 const absolute = path.join(fromRoot, path.posix.resolve("/", source))
                 if (!fs.existsSync(absolute)) throw new Error(`${where}: ${source} does not exist in stage ${from}`)
-                copyInto(absolute, inRoot(destination), toDirectory, () => true)
+                await copyInto(absolute, inRoot(destination), toDirectory, () => true)
               } else {
                 const relative = path.posix.normalize(source).replace(/\/+$/, "")
                 const absolute = path.join(context, relative)
                 if (ignore(relative) || !fs.existsSync(absolute)) throw new Error(`${where}: ${source} is not in the build context`)
-                copyInto(absolute, inRoot(destination), toDirectory, (file) => !ignore(path.relative(context, file).split(path.sep).join("/")))
+                await copyInto(absolute, inRoot(destination), toDirectory, (file) => !ignore(path.relative(context, file).split(path.sep).join("/")))
               }
             }
             break

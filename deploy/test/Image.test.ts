@@ -42,9 +42,9 @@ beforeAll(async () => {
   for (const target of targets) images[target] = await Dockerfile.build({ file: dockerfile, target, workspace, cache })
 }, 600_000)
 
-afterAll(() => {
-  if (workspace) fs.rmSync(workspace, { recursive: true, force: true })
-})
+afterAll(async () => {
+  if (workspace) await fs.promises.rm(workspace, { recursive: true, force: true })
+}, 300_000)
 
 const freePort = Effect.async<number>((resume) => {
   const server = createServer()
@@ -61,37 +61,52 @@ interface Listening {
 }
 
 /**
- * The deployment's environment with only its addresses moved to this machine:
- * listeners on free loopback ports, the database on the suite's own database,
- * URLs of other services on where they listen here. Every other setting is the
- * deployment's own.
+ * What this machine provides for each infrastructure setting a deployment may
+ * name. When the services read Kafka, Consul or tracing settings, their stand-ins
+ * go here (a broker from scripts/kafka.sh, the testkit's Consul double, ...).
  */
-const onThisMachine = (
-  env: Readonly<Record<string, string>>,
-  listen: Listening | undefined,
-  database: MysqlConfig,
-  services: Readonly<Record<string, Listening>>
-): Record<string, string> => {
-  const moved: Record<string, string> = { ...env }
-  const replace = (key: string, value: string) => {
-    if (key in env) moved[key] = value
+const standIns = (database: MysqlConfig): Readonly<Record<string, string>> => ({
+  MYSQL_HOST: database.host,
+  MYSQL_PORT: String(database.port),
+  MYSQL_DATABASE: database.database,
+  MYSQL_USER: database.user,
+  MYSQL_PASSWORD: Redacted.value(database.password)
+})
+
+/**
+ * The deployment's environment with only its addresses moved to this machine:
+ * listeners on free loopback ports, infrastructure on its stand-ins (every
+ * infrastructure key must have one), URLs of other services on where they listen
+ * here. Every other setting is the deployment's own.
+ */
+const onThisMachine = (options: {
+  readonly env: Readonly<Record<string, string>>
+  readonly infrastructure: ReadonlyArray<string>
+  readonly listen: Listening | undefined
+  readonly database: MysqlConfig
+  readonly services: Readonly<Record<string, Listening>>
+}): Record<string, string> => {
+  const { env, listen, services } = options
+  const local = standIns(options.database)
+  for (const key of options.infrastructure) {
+    if (!(key in local)) throw new Error(`no stand-in on this machine for ${key}: add one to standIns in deploy/test/Image.test.ts`)
   }
+  const moved: Record<string, string> = { ...env }
+  for (const [key, value] of Object.entries(local)) if (key in env) moved[key] = value
   if (listen) {
     Object.assign(moved, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", SERVER_GRPC_PORT: String(listen.grpc), SERVER_HTTP_PORT: String(listen.http) })
   }
-  replace("MYSQL_HOST", database.host)
-  replace("MYSQL_PORT", String(database.port))
-  replace("MYSQL_DATABASE", database.database)
-  replace("MYSQL_USER", database.user)
-  replace("MYSQL_PASSWORD", Redacted.value(database.password))
   for (const [key, value] of Object.entries(env)) {
     if (!/^https?:\/\//.test(value)) continue
-    const url = new URL(value)
-    const target = services[url.hostname.split(".")[0]!]
+    const target = services[new URL(value).hostname.split(".")[0]!]
     if (target) moved[key] = `http://127.0.0.1:${target.http}`
   }
   return moved
 }
+
+/** Kubernetes: the keys a container takes from the endpoints ConfigMap and from Secrets. */
+const k8sInfrastructure = (resolved: Manifests.ResolvedEnv) =>
+  Object.entries(resolved.source).filter(([, source]) => source.startsWith("ConfigMap/movieapp-endpoints") || source.startsWith("Secret/")).map(([key]) => key)
 
 /** The aggregates the sample events leave: the last rating of each user per record. */
 const expectedAggregates = () => {
@@ -245,17 +260,21 @@ describe("the images", () => {
           const running: Array<Container.Running> = []
           for (const { container, target } of containers.filter((c) => Programs.isService(c.target))) {
             const image = images[target as (typeof targets)[number]]!
-            const { env } = Manifests.resolveEnv(container, objects)
+            const resolved = Manifests.resolveEnv(container, objects)
             const proc = yield* Container.start(image, {
               name: target,
               argv: container.command ?? [...(image.config.entrypoint?.argv ?? []), ...(container.args ?? image.config.cmd?.argv ?? [])],
-              env: onThisMachine(env, listening[target], database, listening)
+              env: onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: listening[target], database, services: listening })
             })
             running.push(proc)
           }
           for (const proc of running) {
             // The startup and readiness probes (the manifest test checks they are on the configured gRPC port).
             yield* ready(proc, grpcProbe(listening[proc.name]!.grpc))
+            if (process.getuid?.() === 0) {
+              const uid = fs.readFileSync(`/proc/${proc.pid}/status`, "utf8").match(/^Uid:\s+(\d+)/m)?.[1]
+              assert.strictEqual(Number(uid), Container.uids.node, `${proc.name} runs as the image's user`)
+            }
           }
 
           const job = containers.find((c) => c.target === "ratingingestor")!
@@ -269,7 +288,10 @@ describe("the images", () => {
           const result = yield* runToEnd(image, {
             name: "ratingingestor",
             argv: [...image.config.entrypoint!.argv, ...job.container.args],
-            env: onThisMachine(Manifests.resolveEnv(job.container, objects).env, undefined, database, listening),
+            env: (() => {
+              const resolved = Manifests.resolveEnv(job.container, objects)
+              return onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: undefined, database, services: listening })
+            })(),
             mounts: { [mount.mountPath]: events }
           })
           assert.strictEqual(result.code, 0, result.output)
@@ -299,7 +321,9 @@ describe("the images", () => {
             }))
             // Compose: `entrypoint` replaces the image's ENTRYPOINT and its CMD; `command` replaces CMD.
             const argv = service.entrypoint ?? [...(image.config.entrypoint?.argv ?? []), ...(service.command ?? image.config.cmd?.argv ?? [])]
-            return { name, image, argv, env: onThisMachine(Compose.environment(service), listen, database, listening), mounts }
+            const env = Compose.environment(service)
+            const infrastructure = Compose.referencedHosts(env).filter((r) => !(r.host in listening)).map((r) => r.key)
+            return { name, image, argv, env: onThisMachine({ env, infrastructure, listen, database, services: listening }), mounts }
           }
 
           const running: Array<Container.Running> = []
