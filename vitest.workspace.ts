@@ -9,7 +9,7 @@ export default defineWorkspace([
     ...sourceConditions,
     test: {
       name: "unit",
-      include: ["packages/*/test/**/*.test.ts"],
+      include: ["packages/*/test/**/*.test.ts", "deploy/test/**/*.test.ts"],
       testTimeout: 30_000,
       hookTimeout: 60_000
     }

@@ -1,4 +1,6 @@
 /** Composition root of the metadata service: config, adapters, launch. */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
@@ -17,7 +19,9 @@ const Main = Layer.unwrapEffect(
     const repository = config.repository === "mysql"
       ? MetadataRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations)))
       : MetadataRepositoryMemory.layer
-    const discovery = DiscoveryMemory.layer()
+    const discovery = config.discovery === "consul"
+      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      : DiscoveryMemory.layer()
     return MetadataServer.layer(config.server).pipe(
       Layer.provide([repository, discovery]),
       Layer.provide(Readiness.layer),

@@ -18,7 +18,7 @@ export const MovieConfig = Config.all({
   log: PlatformConfig.log,
   tracing: Telemetry.config,
   backends: BackendsConfig,
-  /** `DISCOVERY`: how the gateway finds metadata and rating instances. */
-  discovery: Config.literal("memory")("discovery").pipe(Config.withDefault("memory" as const))
+  /** `DISCOVERY`: how the gateway finds metadata and rating instances (`consul`: settings under `CONSUL_*`). */
+  discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const))
 })
 export type MovieConfig = Config.Config.Success<typeof MovieConfig>

@@ -1,4 +1,6 @@
 /** Composition root of the movie gateway: config, adapters, launch. */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
@@ -11,7 +13,9 @@ import * as MovieServer from "./MovieServer.js"
 const Main = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* MovieConfig
-    const discovery = DiscoveryMemory.layer()
+    const discovery = config.discovery === "consul"
+      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      : DiscoveryMemory.layer()
     return MovieServer.layer(config).pipe(
       Layer.provide(discovery),
       Layer.provide(Readiness.layer),

@@ -47,6 +47,8 @@ export interface ServerConfig {
   readonly httpPort: number
   /** The host others should dial; derived from the machine's addresses when unset. */
   readonly advertiseHost: string
+  /** The port others should dial for Effect RPC when it differs from the bound HTTP port (NAT, port mapping). */
+  readonly advertisePort?: number
   /** How long a graceful stop waits for in-flight calls. */
   readonly shutdownTimeout: Duration.Duration
   /** How often the readiness checks (database, broker) run; gRPC health follows them. 5 s when absent. */
@@ -54,6 +56,8 @@ export interface ServerConfig {
   /** How long one readiness check may take before it counts as failed. 2 s when absent. */
   readonly healthCheckTimeout?: Duration.Duration
 }
+
+const isWildcard = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]"
 
 /** A TCP port; 0 asks the system for a free one (Config.port refuses 0). */
 const port = (name: string) =>
@@ -67,14 +71,19 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
     host: Config.string("host").pipe(Config.withDefault("0.0.0.0")),
     grpcPort: port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
     httpPort: port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
-    advertiseHost: Config.string("advertiseHost").pipe(Config.option),
+    advertiseHost: Config.string("advertiseHost").pipe(
+      Config.validate({ message: "Expected an address others can dial, not a wildcard", validation: (h) => !isWildcard(h.trim()) }),
+      Config.option
+    ),
+    advertisePort: Config.port("advertisePort").pipe(Config.option),
     shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10))),
     healthCheckInterval: Config.duration("healthCheckInterval").pipe(Config.withDefault(Duration.seconds(5))),
     healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2)))
   }).pipe(
-    Config.map(({ advertiseHost, ...rest }) => ({
+    Config.map(({ advertiseHost, advertisePort, ...rest }): ServerConfig => ({
       ...rest,
-      advertiseHost: Option.getOrElse(advertiseHost, () => defaultAdvertiseHost(rest.host))
+      advertiseHost: Option.getOrElse(advertiseHost, () => defaultAdvertiseHost(rest.host)),
+      ...Option.match(advertisePort, { onNone: () => ({}), onSome: (port) => ({ advertisePort: port }) })
     })),
     Config.nested("server")
   )
@@ -84,7 +93,7 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
  * address instead (a pod's IP in Kubernetes), never `localhost`.
  */
 export const defaultAdvertiseHost = (bindHost: string): string => {
-  if (bindHost !== "0.0.0.0" && bindHost !== "::") return bindHost
+  if (!isWildcard(bindHost)) return bindHost
   const external = Object.values(os.networkInterfaces())
     .flatMap((addresses) => addresses ?? [])
     .find((address) => address.family === "IPv4" && !address.internal)

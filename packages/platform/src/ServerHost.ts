@@ -39,7 +39,7 @@ export const layer = <E, R>(options: Options<E, R>) => {
   const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
   const registration = Layer.unwrapEffect(
     Effect.map(HttpServer.HttpServer, (server) =>
-      Registration.layer({ service: options.service, host: config.advertiseHost, port: Http.boundPort(server) }))
+      Registration.layer({ service: options.service, host: config.advertiseHost, port: config.advertisePort ?? Http.boundPort(server) }))
   )
   const ports = Layer.effect(
     BoundPorts,

@@ -49,6 +49,17 @@ describe("Config", () => {
       assert.include(String(yield* Effect.flip(config({ SERVER_HTTP_PORT: "70000" }))), "httpPort: \"Expected a port number from 0 to 65535")
     }))
 
+  it.effect("the advertised address: never a wildcard; the port only when set", () =>
+    Effect.gen(function* () {
+      const config = (env: Record<string, string>) =>
+        server.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)))
+      assert.include(String(yield* Effect.flip(config({ SERVER_ADVERTISE_HOST: "0.0.0.0" }))), "Expected an address others can dial, not a wildcard")
+      const advertised = yield* config({ SERVER_ADVERTISE_HOST: "10.1.2.3", SERVER_ADVERTISE_PORT: "18092" })
+      assert.strictEqual(advertised.advertiseHost, "10.1.2.3")
+      assert.strictEqual(advertised.advertisePort, 18092)
+      assert.isUndefined((yield* config({})).advertisePort)
+    }))
+
   it.effect("environment over the YAML file named by CONFIG_FILE", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "movieapp-config-"))

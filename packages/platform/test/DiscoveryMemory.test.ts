@@ -5,13 +5,16 @@ import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as Registration from "../src/Registration.js"
 import { discoveryContract } from "./DiscoveryContract.js"
 
-discoveryContract("memory", DiscoveryMemory.layer({ ttl: "5 seconds" }), { ttl: "5 seconds", elapse: TestClock.adjust })
+discoveryContract("memory", DiscoveryMemory.layer({ ttl: "5 seconds", deregisterCriticalAfter: "1 minute" }), {
+  elapse: TestClock.adjust,
+  deregisterCriticalAfter: "1 minute"
+})
 
 describe("Registration", () => {
   it.effect("registers on start, heartbeats past the TTL, deregisters on stop", () =>
     Effect.gen(function* () {
       const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds" })
-      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000, heartbeatInterval: "1 second" }).pipe(
+      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000 }).pipe(
         Layer.provide(Layer.succeed(Discovery, discovery))
       )
       yield* Effect.scoped(Effect.gen(function* () {
@@ -25,5 +28,22 @@ describe("Registration", () => {
         assert.strictEqual((yield* discovery.healthy("svc")).length, 1)
       }))
       assert.deepStrictEqual(yield* discovery.healthy("svc"), [])
+    }))
+
+  it.effect("registers again when the registry has forgotten the instance", () =>
+    Effect.gen(function* () {
+      const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds", deregisterCriticalAfter: "1 minute" })
+      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000 }).pipe(
+        Layer.provide(Layer.succeed(Discovery, discovery))
+      )
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* Layer.build(registered)
+        const [instance] = yield* discovery.healthy("svc")
+        // The registry loses it (an agent restarted without its state, an operator removed it).
+        yield* discovery.deregister(instance!.id)
+        assert.deepStrictEqual(yield* discovery.healthy("svc"), [])
+        yield* TestClock.adjust("5 seconds")
+        assert.deepStrictEqual(yield* discovery.healthy("svc"), [instance!])
+      }))
     }))
 })

@@ -1,4 +1,6 @@
 /** Composition root of the rating service: config, adapters, launch. */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
@@ -26,7 +28,9 @@ const Main = Layer.unwrapEffect(
         RatingEventInbox.layerClosed("this instance takes rating events from Kafka; publish them to the topic")
       )
       : RatingEventSourceInProcess.layer
-    const discovery = DiscoveryMemory.layer()
+    const discovery = config.discovery === "consul"
+      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      : DiscoveryMemory.layer()
     return RatingServer.layer(config.server).pipe(
       Layer.provide([repository, events, discovery]),
       Layer.provide(Readiness.layer),

@@ -4,6 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
+import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import { Effect } from "effect"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -40,16 +41,10 @@ export const call = <Req, Res>(
 export const method = <C, K extends keyof C>(c: C, name: K) => (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
 
 const require = createRequire(import.meta.url)
-const healthPackage = grpc.loadPackageDefinition(
-  protoLoader.loadSync(path.join(path.dirname(require.resolve("grpc-health-check/package.json")), "proto/health/v1/health.proto"), { enums: String })
-) as unknown as { grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client } } } }
 
 /** grpc.health.v1.Health/Check of `service` ("" for the server as a whole). */
 export const healthCheck = (address: string, service: string): Effect.Effect<string, grpc.ServiceError> =>
-  Effect.scoped(Effect.flatMap(client(healthPackage.grpc.health.v1.Health, address), (c) =>
-    call(method(c as unknown as { Check: UnaryMethod<{ service: string }, { status: string }> }, "Check"), { service }).pipe(
-      Effect.map((response) => response.status)
-    )))
+  GrpcHealth.check(address, service)
 
 const reflectionPackage = grpc.loadPackageDefinition(
   protoLoader.loadSync(

@@ -3,7 +3,7 @@
  * its JSON log lines collected so tests can wait for what it says, signal it, and
  * see how it exits. A process still running when the scope closes is killed.
  */
-import { Deferred, Effect, type Scope } from "effect"
+import { Deferred, type Duration, Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import { resolve } from "node:path"
 import { createInterface } from "node:readline"
@@ -102,4 +102,28 @@ export const start = (
           ))
         )
     } satisfies ServiceProcess
+  })
+
+/** A service's process that has registered in discovery, and where: host and HTTP (Effect RPC) port. */
+export interface RegisteredService extends ServiceProcess {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Starts `packages/<service>/src/main.ts` and waits until it has registered in
+ * discovery (its "registered" log line), the way it runs in production.
+ */
+export const startService = (
+  service: "metadata" | "rating" | "movie",
+  env: Record<string, string>,
+  options: { readonly timeout?: Duration.DurationInput } = {}
+): Effect.Effect<RegisteredService, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const started = yield* start(`packages/${service}/src/main.ts`, env)
+    const registered = yield* started.awaitLog((line) => line.message === "registered").pipe(
+      Effect.timeoutFail({ duration: options.timeout ?? "60 seconds", onTimeout: () => new Error(`${service} did not register in time`) })
+    )
+    const [host, port] = String(registered.annotations?.address).split(/:(?=\d+$)/)
+    return { ...started, host: host!, port: Number(port) }
   })

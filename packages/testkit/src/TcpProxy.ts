@@ -11,6 +11,8 @@ export interface TcpProxy {
   /** Resets every open connection and refuses new ones until `restore`. */
   readonly cut: Effect.Effect<void>
   readonly restore: Effect.Effect<void>
+  /** Connections accepted so far, refused ones included: how often a client tried. */
+  readonly connections: Effect.Effect<number>
 }
 
 export const make = (target: { readonly host: string; readonly port: number }) =>
@@ -18,7 +20,9 @@ export const make = (target: { readonly host: string; readonly port: number }) =
     Effect.async<{ proxy: TcpProxy; close: () => void }>((resume) => {
       const sockets = new Set<Socket>()
       let open = true
+      let connections = 0
       const server = createServer((client) => {
+        connections += 1
         if (!open) return void client.resetAndDestroy()
         const upstream = createConnection(target.port, target.host)
         for (const socket of [client, upstream]) {
@@ -43,7 +47,8 @@ export const make = (target: { readonly host: string; readonly port: number }) =
             }),
             restore: Effect.sync(() => {
               open = true
-            })
+            }),
+            connections: Effect.sync(() => connections)
           },
           close: () => {
             for (const socket of sockets) socket.destroy()

@@ -1,0 +1,365 @@
+/**
+ * The images at work, without a Docker engine: deploy/Dockerfile's own steps
+ * build every target from a clean copy of the sources (production dependencies,
+ * compiled JavaScript, migrations), then each container runs exactly what the
+ * image and its deployment say (Kubernetes production overlay, Compose file)
+ * with the deployment's settings, only its addresses pointed at this machine:
+ * the services start on MariaDB, answer gRPC health checks, take the sample data
+ * through the one-shot jobs, and stop cleanly on SIGTERM.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
+import type { MysqlConfig } from "@movieapp/platform/Mysql"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as Grpc from "@movieapp/testkit/Grpc"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
+import { Deferred, Effect, Redacted, Schedule } from "effect"
+import * as fs from "node:fs"
+import { createServer } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Compose from "./Compose.js"
+import * as Container from "./Container.js"
+import * as Dockerfile from "./Dockerfile.js"
+import * as Kustomize from "./Kustomize.js"
+import * as Manifests from "./Manifests.js"
+import * as Programs from "./Programs.js"
+
+const dockerfile = Dockerfile.read()
+const withMariaDb = await MariaDb.available()
+const targets = ["metadata", "rating", "movie", "ratingingestor"] as const
+const sample = path.join(Dockerfile.repo, "packages/devstack/sample")
+
+let workspace: string
+const images: Partial<Record<(typeof targets)[number], Dockerfile.Built>> = {}
+
+beforeAll(async () => {
+  workspace = fs.mkdtempSync(path.join(os.tmpdir(), "movieapp-image-"))
+  // The image's user must be able to reach its files, as in the image.
+  fs.chmodSync(workspace, 0o755)
+  const cache = new Map<string, Promise<string>>()
+  for (const target of targets) images[target] = await Dockerfile.build({ file: dockerfile, target, workspace, cache })
+}, 600_000)
+
+afterAll(async () => {
+  if (workspace) await fs.promises.rm(workspace, { recursive: true, force: true })
+}, 300_000)
+
+const freePort = Effect.async<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as { port: number }
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** Where a service under test listens: its deployment's ports are taken on a shared machine. */
+interface Listening {
+  readonly grpc: number
+  readonly http: number
+}
+
+/**
+ * What this machine provides for each infrastructure setting a deployment may
+ * name. When the services read Kafka, Consul or tracing settings, their stand-ins
+ * go here (a broker from scripts/kafka.sh, the testkit's Consul double, ...).
+ */
+const standIns = (database: MysqlConfig): Readonly<Record<string, string>> => ({
+  MYSQL_HOST: database.host,
+  MYSQL_PORT: String(database.port),
+  MYSQL_DATABASE: database.database,
+  MYSQL_USER: database.user,
+  MYSQL_PASSWORD: Redacted.value(database.password)
+})
+
+/**
+ * The deployment's environment with only its addresses moved to this machine:
+ * listeners on free loopback ports, infrastructure on its stand-ins (every
+ * infrastructure key must have one), URLs of other services on where they listen
+ * here. Every other setting is the deployment's own.
+ */
+const onThisMachine = (options: {
+  readonly env: Readonly<Record<string, string>>
+  readonly infrastructure: ReadonlyArray<string>
+  readonly listen: Listening | undefined
+  readonly database: MysqlConfig
+  readonly services: Readonly<Record<string, Listening>>
+}): Record<string, string> => {
+  const { env, listen, services } = options
+  const local = standIns(options.database)
+  for (const key of options.infrastructure) {
+    if (!(key in local)) throw new Error(`no stand-in on this machine for ${key}: add one to standIns in deploy/test/Image.test.ts`)
+  }
+  const moved: Record<string, string> = { ...env }
+  for (const [key, value] of Object.entries(local)) if (key in env) moved[key] = value
+  if (listen) {
+    Object.assign(moved, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", SERVER_GRPC_PORT: String(listen.grpc), SERVER_HTTP_PORT: String(listen.http) })
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (!/^https?:\/\//.test(value)) continue
+    const target = services[new URL(value).hostname.split(".")[0]!]
+    if (target) moved[key] = `http://127.0.0.1:${target.http}`
+  }
+  return moved
+}
+
+/** Kubernetes: the keys a container takes from the endpoints ConfigMap and from Secrets. */
+const k8sInfrastructure = (resolved: Manifests.ResolvedEnv) =>
+  Object.entries(resolved.source).filter(([, source]) => source.startsWith("ConfigMap/movieapp-endpoints") || source.startsWith("Secret/")).map(([key]) => key)
+
+/** The aggregates the sample events leave: the last rating of each user per record. */
+const expectedAggregates = () => {
+  const events = JSON.parse(fs.readFileSync(path.join(sample, "ratings.json"), "utf8")) as Array<
+    { userId: string; recordId: string; recordType: string; value: number; eventType: "put" | "delete" }
+  >
+  const records = new Map<string, Map<string, number>>()
+  for (const e of events) {
+    const key = `${e.recordType}/${e.recordId}`
+    const ratings = records.get(key) ?? new Map<string, number>()
+    records.set(key, ratings)
+    if (e.eventType === "put") ratings.set(e.userId, e.value)
+    else ratings.delete(e.userId)
+  }
+  return [...records].map(([key, ratings]) => {
+    const [recordType, recordId] = key.split("/") as [string, string]
+    const values = [...ratings.values()]
+    return { recordType, recordId, count: values.length, mean: values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1) }
+  })
+}
+
+/**
+ * Waits until `check` passes for the running container (retried, as a prober
+ * does), failing with the container's output when it ends first or is not
+ * ready within a minute.
+ */
+const ready = <A, E>(container: Container.Running, check: Effect.Effect<A, E>): Effect.Effect<A, E | Error> =>
+  Effect.raceFirst(
+    check.pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") })),
+    Deferred.await(container.exit).pipe(
+      Effect.flatMap((code) => Effect.fail(new Error(`${container.name} exited ${code}:\n${container.output.join("\n")}`)))
+    )
+  ).pipe(
+    Effect.timeoutFail({
+      duration: "60 seconds",
+      onTimeout: () => new Error(`${container.name} not ready within 60 s:\n${container.output.slice(-20).join("\n")}`)
+    })
+  )
+
+/** A Kubernetes gRPC probe: grpc.health.v1 Check of the whole server on the container's gRPC port. */
+const grpcProbe = (grpcPort: number) =>
+  GrpcHealth.check(`127.0.0.1:${grpcPort}`, "", { deadlineMs: 1000 }).pipe(
+    Effect.filterOrFail((status) => status === "SERVING", (status) => new Error(status))
+  )
+
+/** A one-shot container: runs to its end; its exit code and output. */
+const runToEnd = (image: Dockerfile.Built, spec: Container.Spec) =>
+  Effect.scoped(Effect.gen(function* () {
+    const running = yield* Container.start(image, spec)
+    const code = yield* Container.awaitExit(running, "60 seconds")
+    return { code, output: running.output.join("\n") }
+  }))
+
+/** SIGTERM, as Kubernetes and Docker stop a container: the process ends by itself, exit 0, servers stopped. */
+const stopsCleanly = (running: Container.Running) =>
+  Effect.gen(function* () {
+    yield* running.signal("SIGTERM")
+    const code = yield* Container.awaitExit(running)
+    assert.strictEqual(code, 0, `${running.name}:\n${running.output.slice(-10).join("\n")}`)
+    const messages = running.output.flatMap((line) => {
+      try {
+        return [JSON.parse(line).message as string]
+      } catch {
+        return []
+      }
+    })
+    assert.include(messages, "gRPC server stopped", running.name)
+  })
+
+/** The sample events made it into the rating service: every record's aggregate as the events imply. */
+const ratingsLanded = (rating: Listening) =>
+  Effect.scoped(Effect.gen(function* () {
+    const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
+    for (const expected of expectedAggregates()) {
+      const answer = yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: expected.recordId, recordType: expected.recordType })
+      assert.strictEqual(answer.ratingsCount, expected.count, `${expected.recordType}/${expected.recordId}`)
+      if (expected.count > 0) assert.closeTo(answer.ratingValue ?? NaN, expected.mean, 1e-9)
+    }
+  }))
+
+describe("the images", () => {
+  it("hold compiled JavaScript, production dependencies only, and the migrations, run by an unprivileged user", () => {
+    const image = images.rating!
+    const at = (p: string) => path.join(image.root, "app", p)
+    assert.isTrue(fs.existsSync(at("packages/rating/dist/main.js")))
+    assert.isTrue(fs.existsSync(at("packages/platform/dist/GrpcHealthProbe.js")))
+    assert.isFalse(fs.existsSync(at("packages/rating/src")), "no TypeScript sources")
+    assert.isTrue(fs.readdirSync(at("schema/rating")).some((f) => f.endsWith(".sql")))
+    assert.isTrue(fs.readdirSync(at("schema/metadata")).some((f) => f.endsWith(".sql")))
+    for (const devOnly of ["typescript", "vitest", "tsx", "@effect/vitest", "kubernetes-models"]) {
+      assert.isFalse(fs.existsSync(at(`node_modules/${devOnly}`)), `${devOnly} is a development dependency`)
+    }
+    assert.strictEqual(fs.realpathSync(at("node_modules/@movieapp/rating")), fs.realpathSync(at("packages/rating")))
+    assert.strictEqual(image.config.env.NODE_ENV, "production")
+    assert.strictEqual(image.config.user, "node")
+    for (const target of targets) assert.strictEqual(images[target]!.root, image.root, "every target shares the runtime's files")
+  })
+
+  it("base image: a pinned Node.js of the major version the tests run on, within the project's engines", () => {
+    const base = Dockerfile.imageConfig(dockerfile, "rating").base
+    const version = base.match(/^node:(\d+)\.(\d+)\.(\d+)-[a-z]+-slim$/)
+    assert.isNotNull(version, `${base}: node:<major.minor.patch>-<debian>-slim`)
+    assert.strictEqual(Number(version![1]), Number(process.versions.node.split(".")[0]))
+    const engines = JSON.parse(fs.readFileSync(path.join(Dockerfile.repo, "package.json"), "utf8")).engines.node as string
+    const [minMajor, minMinor] = engines.replace(">=", "").split(".").map(Number) as [number, number]
+    assert.isTrue(Number(version![1]) > minMajor || Number(version![2]) >= minMinor, `${base} satisfies ${engines}`)
+  })
+
+  it("the dependency layer is made from every workspace's manifest", () => {
+    const workspaces = JSON.parse(fs.readFileSync(path.join(Dockerfile.repo, "package.json"), "utf8")).workspaces as Array<string>
+    const copied = Dockerfile.stage(dockerfile, "manifests")!.instructions
+      .filter((i) => i.keyword === "COPY")
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1))
+    assert.deepStrictEqual(copied.sort(), ["package.json", "package-lock.json", ...workspaces.map((w) => `${w}/package.json`)].sort())
+  })
+
+  it("every target runs node itself as PID 1, in exec form", () => {
+    for (const target of targets) {
+      const config = Dockerfile.imageConfig(dockerfile, target)
+      assert.strictEqual(config.entrypoint?.form, "exec", target)
+      assert.strictEqual(config.cmd?.form, "exec", target)
+      assert.strictEqual(Dockerfile.containerArgv(config)[0], "node", target)
+    }
+  })
+
+  it.live("the health probe reports a server that does not answer", () =>
+    Effect.gen(function* () {
+      const port = yield* freePort
+      const { code, output } = yield* runToEnd(images.metadata!, {
+        name: "probe",
+        argv: ["node", "packages/platform/dist/GrpcHealthProbe.js"],
+        env: { SERVER_GRPC_PORT: String(port) }
+      })
+      assert.strictEqual(code, 1)
+      assert.include(output, `127.0.0.1:${port}`)
+    }))
+
+  describe.runIf(withMariaDb)("on MariaDB", () => {
+    it.live.runIf(Kustomize.available())(
+      "Kubernetes (production overlay): the Deployments' containers start, pass their gRPC probes, take the ingestor Job's events, stop on SIGTERM",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* MariaDb.TestDatabase
+          const rendered = Manifests.render("production")
+          const objects = [...rendered.services, ...rendered.ingest]
+          const containers = Manifests.workloads(objects).flatMap((w) =>
+            (w.pod.containers as Array<any>).map((container) => ({ workload: w, container, target: Manifests.movieappImage(container.image)!.target })))
+          const listening: Record<string, Listening> = {}
+          for (const name of ["metadata", "rating", "movie"]) listening[name] = { grpc: yield* freePort, http: yield* freePort }
+
+          const running: Array<Container.Running> = []
+          for (const { container, target } of containers.filter((c) => Programs.isService(c.target))) {
+            const image = images[target as (typeof targets)[number]]!
+            const resolved = Manifests.resolveEnv(container, objects)
+            const proc = yield* Container.start(image, {
+              name: target,
+              argv: container.command ?? [...(image.config.entrypoint?.argv ?? []), ...(container.args ?? image.config.cmd?.argv ?? [])],
+              env: onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: listening[target], database, services: listening })
+            })
+            running.push(proc)
+          }
+          for (const proc of running) {
+            // The startup and readiness probes (the manifest test checks they are on the configured gRPC port).
+            yield* ready(proc, grpcProbe(listening[proc.name]!.grpc))
+            if (process.getuid?.() === 0) {
+              const uid = fs.readFileSync(`/proc/${proc.pid}/status`, "utf8").match(/^Uid:\s+(\d+)/m)?.[1]
+              assert.strictEqual(Number(uid), Container.uids.node, `${proc.name} runs as the image's user`)
+            }
+          }
+
+          const job = containers.find((c) => c.target === "ratingingestor")!
+          const image = images.ratingingestor!
+          const events = path.join(workspace, "ratingingestor-events")
+          fs.mkdirSync(events, { recursive: true })
+          // The Job's volume: the ConfigMap `ratingingestor-events`, key ratings.json.
+          fs.copyFileSync(path.join(sample, "ratings.json"), path.join(events, "ratings.json"))
+          const mount = job.container.volumeMounts.find((m: any) =>
+            job.workload.pod.volumes.find((v: any) => v.name === m.name)?.configMap?.name === "ratingingestor-events")
+          const result = yield* runToEnd(image, {
+            name: "ratingingestor",
+            argv: [...image.config.entrypoint!.argv, ...job.container.args],
+            env: (() => {
+              const resolved = Manifests.resolveEnv(job.container, objects)
+              return onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: undefined, database, services: listening })
+            })(),
+            mounts: { [mount.mountPath]: events }
+          })
+          assert.strictEqual(result.code, 0, result.output)
+          assert.match(result.output, /read 452, published 452, skipped 0/)
+          yield* ratingsLanded(listening.rating!)
+
+          for (const proc of running.reverse()) yield* stopsCleanly(proc)
+        }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+      180_000
+    )
+
+    it.live(
+      "Compose: the services start, report healthy through the Compose health check, load the catalog and the events, stop on SIGTERM",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* MariaDb.TestDatabase
+          const compose = Compose.read()
+          const listening: Record<string, Listening> = {}
+          for (const name of ["metadata", "rating", "movie"]) listening[name] = { grpc: yield* freePort, http: yield* freePort }
+          const composeDir = path.dirname(Compose.composePath)
+          const specOf = (name: string, listen: Listening | undefined): Container.Spec & { image: Dockerfile.Built } => {
+            const service = compose.services[name]
+            const image = images[Manifests.movieappImage(service.image)!.target as (typeof targets)[number]]!
+            const mounts = Object.fromEntries((service.volumes ?? []).map((v: string) => {
+              const [source, target] = v.split(":") as [string, string]
+              return [target, path.resolve(composeDir, source)]
+            }))
+            // Compose: `entrypoint` replaces the image's ENTRYPOINT and its CMD; `command` replaces CMD.
+            const argv = service.entrypoint ?? [...(image.config.entrypoint?.argv ?? []), ...(service.command ?? image.config.cmd?.argv ?? [])]
+            const env = Compose.environment(service)
+            const infrastructure = Compose.referencedHosts(env).filter((r) => !(r.host in listening)).map((r) => r.key)
+            return { name, image, argv, env: onThisMachine({ env, infrastructure, listen, database, services: listening }), mounts }
+          }
+
+          const running: Array<Container.Running> = []
+          for (const name of ["metadata", "rating", "movie"]) {
+            const spec = specOf(name, listening[name])
+            running.push(yield* Container.start(spec.image, spec))
+          }
+          for (const proc of running) {
+            const spec = specOf(proc.name, listening[proc.name])
+            const [, ...probe] = compose.services[proc.name].healthcheck.test as Array<string>
+            // Docker runs the health check inside the container, with its environment.
+            const check = runToEnd(spec.image, { ...spec, name: `${proc.name} health check`, argv: probe }).pipe(
+              Effect.filterOrFail((r) => r.code === 0, (r) => new Error(`health check exited ${r.code}: ${r.output}`))
+            )
+            const result = yield* ready(proc, check)
+            assert.include(result.output, "SERVING")
+          }
+
+          for (const name of ["catalog", "ratingingestor"]) {
+            const spec = specOf(name, undefined)
+            const result = yield* runToEnd(spec.image, spec)
+            assert.strictEqual(result.code, 0, `${name}: ${result.output}`)
+          }
+          const movies = JSON.parse(fs.readFileSync(path.join(sample, "movies.json"), "utf8")) as Array<{ id: string; title: string }>
+          yield* Effect.scoped(Effect.gen(function* () {
+            const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${listening.metadata!.grpc}`)
+            for (const movie of movies) {
+              const answer = yield* Grpc.call(Grpc.method(client, "getMetadata"), { movieId: movie.id })
+              assert.strictEqual(answer.metadata?.title, movie.title)
+            }
+          }))
+          yield* ratingsLanded(listening.rating!)
+
+          for (const proc of running.reverse()) yield* stopsCleanly(proc)
+        }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+      180_000
+    )
+  })
+})

@@ -1,0 +1,273 @@
+/**
+ * The Kubernetes manifests as kustomize renders each overlay: valid against the
+ * Kubernetes API schemas (kubernetes-models), and consistent with themselves,
+ * with deploy/Dockerfile and with the configuration the code reads.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as models from "kubernetes-models"
+import * as Container from "./Container.js"
+import * as Dockerfile from "./Dockerfile.js"
+import * as Kustomize from "./Kustomize.js"
+import type { K8sObject } from "./Kustomize.js"
+import * as Manifests from "./Manifests.js"
+import * as Programs from "./Programs.js"
+
+const dockerfile = Dockerfile.read()
+const readme = fs.readFileSync(path.join(Dockerfile.repo, "README.md"), "utf8")
+
+/** The kubernetes-models class for an apiVersion and kind (`apps/v1` Deployment is `models.apps.v1.Deployment`). */
+const modelOf = (apiVersion: string, kind: string): (new (data: unknown) => { validate(): void }) | undefined => {
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") as [string, string] : ["", apiVersion]
+  const groupKey = group.replace(/\.([a-z])/g, (_, c: string) => c.toUpperCase())
+  const index = models as unknown as Record<string, Record<string, Record<string, any>>>
+  return (group === "" ? (index[version] as unknown as Record<string, any>) : index[groupKey]?.[version])?.[kind]
+}
+
+const describeObject = (o: K8sObject) => `${o.kind} ${o.metadata.name}`
+
+/** Seconds a preStop hook holds the container before SIGTERM. */
+const preStopSeconds = (container: any): number => {
+  const hook = container.lifecycle?.preStop
+  if (hook?.sleep) return Number(hook.sleep.seconds)
+  const argv: Array<string> | undefined = hook?.exec?.command
+  return argv?.[0] === "sleep" ? Number(argv[1]) : 0
+}
+
+describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
+  const rendered = Object.fromEntries(Manifests.overlays.map((o) => [o, Manifests.render(o)])) as Record<Manifests.Overlay, Manifests.Rendered>
+
+  it("the schema check and the project checks reject what they should", () => {
+    const Deployment = modelOf("apps/v1", "Deployment")!
+    assert.throws(() => new Deployment({ metadata: { name: "x" }, spec: { template: {} } }).validate())
+    assert.throws(() => new (modelOf("v1", "Service")!)({ metadata: { name: "x" }, spec: { ports: [{ port: "grpc" }] } }).validate())
+    assert.isUndefined(modelOf("apps/v1", "Deploymnet"))
+    assert.deepStrictEqual(Programs.check("rating", { REPOSITORY: "mysql", MYSQL_USER: "u" }).errors.length, 1)
+    assert.deepStrictEqual(Programs.check("movie", { REPOSITRY: "mysql" }).unread, ["REPOSITRY"])
+  })
+
+  it("the ingestor Job is applied apart from the services, so applying them never re-runs an ingestion", () => {
+    for (const overlay of Manifests.overlays) {
+      assert.deepStrictEqual(rendered[overlay].services.filter((o) => o.kind === "Job").map(describeObject), [])
+      assert.deepStrictEqual(rendered[overlay].ingest.map(describeObject), ["Job ratingingestor"])
+    }
+  })
+
+  for (const overlay of Manifests.overlays) {
+    describe(`overlay ${overlay}`, () => {
+      const { services, ingest } = rendered[overlay]
+      const all = [...services, ...ingest]
+      const movieappContainers = Manifests.workloads(all).flatMap((workload) =>
+        (workload.pod.containers as Array<any>).flatMap((container) => {
+          const image = Manifests.movieappImage(container.image)
+          return image ? [{ workload, container, image }] : []
+        }))
+      const serviceContainers = movieappContainers.filter((c) => Programs.isService(c.image.target))
+
+      it("every object is valid against the Kubernetes API schemas", () => {
+        for (const object of all) {
+          const Model = modelOf(object.apiVersion, object.kind)
+          assert.isDefined(Model, `no schema for ${object.apiVersion} ${object.kind}`)
+          assert.doesNotThrow(() => new Model!(object).validate(), undefined, describeObject(object))
+        }
+      })
+
+      it("every object lives in the namespace the overlay creates", () => {
+        const namespaces = services.filter((o) => o.kind === "Namespace").map((o) => o.metadata.name)
+        assert.deepStrictEqual(namespaces, ["movieapp"])
+        for (const object of all.filter((o) => o.kind !== "Namespace")) {
+          assert.strictEqual(object.metadata.namespace, "movieapp", describeObject(object))
+        }
+      })
+
+      it("selectors: each workload selects its own pods; each Service and PodDisruptionBudget selects exactly one workload", () => {
+        const workloads = Manifests.workloads(all)
+        for (const { object, podLabels } of workloads.filter((w) => w.object.kind !== "Job")) {
+          assert.isTrue(Manifests.matches(object.spec.selector.matchLabels, podLabels), `${describeObject(object)}: selector does not match its pod labels`)
+          assert.isUndefined(object.spec.selector.matchExpressions, "selectors are plain labels")
+        }
+        for (const object of all.filter((o) => o.kind === "Service" || o.kind === "PodDisruptionBudget")) {
+          const selector = object.kind === "Service" ? object.spec.selector : object.spec.selector.matchLabels
+          const selected = workloads.filter((w) => Manifests.matches(selector, w.podLabels))
+          assert.deepStrictEqual(selected.length, 1, `${describeObject(object)} selects ${selected.map((w) => describeObject(w.object)).join(", ") || "nothing"}`)
+        }
+      })
+
+      it("every Service targetPort and every probe port is a port of the selected container", () => {
+        const workloads = Manifests.workloads(all)
+        for (const service of all.filter((o) => o.kind === "Service")) {
+          const workload = workloads.find((w) => Manifests.matches(service.spec.selector, w.podLabels))!
+          const ports = (workload.pod.containers as Array<any>).flatMap((c) => c.ports ?? [])
+          for (const port of service.spec.ports) {
+            const target = port.targetPort ?? port.port
+            assert.isTrue(ports.some((p: any) => p.name === target || p.containerPort === target), `${describeObject(service)} port ${port.name} targets ${target}, which the pod does not expose`)
+          }
+        }
+        for (const { object, pod } of workloads) {
+          for (const container of pod.containers) {
+            for (const kind of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+              const probe = container[kind]
+              const port = probe?.grpc?.port ?? probe?.httpGet?.port ?? probe?.tcpSocket?.port
+              if (port === undefined) continue
+              assert.isTrue(
+                (container.ports ?? []).some((p: any) => p.containerPort === port || p.name === port),
+                `${describeObject(object)} ${container.name} ${kind} on port ${port}, not a container port`
+              )
+            }
+          }
+        }
+      })
+
+      it("each service runs as a Deployment with a Service, a PodDisruptionBudget and rolling updates that keep every ready pod", () => {
+        assert.deepStrictEqual(serviceContainers.map((c) => c.image.target).sort(), ["metadata", "movie", "rating"])
+        for (const { workload } of serviceContainers) {
+          const deployment = workload.object
+          assert.strictEqual(deployment.kind, "Deployment")
+          assert.strictEqual(deployment.spec.strategy.type, "RollingUpdate")
+          assert.strictEqual(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0, describeObject(deployment))
+          assert.isAtLeast(deployment.spec.strategy.rollingUpdate.maxSurge, 1)
+          const selects = (o: K8sObject) => Manifests.matches(o.kind === "Service" ? o.spec.selector : o.spec.selector.matchLabels, workload.podLabels)
+          assert.isTrue(services.some((o) => o.kind === "Service" && selects(o)), `no Service for ${describeObject(deployment)}`)
+          const budgets = services.filter((o) => o.kind === "PodDisruptionBudget" && selects(o))
+          assert.strictEqual(budgets.length, 1, `PodDisruptionBudgets of ${describeObject(deployment)}`)
+          // A budget that allows no eviction would block every node drain of a one-replica service.
+          assert.strictEqual(budgets[0]!.spec.maxUnavailable, 1)
+        }
+        if (overlay === "production") {
+          for (const { workload } of serviceContainers) assert.isAtLeast(workload.object.spec.replicas, 2, describeObject(workload.object))
+        }
+      })
+
+      it("only the gateway's gRPC port is reachable from outside the cluster", () => {
+        const exposed = services.filter((o) => o.kind === "Service" && (o.spec.type === "LoadBalancer" || o.spec.type === "NodePort"))
+        for (const service of exposed) {
+          assert.strictEqual(service.spec.selector["app.kubernetes.io/name"], "movie", describeObject(service))
+          assert.deepStrictEqual(service.spec.ports.map((p: any) => p.targetPort), ["grpc"], describeObject(service))
+        }
+        assert.strictEqual(exposed.length, overlay === "production" ? 1 : 0)
+        assert.isFalse(all.some((o) => o.kind === "Ingress"))
+      })
+
+      it("images are the Dockerfile's targets, named after their containers, all at one release tag", () => {
+        assert.deepStrictEqual(movieappContainers.map((c) => c.image.target).sort(), ["metadata", "movie", "rating", "ratingingestor"])
+        const tags = new Set(movieappContainers.map((c) => c.image.tag))
+        assert.strictEqual(tags.size, 1, `tags ${[...tags].join(", ")}`)
+        const [tag] = tags
+        assert.isDefined(tag, "an explicit tag")
+        assert.notStrictEqual(tag, "latest")
+        // Production runs a release; the local overlay runs what was just built (dev).
+        if (overlay === "production") assert.match(tag!, /^\d+\.\d+\.\d+/)
+        for (const { container, image } of movieappContainers) {
+          assert.strictEqual(container.name, image.target)
+          assert.isDefined(Dockerfile.stage(dockerfile, image.target), `no Dockerfile target ${image.target}`)
+        }
+      })
+
+      it("containers run the image's own command: services unchanged, the ingestor Job given only arguments", () => {
+        for (const { container, image } of movieappContainers) {
+          assert.isUndefined(container.command, `${container.name} overrides the image's ENTRYPOINT`)
+          const config = Dockerfile.imageConfig(dockerfile, image.target)
+          if (Programs.isService(image.target)) {
+            assert.isUndefined(container.args, `${container.name} overrides the image's CMD`)
+            assert.deepStrictEqual(Dockerfile.containerArgv(config), ["node", `packages/${image.target}/dist/main.js`])
+          } else {
+            assert.deepStrictEqual(config.entrypoint?.argv, ["node", `packages/${image.target}/dist/main.js`])
+            assert.isAbove(container.args?.length ?? 0, 0, "the ingestor needs its file")
+          }
+        }
+      })
+
+      it("every setting a service container gets is one its code reads, and its configuration holds", () => {
+        for (const { workload, container, image } of serviceContainers) {
+          const resolved = Manifests.resolveEnv(container, all)
+          assert.deepStrictEqual(resolved.problems, [])
+          const result = Programs.check(image.target as Programs.ServiceName, resolved.env)
+          assert.deepStrictEqual(result.unread, [], `${container.name} gets settings its code does not read`)
+          assert.deepStrictEqual(result.errors, [], `${container.name} would not start`)
+          const server = result.server!
+          const port = (name: string) => container.ports.find((p: any) => p.name === name)?.containerPort
+          assert.strictEqual(port("grpc"), server.grpcPort, `${container.name}: grpc port`)
+          assert.strictEqual(port("http"), server.httpPort, `${container.name}: http port`)
+          for (const kind of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+            // The server as a whole (""): grpc.health.v1 as GrpcServer serves it.
+            assert.deepStrictEqual(container[kind]?.grpc, { port: server.grpcPort }, `${container.name} ${kind}`)
+          }
+          assert.isAbove(preStopSeconds(container), 0, `${container.name}: a preStop pause lets endpoint removal spread before SIGTERM`)
+          const grace = workload.pod.terminationGracePeriodSeconds ?? 30
+          const stop = preStopSeconds(container) + Duration.toSeconds(server.shutdownTimeout)
+          assert.isAtLeast(grace, stop + 5, `${container.name}: preStop ${preStopSeconds(container)}s + drain ${Duration.toSeconds(server.shutdownTimeout)}s must fit in ${grace}s`)
+        }
+      })
+
+      it("infrastructure endpoints come from the one endpoints ConfigMap", () => {
+        const endpoints = services.filter((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))
+        assert.strictEqual(endpoints.length, 1)
+        const keys = Object.keys(endpoints[0]!.data)
+        assert.isAbove(keys.length, 0)
+        for (const { container } of movieappContainers) {
+          const { source } = Manifests.resolveEnv(container, all)
+          for (const key of keys.filter((k) => k in source)) {
+            assert.strictEqual(source[key], `ConfigMap/${endpoints[0]!.metadata.name}`, `${container.name} ${key}`)
+          }
+        }
+        for (const key of keys) {
+          assert.isTrue(movieappContainers.some(({ container }) => key in Manifests.resolveEnv(container, all).source), `no container uses the endpoint ${key}`)
+        }
+      })
+
+      it("addresses of movieapp services in settings name a Service of the overlay and one of its ports", () => {
+        let urls = 0
+        for (const { container } of movieappContainers) {
+          const { env, source } = Manifests.resolveEnv(container, all)
+          for (const [key, value] of Object.entries(env)) {
+            // Infrastructure endpoints are outside the overlay.
+            if (!/^https?:\/\//.test(value) || source[key]?.startsWith("ConfigMap/movieapp-endpoints")) continue
+            urls++
+            const url = new URL(value)
+            const service = services.find((o) => o.kind === "Service" && o.metadata.name === url.hostname.split(".")[0])
+            assert.isDefined(service, `${container.name} ${key}=${value}: no Service ${url.hostname}`)
+            assert.isTrue(service!.spec.ports.some((p: any) => String(p.port) === url.port), `${container.name} ${key}=${value}: Service ${service!.metadata.name} has no port ${url.port}`)
+          }
+        }
+        assert.isAbove(urls, 0, "the ingestor reaches the rating service by URL")
+      })
+
+      it("pods run as the image's unprivileged user, read-only, without privileges, service links or API token", () => {
+        for (const { workload, container, image } of movieappContainers) {
+          const user = Dockerfile.imageConfig(dockerfile, image.target).user!
+          const pod = workload.pod
+          assert.strictEqual(pod.securityContext?.runAsNonRoot, true)
+          assert.strictEqual(pod.securityContext?.runAsUser, Container.uids[user], `${container.name}: uid of the image's USER ${user}`)
+          assert.strictEqual(pod.securityContext?.seccompProfile?.type, "RuntimeDefault")
+          // Service links inject <SERVICE>_PORT variables, which can collide with config keys (MYSQL_PORT).
+          assert.strictEqual(pod.enableServiceLinks, false, container.name)
+          assert.strictEqual(pod.automountServiceAccountToken, false, container.name)
+          assert.strictEqual(container.securityContext?.readOnlyRootFilesystem, true)
+          assert.strictEqual(container.securityContext?.allowPrivilegeEscalation, false)
+          assert.deepStrictEqual(container.securityContext?.capabilities?.drop, ["ALL"])
+          assert.isDefined(container.resources?.requests?.cpu, container.name)
+          assert.isDefined(container.resources?.requests?.memory, container.name)
+          assert.isDefined(container.resources?.limits?.memory, container.name)
+        }
+      })
+
+      it("what the operator must create is named in the README; nothing else is missing", () => {
+        const external = Manifests.workloads(all).flatMap(({ pod }) => [
+          ...Manifests.externalVolumes(pod, all),
+          ...(pod.containers as Array<any>).flatMap((c) => Manifests.resolveEnv(c, all).external)
+        ])
+        const names = [...new Set(external.map((e) => `${e.kind} ${e.name}`))].sort()
+        assert.deepStrictEqual(
+          names,
+          overlay === "production" ? ["ConfigMap ratingingestor-events", "Secret movieapp-mysql"] : ["ConfigMap ratingingestor-events"]
+        )
+        for (const e of external) {
+          assert.include(readme, e.name)
+          if ("key" in e && e.key !== undefined) assert.include(readme, `${e.key}=`, `README shows how to set ${e.name} ${e.key}`)
+        }
+      })
+    })
+  }
+})

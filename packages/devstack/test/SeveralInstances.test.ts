@@ -1,0 +1,245 @@
+/**
+ * Several instances behind the gateway: it spreads calls over two rating
+ * instances, survives one of them stopping abruptly (no deregistration, its
+ * connections cut), and the dead instance leaves the healthy set by itself.
+ * Twice: every service in its own process with `DISCOVERY=consul` against the
+ * Consul agent API double (the dead one is killed with SIGKILL and its TTL check
+ * goes critical), and all in one process on the memory registry (the dead one's
+ * connections are cut and it stops reporting, so it goes stale).
+ */
+import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
+import * as MetadataServer from "@movieapp/metadata/MetadataServer"
+import * as MovieServer from "@movieapp/movie/MovieServer"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import { Discovery } from "@movieapp/platform/Discovery"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
+import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
+import * as RatingServer from "@movieapp/rating/RatingServer"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
+import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import { Context, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Ref } from "effect"
+import { createServer } from "node:net"
+
+interface Entry {
+  readonly Service: { readonly ID: string; readonly Port: number }
+}
+
+const request = (url: string, init?: RequestInit) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url, init)
+    return { status: response.status, body: await response.text() }
+  })
+
+const put = (baseUrl: string, path: string, body: unknown) =>
+  request(`${baseUrl}${path}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body)
+  }).pipe(Effect.filterOrFail((r) => r.status === 200, (r) => new Error(`PUT ${path}: ${r.status} ${r.body}`)))
+
+const waitUntil = <A, E>(effect: Effect.Effect<A, E>, until: (a: A) => boolean, what: string, patience: Duration.DurationInput = "30 seconds") => {
+  const loop: Effect.Effect<A, E> = Effect.flatMap(effect, (a) => until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("25 millis"), Effect.suspend(() => loop)))
+  return loop.pipe(Effect.timeoutFail({ duration: patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+}
+
+/** Stores the same movie and ratings through each instance's HTTP API (every instance has its own memory store). */
+const seed = (metadata: string, ratings: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* put(metadata, "/metadata", { id: "heat", title: "Heat", description: "", director: "Michael Mann" })
+    for (const rating of ratings) {
+      yield* put(rating, "/rating", { recordId: "heat", recordType: "movie", userId: "ann", value: 8 })
+      yield* put(rating, "/rating", { recordId: "heat", recordType: "movie", userId: "bob", value: 9 })
+    }
+  })
+
+/**
+ * Four callers ask the gateway for the movie without pause; `kill` stops one
+ * rating instance abruptly; the run goes on until `listed` says the dead instance
+ * has left the healthy set, and for 200 more answers. Every call must be answered
+ * with both ratings: nothing may fail beyond what the gateway retries.
+ */
+const survivesKill = (options: {
+  readonly gateway: string
+  readonly kill: Effect.Effect<void>
+  readonly listed: Effect.Effect<boolean>
+  readonly skips: Effect.Effect<number>
+  readonly label: string
+}) =>
+  Effect.gen(function* () {
+    const answered = yield* Ref.make(0)
+    const failures = yield* Ref.make<ReadonlyArray<string>>([])
+    const call = request(`${options.gateway}/movie?id=heat`).pipe(
+      Effect.flatMap((r) =>
+        r.status === 200 && JSON.parse(r.body).ratingsCount === 2
+          ? Ref.update(answered, (n) => n + 1)
+          : Ref.update(failures, (all) => [...all, `${r.status} ${r.body}`])),
+      Effect.catchAll((error) => Ref.update(failures, (all) => [...all, String(error)]))
+    )
+    const load = yield* Effect.fork(Effect.all(Array.from({ length: 4 }, () => Effect.forever(call)), { concurrency: "unbounded" }))
+    yield* waitUntil(Ref.get(answered), (n) => n >= 200, "200 answers before the kill")
+
+    yield* options.kill
+    const killedAt = Date.now()
+    const answeredAtKill = yield* Ref.get(answered)
+    yield* waitUntil(options.listed, (listed) => !listed, "the dead instance to leave the healthy set")
+    const leftAfter = Date.now() - killedAt
+    const answeredMeanwhile = (yield* Ref.get(answered)) - answeredAtKill
+    const answeredAtLeave = yield* Ref.get(answered)
+    yield* waitUntil(Ref.get(answered), (n) => n >= answeredAtLeave + 200, "200 answers after the dead instance left")
+    yield* Fiber.interrupt(load)
+
+    const failed = yield* Ref.get(failures)
+    const skips = yield* options.skips
+    console.log(
+      `${options.label}: ${(yield* Ref.get(answered)) + failed.length} gateway calls, ${failed.length} failed; the killed rating instance ` +
+        `left the healthy set after ${leftAfter} ms (TTL 2 s), ${answeredMeanwhile} calls answered in between; ` +
+        `the gateway skipped the dead instance ${skips} times`
+    )
+    assert.deepStrictEqual(failed, [], "gateway calls failed")
+    assert.isAbove(answeredMeanwhile, 0, "calls were made while the dead instance was still listed")
+    // The gateway did meet the dead instance, and skipped it.
+    assert.isAbove(skips, 0, "the gateway never tried the dead instance")
+  })
+
+const isSkipOfRating = (message: unknown, annotations: Record<string, unknown> = {}) =>
+  message === "instance unreachable; skipping it" && annotations.service === "rating"
+
+describe("several instances with Consul discovery (agent API double), every service in its own process", () => {
+  const environment = (agent: ConsulAgentDouble.ConsulAgentDouble) => ({
+    DISCOVERY: "consul",
+    CONSUL_HTTP_ADDR: agent.url,
+    CONSUL_CHECK_TTL: "2 seconds",
+    CONSUL_DEREGISTER_CRITICAL_AFTER: "1 second",
+    SERVER_HOST: "127.0.0.1",
+    SERVER_GRPC_PORT: "0",
+    SERVER_HTTP_PORT: "0",
+    LOG_LEVEL: "Info"
+  })
+  const instancesOf = (agent: ConsulAgentDouble.ConsulAgentDouble, service: string, passing: boolean) =>
+    request(`${agent.url}/v1/health/service/${service}${passing ? "?passing" : ""}`).pipe(
+      Effect.map((r) => JSON.parse(r.body) as ReadonlyArray<Entry>),
+      Effect.orDie
+    )
+  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.port}`
+
+  it.live("two rating instances behind the gateway: one is killed (SIGKILL), no call fails, its TTL check takes it out", () =>
+    Effect.gen(function* () {
+      // The agent's minimum for DeregisterCriticalServiceAfter shrunk from 1 minute, so the test sees the removal too.
+      const agent = yield* ConsulAgentDouble.make({ checkDeregisterIntervalMin: "1 second", checkReapInterval: "200 millis" })
+      const env = environment(agent)
+      const [metadata, ratingA, ratingB, movie] = yield* Effect.all([
+        ServiceProcess.startService("metadata", env),
+        ServiceProcess.startService("rating", env),
+        ServiceProcess.startService("rating", env),
+        ServiceProcess.startService("movie", env)
+      ], { concurrency: "unbounded" })
+      yield* seed(url(metadata), [url(ratingA), url(ratingB)])
+      yield* waitUntil(instancesOf(agent, "rating", true), (entries) => entries.length === 2, "two passing rating instances")
+
+      yield* survivesKill({
+        label: "Consul, processes",
+        gateway: url(movie),
+        kill: ratingA.kill("SIGKILL").pipe(Effect.zipRight(ratingA.exited), Effect.asVoid),
+        // Only its TTL check can take it out: nothing deregistered it.
+        listed: Effect.map(instancesOf(agent, "rating", true), (entries) => entries.some((e) => e.Service.Port === ratingA.port)),
+        skips: Effect.sync(() => movie.logs()).pipe(Effect.map((logs) => logs.filter((l) => isSkipOfRating(l.message, l.annotations)).length))
+      })
+      // The survivor is untouched; the dead one is removed altogether after DeregisterCriticalServiceAfter.
+      const remaining = yield* waitUntil(instancesOf(agent, "rating", false), (entries) => entries.length === 1, "the dead instance to be removed")
+      assert.strictEqual(remaining[0]?.Service.Port, ratingB.port)
+    }).pipe(Effect.scoped), 180_000)
+
+  it.live("SIGTERM: the instance deregisters its service from Consul before it exits", () =>
+    Effect.gen(function* () {
+      const agent = yield* ConsulAgentDouble.make()
+      // A long TTL: only an explicit deregistration can make it disappear within the test.
+      const rating = yield* ServiceProcess.startService("rating", { ...environment(agent), CONSUL_CHECK_TTL: "1 minute" })
+      assert.lengthOf(yield* instancesOf(agent, "rating", true), 1)
+      yield* rating.kill("SIGTERM")
+      assert.strictEqual((yield* rating.exited).code, 0)
+      assert.deepStrictEqual(yield* instancesOf(agent, "rating", false), [])
+    }).pipe(Effect.scoped), 60_000)
+})
+
+describe("several instances with memory discovery, in one process", () => {
+  const freePort = Effect.async<number>((resume) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      probe.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
+    })
+  })
+  const server = (httpPort = 0, advertisePort?: number): ServerConfig => ({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    httpPort,
+    advertiseHost: "127.0.0.1",
+    shutdownTimeout: Duration.seconds(5),
+    ...(advertisePort === undefined ? {} : { advertisePort })
+  })
+  const quiet = Logger.minimumLogLevel(LogLevel.Error)
+
+  it.live("two rating instances behind the gateway: one dies (connections cut, heartbeats stop), no call fails, it goes stale", () =>
+    Effect.gen(function* () {
+      const registry = yield* DiscoveryMemory.make({ ttl: "2 seconds", deregisterCriticalAfter: "1 second" })
+      const discovery = Layer.succeed(Discovery, registry)
+
+      // Rating A is reached only through a proxy (its advertised port), and talks to the
+      // registry only while alive: dying cuts its connections and silences it, the way
+      // a killed process would, without deregistering.
+      const httpPortA = yield* freePort
+      const proxyA = yield* TcpProxy.make({ host: "127.0.0.1", port: httpPortA })
+      const alive = yield* Ref.make(true)
+      const whileAlive = <A>(effect: Effect.Effect<A, unknown>, otherwise: A) =>
+        Effect.flatMap(Ref.get(alive), (yes) => yes ? effect : Effect.succeed(otherwise)) as Effect.Effect<A, never>
+      const mortalDiscovery = Layer.succeed(Discovery, Discovery.of({
+        ...registry,
+        register: (instance) => whileAlive(registry.register(instance), undefined),
+        reportHealthy: (id) => whileAlive(registry.reportHealthy(id), undefined),
+        deregister: (id) => whileAlive(registry.deregister(id), undefined)
+      }))
+
+      const build = <A, E>(layer: Layer.Layer<A, E, Readiness.Readiness>) =>
+        Layer.build(layer.pipe(Layer.provide(Readiness.layer), Layer.provide(quiet)))
+      const metadata = Context.get(
+        yield* build(MetadataServer.layer(server()).pipe(Layer.provide([MetadataRepositoryMemory.layer, discovery]))),
+        MetadataServer.Ports
+      )
+      const rating = (config: ServerConfig, registryLayer: Layer.Layer<Discovery>) =>
+        build(RatingServer.layer(config).pipe(Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer, registryLayer])))
+      yield* rating(server(httpPortA, proxyA.port), mortalDiscovery)
+      const ratingB = Context.get(yield* rating(server(), discovery), RatingServer.Ports)
+
+      // The gateway's own log, to see it meet the dead instance.
+      const logged = yield* Ref.make<ReadonlyArray<{ readonly message: unknown; readonly annotations: Record<string, unknown> }>>([])
+      const recorder = Logger.make(({ annotations, message }) =>
+        Effect.runSync(Ref.update(logged, (all) => [...all, { message: Array.isArray(message) ? message[0] : message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) }])))
+      const movie = Context.get(
+        yield* Layer.build(MovieServer.layer({ server: server(), backends: { timeout: Duration.seconds(5), retries: 3, backoff: Duration.millis(25) } }).pipe(
+          Layer.provide([discovery, Readiness.layer]),
+          Layer.provide(Logger.replace(Logger.defaultLogger, recorder)),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+        )),
+        MovieServer.Ports
+      )
+
+      const local = (port: number) => `http://127.0.0.1:${port}`
+      yield* seed(local(metadata.http), [local(proxyA.port), local(ratingB.http)])
+      const healthy = yield* waitUntil(registry.healthy("rating"), (instances) => instances.length === 2, "two healthy rating instances")
+      const dying = healthy.find((i) => i.port === proxyA.port)!
+
+      yield* survivesKill({
+        label: "memory, one process",
+        gateway: local(movie.http),
+        kill: Ref.set(alive, false).pipe(Effect.zipRight(proxyA.cut)),
+        listed: Effect.map(Effect.orDie(registry.healthy("rating")), (instances) => instances.some((i) => i.port === proxyA.port)),
+        skips: Effect.map(Ref.get(logged), (logs) => logs.filter((l) => isSkipOfRating(l.message, l.annotations)).length)
+      })
+      // Removed from the registry altogether after deregisterCriticalAfter: a heartbeat would now be refused.
+      yield* waitUntil(Effect.either(registry.reportHealthy(dying.id)), (result) => result._tag === "Left", "the dead instance to be removed")
+      assert.deepStrictEqual((yield* registry.healthy("rating")).map((i) => i.port), [ratingB.http])
+    }).pipe(Effect.scoped), 120_000)
+})
