@@ -8,6 +8,7 @@
  */
 import { RatingValue, RecordId, UserId, type RatingEvent } from "@movieapp/contracts/Rating"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
@@ -34,7 +35,7 @@ const program = Effect.gen(function* () {
   const database = yield* MariaDb.makeTestDatabase
   const server = RatingServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(5) }).pipe(
     Layer.provideMerge(RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations)))),
-    Layer.provide([RatingEventSourceInProcess.layer, DiscoveryMemory.layer()]),
+    Layer.provide([RatingEventSourceInProcess.layer, DiscoveryMemory.layer(), Readiness.layer]),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )
   yield* Effect.gen(function* () {

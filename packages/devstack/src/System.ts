@@ -9,6 +9,7 @@ import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import type { RatingEventInbox } from "@movieapp/rating/ports/RatingEventInbox"
@@ -30,6 +31,8 @@ export interface Options {
   readonly backends?: Partial<BackendsConfig>
   /** The rating service's storage and event transport; memory and in-process by default. */
   readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
+  /** Tracing of each service (each gets its own, named after it); none by default. */
+  readonly tracing?: (service: string) => Layer.Layer<never>
 }
 
 /** The default ports of the three services. */
@@ -54,13 +57,16 @@ const server = (host: string, ports: Ports): ServerConfig => ({
   shutdownTimeout: Duration.seconds(10)
 })
 
-export const layer = (options: Options) =>
-  Layer.mergeAll(
+export const layer = (options: Options) => {
+  const tracing = options.tracing ?? (() => Layer.empty)
+  return Layer.mergeAll(
     MetadataServer.layer(server(options.host, options.metadata)).pipe(
-      Layer.provide(MetadataRepositoryMemory.layer)
+      Layer.provide(MetadataRepositoryMemory.layer),
+      Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
     ),
     RatingServer.layer(server(options.host, options.rating)).pipe(
-      Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer))
+      Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)),
+      Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
       server: server(options.host, options.movie),
@@ -70,11 +76,12 @@ export const layer = (options: Options) =>
         backoff: Duration.millis(25),
         ...options.backends
       }
-    })
+    }).pipe(Layer.provide([Readiness.layer, tracing(MovieServer.SERVICE_NAME)]))
   ).pipe(Layer.provide(DiscoveryMemory.layer()))
+}
 
 /** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters"> = {}) =>
+export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters" | "tracing"> = {}) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )

@@ -12,6 +12,7 @@ import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as PlatformConfig from "@movieapp/platform/Config"
 import * as Logging from "@movieapp/platform/Logging"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as RatingEventPublisherRpc from "@movieapp/ratingingestor/adapters/RatingEventPublisherRpc"
 import * as Ingest from "@movieapp/ratingingestor/Ingest"
@@ -34,6 +35,7 @@ const DevstackConfig = Config.all({
   rating: ports("rating"),
   movie: ports("movie"),
   log: PlatformConfig.log,
+  tracing: Telemetry.config,
   /** `SAMPLE_DATA=false` starts empty. */
   sampleData: Config.boolean("sampleData").pipe(Config.withDefault(true))
 })
@@ -96,7 +98,13 @@ const program = Effect.gen(function* () {
     return yield* Effect.never
   })
   return yield* running.pipe(
-    Effect.provide(System.layer({ host: config.host, metadata: config.metadata, rating: config.rating, movie: config.movie })),
+    Effect.provide(System.layer({
+      host: config.host,
+      metadata: config.metadata,
+      rating: config.rating,
+      movie: config.movie,
+      tracing: (service) => Telemetry.layer(service, config.tracing)
+    })),
     Effect.provide(Logging.layer(config.log))
   )
 })

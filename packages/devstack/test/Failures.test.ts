@@ -11,6 +11,7 @@ import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import { MetadataRepository } from "@movieapp/metadata/ports/MetadataRepository"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
@@ -95,7 +96,7 @@ const details = (movieId: string, deadlineMs?: number) =>
   }).pipe(Effect.scoped)
 
 describe("failures behind the gateway", () => {
-  layer(Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(Layer.provide(DiscoveryMemory.layer()), quiet), {
+  layer(Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet), {
     excludeTestServices: true,
     timeout: "60 seconds"
   })("all services up", (it) => {
@@ -156,7 +157,7 @@ describe("failures behind the gateway", () => {
 
   // No retries: the rating failure is immediate, so an unknown movie must still win over it.
   const MovieNoRetries = MovieServer.layer({ server: ephemeral("127.0.0.1"), backends: { ...backends, retries: 0 } })
-  layer(Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide(DiscoveryMemory.layer()), quiet), {
+  layer(Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet), {
     excludeTestServices: true,
     timeout: "60 seconds"
   })("rating service down", (it) => {

@@ -13,6 +13,7 @@ import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import { Discovery } from "@movieapp/platform/Discovery"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import * as RatingServer from "@movieapp/rating/RatingServer"
@@ -201,7 +202,8 @@ describe("several instances with memory discovery, in one process", () => {
         deregister: (id) => whileAlive(registry.deregister(id), undefined)
       }))
 
-      const build = <A, E>(layer: Layer.Layer<A, E>) => Layer.build(layer.pipe(Layer.provide(quiet)))
+      const build = <A, E>(layer: Layer.Layer<A, E, Readiness.Readiness>) =>
+        Layer.build(layer.pipe(Layer.provide(Readiness.layer), Layer.provide(quiet)))
       const metadata = Context.get(
         yield* build(MetadataServer.layer(server()).pipe(Layer.provide([MetadataRepositoryMemory.layer, discovery]))),
         MetadataServer.Ports
@@ -217,7 +219,7 @@ describe("several instances with memory discovery, in one process", () => {
         Effect.runSync(Ref.update(logged, (all) => [...all, { message: Array.isArray(message) ? message[0] : message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) }])))
       const movie = Context.get(
         yield* Layer.build(MovieServer.layer({ server: server(), backends: { timeout: Duration.seconds(5), retries: 3, backoff: Duration.millis(25) } }).pipe(
-          Layer.provide(discovery),
+          Layer.provide([discovery, Readiness.layer]),
           Layer.provide(Logger.replace(Logger.defaultLogger, recorder)),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         )),

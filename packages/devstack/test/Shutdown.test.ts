@@ -9,6 +9,7 @@ import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import { MetadataRepository } from "@movieapp/metadata/ports/MetadataRepository"
 import { Discovery } from "@movieapp/platform/Discovery"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
@@ -57,7 +58,7 @@ describe("graceful stop", () => {
       const context = yield* Layer.buildWithScope(
         MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(10) }).pipe(
           Layer.provideMerge(HeldRepository),
-          Layer.provide(Layer.succeed(Discovery, discovery)),
+          Layer.provide([Layer.succeed(Discovery, discovery), Readiness.layer]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         ),
         scope
@@ -89,7 +90,7 @@ describe("graceful stop", () => {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
         MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.millis(500) }).pipe(
-          Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer()]),
+          Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer(), Readiness.layer]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         ),
         scope

@@ -5,6 +5,8 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
 import * as MetadataRepositoryMysql from "./adapters/MetadataRepositoryMysql.js"
@@ -22,7 +24,8 @@ const Main = Layer.unwrapEffect(
       : DiscoveryMemory.layer()
     return MetadataServer.layer(config.server).pipe(
       Layer.provide([repository, discovery]),
-      Layer.provide(Logging.layer(config.log))
+      Layer.provide(Readiness.layer),
+      Layer.provide([Logging.layer(config.log), Telemetry.layer(MetadataServer.SERVICE_NAME, config.tracing)])
     )
   })
 )

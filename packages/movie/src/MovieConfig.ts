@@ -1,5 +1,6 @@
 /** Settings of the movie gateway (see platform Config for sources and spelling). */
 import * as PlatformConfig from "@movieapp/platform/Config"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
 
 export const BackendsConfig = Config.all({
@@ -15,6 +16,7 @@ export type BackendsConfig = Config.Config.Success<typeof BackendsConfig>
 export const MovieConfig = Config.all({
   server: PlatformConfig.server({ grpcPort: 8083, httpPort: 8093 }),
   log: PlatformConfig.log,
+  tracing: Telemetry.config,
   backends: BackendsConfig,
   /** `DISCOVERY`: how the gateway finds metadata and rating instances (`consul`: settings under `CONSUL_*`). */
   discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const))

@@ -4,6 +4,8 @@ import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import { MovieConfig } from "./MovieConfig.js"
 import * as MovieServer from "./MovieServer.js"
@@ -16,7 +18,8 @@ const Main = Layer.unwrapEffect(
       : DiscoveryMemory.layer()
     return MovieServer.layer(config).pipe(
       Layer.provide(discovery),
-      Layer.provide(Logging.layer(config.log))
+      Layer.provide(Readiness.layer),
+      Layer.provide([Logging.layer(config.log), Telemetry.layer(MovieServer.SERVICE_NAME, config.tracing)])
     )
   })
 )

@@ -51,6 +51,10 @@ export interface ServerConfig {
   readonly advertisePort?: number
   /** How long a graceful stop waits for in-flight calls. */
   readonly shutdownTimeout: Duration.Duration
+  /** How often the readiness checks (database, broker) run; gRPC health follows them. 5 s when absent. */
+  readonly healthCheckInterval?: Duration.Duration
+  /** How long one readiness check may take before it counts as failed. 2 s when absent. */
+  readonly healthCheckTimeout?: Duration.Duration
 }
 
 const isWildcard = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]"
@@ -72,7 +76,9 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
       Config.option
     ),
     advertisePort: Config.port("advertisePort").pipe(Config.option),
-    shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10)))
+    shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10))),
+    healthCheckInterval: Config.duration("healthCheckInterval").pipe(Config.withDefault(Duration.seconds(5))),
+    healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2)))
   }).pipe(
     Config.map(({ advertiseHost, advertisePort, ...rest }): ServerConfig => ({
       ...rest,

@@ -1,15 +1,21 @@
 /**
  * gRPC at the edge: a grpc-js server as a scoped layer whose unary handlers are
- * Effects. Every server also serves the standard health service and server
- * reflection built from a real descriptor set.
+ * Effects. Every call is a server span (continuing the caller's W3C trace context
+ * from its metadata) and is counted and timed by method and status. Every server
+ * also serves the standard health service, driven by the service's readiness
+ * checks, and server reflection built from a real descriptor set.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
-import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime } from "effect"
+import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime, type Tracer } from "effect"
 import { HealthImplementation } from "grpc-health-check"
+import { performance } from "node:perf_hooks"
 import * as Deadline from "./Deadline.js"
 import { Code, type GrpcStatusError } from "./GrpcStatus.js"
+import * as Metrics from "./Metrics.js"
+import * as Readiness from "./Readiness.js"
+import * as Telemetry from "./Telemetry.js"
 
 type RequestOf<M> = M extends { readonly requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never
 type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never
@@ -67,13 +73,30 @@ const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): Option.Option
   return Number.isFinite(ms) ? Option.some(ms) : Option.none()
 }
 
+/** The caller's W3C trace context, when its metadata carries one. */
+const traceParentOf = (metadata: grpc.Metadata): Option.Option<Tracer.ExternalSpan> => {
+  const [traceparent] = metadata.get("traceparent")
+  if (traceparent === undefined) return Option.none()
+  const tracestate = metadata.get("tracestate")
+  return Telemetry.extract({
+    traceparent: String(traceparent),
+    tracestate: tracestate.length === 0 ? undefined : tracestate.map(String).join(",")
+  })
+}
+
 const unary = <Req, Res, R>(
   runtime: Runtime.Runtime<R>,
   path: string,
   handler: (request: Req) => Effect.Effect<Res, GrpcStatusError, R | ServerCall>
 ): grpc.handleUnaryCall<Req, Res> => {
   const runFork = Runtime.runFork(runtime)
+  const fullMethod = path.slice(1)
+  const service = fullMethod.slice(0, fullMethod.lastIndexOf("/"))
+  const method = fullMethod.slice(service.length + 1)
+  const attributes = { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method }
+  const record = Metrics.serverCallRecorder("grpc", service, method)
   return (call, callback) => {
+    const started = performance.now()
     let program = handler(call.request).pipe(
       Effect.provideService(ServerCall, { path, metadata: call.metadata }),
       Effect.tapErrorCause((cause) =>
@@ -84,6 +107,18 @@ const unary = <Req, Res, R>(
     )
     const deadline = deadlineOf(call)
     if (Option.isSome(deadline)) program = Deadline.withDeadline(deadline.value)(program)
+    program = Effect.onExit(program, (exit) =>
+      Effect.annotateCurrentSpan(
+        "rpc.grpc.status_code",
+        Exit.isSuccess(exit) ? Code.OK : toServiceError(exit.cause).code ?? Code.UNKNOWN
+      ))
+    const parent = traceParentOf(call.metadata)
+    program = Effect.withSpan(program, fullMethod, {
+      kind: "server",
+      attributes,
+      captureStackTrace: false,
+      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+    })
     const fiber = runFork(program)
     let done = false
     // grpc-js also emits "cancelled" after a call completed normally: only interrupt live work.
@@ -94,9 +129,20 @@ const unary = <Req, Res, R>(
     fiber.addObserver((exit) => {
       done = true
       call.removeListener("cancelled", onCancelled)
-      if (call.cancelled) return // the caller is gone, or grpc-js already answered DEADLINE_EXCEEDED
-      if (Exit.isSuccess(exit)) callback(null, exit.value)
-      else callback(toServiceError(exit.cause) as grpc.ServerErrorResponse)
+      const seconds = (performance.now() - started) / 1000
+      if (call.cancelled) {
+        // The caller is gone, or grpc-js already answered DEADLINE_EXCEEDED.
+        const expired = Option.isSome(deadline) && Date.now() >= deadline.value
+        return record(expired ? "DEADLINE_EXCEEDED" : "CANCELLED", seconds)
+      }
+      if (Exit.isSuccess(exit)) {
+        record("OK", seconds)
+        callback(null, exit.value)
+      } else {
+        const error = toServiceError(exit.cause)
+        record(Code[error.code ?? Code.UNKNOWN], seconds)
+        callback(error as grpc.ServerErrorResponse)
+      }
     })
   }
 }
@@ -135,13 +181,20 @@ export interface Options<R> {
   readonly descriptorSet: Buffer
   /** How long a graceful stop waits for in-flight calls before cutting them off. */
   readonly shutdownTimeout?: Duration.DurationInput
+  /** How often the readiness checks run, and how long each may take (5 s and 2 s by default). */
+  readonly healthCheck?: {
+    readonly interval?: Duration.DurationInput | undefined
+    readonly timeout?: Duration.DurationInput | undefined
+  }
 }
 
 /**
- * Binds on build; on release reports NOT_SERVING, stops accepting calls, waits for
- * in-flight calls (up to `shutdownTimeout`), then forces the rest closed.
+ * Binds on build, then reports SERVING while every readiness check passes and
+ * NOT_SERVING while any fails. On release reports NOT_SERVING, stops accepting
+ * calls, waits for in-flight calls (up to `shutdownTimeout`), then forces the rest
+ * closed.
  */
-export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindError, R> =>
+export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindError, R | Readiness.Readiness> =>
   Layer.scoped(
     GrpcServer,
     Effect.gen(function* () {
@@ -182,7 +235,11 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
             Effect.zipRight(Effect.logInfo("gRPC server stopped"))
           )
       )
-      yield* setServing(true)
+      // Started after the listener, so stopped before its release reports NOT_SERVING for good.
+      yield* Readiness.watch(
+        { interval: options.healthCheck?.interval ?? "5 seconds", timeout: options.healthCheck?.timeout ?? "2 seconds" },
+        setServing
+      )
       yield* Effect.logInfo("gRPC server listening").pipe(
         Effect.annotateLogs({ "grpc.port": port, "grpc.services": names.join(",") })
       )

@@ -1,8 +1,9 @@
 /** The HTTP listener of a service: its JSON API and its Effect RPC endpoint share one port. */
-import { HttpLayerRouter, type HttpServer, HttpServerError, HttpServerResponse } from "@effect/platform"
+import { HttpLayerRouter, HttpMiddleware, type HttpServer, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import * as Metrics from "./Metrics.js"
 
 /**
  * A body that is not JSON fails inside HttpApi as a defect that would answer an
@@ -43,7 +44,10 @@ export const serve = <E, R>(
       }).pipe(Effect.zipRight(Effect.logInfo("HTTP server stopping")))
     ))
     return Layer.merge(
-      HttpLayerRouter.serve(Layer.merge(routes, malformedBody), { disableListenLog: true, disableLogger: true }),
+      HttpLayerRouter.serve(Layer.merge(routes, malformedBody), { disableListenLog: true, disableLogger: true }).pipe(
+        // A scrape every few seconds is not a request worth a trace.
+        HttpMiddleware.withTracerDisabledWhen((request) => request.url === Metrics.PATH)
+      ),
       bounded
     ).pipe(Layer.provideMerge(NodeHttpServer.layer(() => server, { host: options.host, port: options.port })))
   })))

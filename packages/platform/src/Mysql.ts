@@ -9,7 +9,8 @@ import { type SqlClient, SqlError } from "@effect/sql"
 import { MigrationError, type Loader } from "@effect/sql/Migrator"
 import { MysqlClient, MysqlMigrator } from "@effect/sql-mysql2"
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Config, Duration, Effect, Layer, type Redacted, Schedule, String } from "effect"
+import { Config, Duration, Effect, Layer, Option, type Redacted, Schedule, String } from "effect"
+import { Readiness } from "./Readiness.js"
 
 export interface MysqlConfig {
   readonly host: string
@@ -57,7 +58,9 @@ export const sqlFileLoader = (directory: string): Loader<FileSystem.FileSystem> 
 /**
  * A pool to the configured database with `migrations` applied. Building waits,
  * retrying with backoff, until the database can be reached, so a service started
- * before its database comes up by itself.
+ * before its database comes up by itself. Where a {@link Readiness} registry is
+ * provided (a server), the database becomes its `mysql` check: while it cannot be
+ * reached the service reports NOT_SERVING.
  */
 export const layer = (
   options: MysqlConfig,
@@ -78,13 +81,20 @@ export const layer = (
     Layer.provideMerge(client),
     Layer.provide(NodeContext.layer)
   )
+  const readinessCheck = Layer.scopedDiscard(Effect.gen(function* () {
+    const readiness = yield* Effect.serviceOption(Readiness)
+    if (Option.isNone(readiness)) return
+    const sql = yield* MysqlClient.MysqlClient
+    yield* readiness.value.register("mysql", sql`SELECT 1`)
+  }))
   return migrated.pipe(
     Layer.tapErrorCause((cause) =>
       Effect.logWarning("database not ready; retrying").pipe(
         Effect.annotateLogs({ "db.host": `${options.host}:${options.port}`, "db.name": options.database, cause: String.takeLeft(globalThis.String(cause), 500) })
       )),
     Layer.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.jittered)),
-    Layer.orDie
+    Layer.orDie,
+    (database) => Layer.provideMerge(readinessCheck, database)
   )
 }
 

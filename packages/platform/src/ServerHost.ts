@@ -1,6 +1,6 @@
 /**
- * Hosts one service: its gRPC server, its HTTP listener (JSON API and Effect RPC)
- * and its registration in discovery. Registration happens once the HTTP listener
+ * Hosts one service: its gRPC server, its HTTP listener (JSON API, Effect RPC and
+ * `GET /metrics`) and its registration in discovery. Registration happens once the HTTP listener
  * is up and is withdrawn first on stop, so callers stop picking this instance
  * before its servers drain.
  */
@@ -9,6 +9,7 @@ import { Context, Effect, Layer } from "effect"
 import type { ServerConfig } from "./Config.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
+import * as Metrics from "./Metrics.js"
 import * as Registration from "./Registration.js"
 
 /** Ports actually bound (differ from the config when it asked for port 0). */
@@ -32,9 +33,10 @@ export const layer = <E, R>(options: Options<E, R>) => {
     port: config.grpcPort,
     services: options.grpcServices,
     descriptorSet: options.descriptorSet,
-    shutdownTimeout: config.shutdownTimeout
+    shutdownTimeout: config.shutdownTimeout,
+    healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout }
   })
-  const http = Http.serve(options.httpRoutes, { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
+  const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
   const registration = Layer.unwrapEffect(
     Effect.map(HttpServer.HttpServer, (server) =>
       Registration.layer({ service: options.service, host: config.advertiseHost, port: config.advertisePort ?? Http.boundPort(server) }))

@@ -1,11 +1,13 @@
 /**
  * The rating service on a real MariaDB, through real gRPC: data survives a
  * restart; a database that cannot be reached gives UNAVAILABLE (never driver
- * text) while the service keeps running, and it recovers by itself.
+ * text) and health NOT_SERVING while the service keeps running, and it recovers
+ * by itself (SERVING again).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -18,12 +20,21 @@ import * as RatingServer from "../src/RatingServer.js"
 const UNAVAILABLE = 14
 
 const server = (database: Mysql.MysqlConfig) =>
-  RatingServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(5) }).pipe(
+  RatingServer.layer({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    httpPort: 0,
+    advertiseHost: "127.0.0.1",
+    shutdownTimeout: Duration.seconds(5),
+    healthCheckInterval: Duration.millis(100),
+    healthCheckTimeout: Duration.seconds(1)
+  }).pipe(
     Layer.provide([
       RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))),
       RatingEventSourceInProcess.layer,
       DiscoveryMemory.layer()
     ]),
+    Layer.provide(Readiness.layer),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
   )
 
@@ -53,7 +64,7 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
       assert.deepStrictEqual(after, { ratingValue: 5.5, ratingsCount: 2 })
     }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
 
-  it.live("database unreachable: UNAVAILABLE without driver text, the service stays up and recovers by itself", () =>
+  it.live("database unreachable: UNAVAILABLE without driver text and NOT_SERVING; the service stays up and recovers by itself", () =>
     Effect.gen(function* () {
       const database = yield* MariaDb.TestDatabase
       const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
@@ -61,6 +72,9 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
         Effect.gen(function* () {
           const get = Grpc.call(Grpc.method(client, "getAggregatedRating"), key)
           yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 })
+          const ports = yield* RatingServer.Ports
+          const health = (service: string) => Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, service)
+          assert.strictEqual(yield* health(""), "SERVING")
 
           yield* proxy.cut
           const read = yield* Effect.flip(get)
@@ -68,11 +82,14 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
           assert.strictEqual(read.details, "rating storage unavailable: the database cannot be reached")
           const write = yield* Effect.flip(Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 }))
           assert.strictEqual(write.code, UNAVAILABLE)
-          // Still serving: the gRPC edge answers health checks while the database is away.
-          const ports = yield* RatingServer.Ports
-          assert.strictEqual(yield* Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, ""), "SERVING")
+          // The gRPC edge still answers, and says it cannot serve: for the server and each of its services.
+          const becomes = (status: string) =>
+            Effect.forEach(["", "RatingService", "movieapp.v1.RatingService"], (service) =>
+              health(service).pipe(Effect.repeat({ until: (s) => s === status, schedule: Schedule.spaced("50 millis") }), Effect.timeout("10 seconds")))
+          yield* becomes("NOT_SERVING")
 
           yield* proxy.restore
+          yield* becomes("SERVING")
           // The pool reconnects on its own; the first calls after the fault may still meet a dead connection.
           const recovered = yield* get.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
           // The write that failed during the outage left nothing behind.

@@ -7,8 +7,10 @@
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config, Console, Data, Effect, Either, Layer, Logger, Option } from "effect"
 import * as Kafka from "@movieapp/platform/Kafka"
+import * as Logging from "@movieapp/platform/Logging"
+import * as Telemetry from "@movieapp/platform/Telemetry"
+import { Cause, Config, ConfigProvider, Console, Data, Effect, Either, Layer, Logger, Option } from "effect"
 import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
@@ -118,10 +120,17 @@ const report = (cause: Cause.Cause<unknown>) =>
   })
 
 // The level comes from the CLI's built-in `--log-level`.
-const logging = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.jsonLogger))
+const logging = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logging.jsonLogger))
+
+/** `TRACING_ENDPOINT`, `TRACING_SAMPLE_RATIO`, as for the services; spans are flushed before exit. */
+const tracing = Layer.unwrapEffect(
+  Effect.map(Telemetry.config, (config) => Telemetry.layer("ratingingestor", config)).pipe(
+    Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))
+  )
+)
 
 cli(process.argv).pipe(
   Effect.tapErrorCause(report),
-  Effect.provide(Layer.merge(NodeContext.layer, logging)),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, logging, tracing)),
   NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
 )

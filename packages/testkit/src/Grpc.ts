@@ -22,15 +22,17 @@ export const client = <C extends grpc.Client>(
   address: string
 ) => Effect.acquireRelease(Effect.sync(() => new Client(address, grpc.credentials.createInsecure())), (c) => Effect.sync(() => c.close()))
 
-/** One unary call; interrupting the effect cancels the call. */
+/** One unary call, with optional request metadata (e.g. a `traceparent`); interrupting the effect cancels the call. */
 export const call = <Req, Res>(
   method: UnaryMethod<Req, Res>,
   request: Req,
-  options: { readonly deadlineMs?: number } = {}
+  options: { readonly deadlineMs?: number; readonly metadata?: Readonly<Record<string, string>> } = {}
 ): Effect.Effect<Res, grpc.ServiceError> =>
   Effect.async<Res, grpc.ServiceError>((resume) => {
     const deadline = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }
-    const pending = method(request, new grpc.Metadata(), deadline, (error, response) =>
+    const metadata = new grpc.Metadata()
+    for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value)
+    const pending = method(request, metadata, deadline, (error, response) =>
       resume(error ? Effect.fail(error) : Effect.succeed(response)))
     return Effect.sync(() => pending.cancel())
   })

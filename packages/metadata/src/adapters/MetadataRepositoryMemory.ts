@@ -6,8 +6,8 @@ import { MetadataRepository } from "../ports/MetadataRepository.js"
 export const make = Effect.sync(() => {
   const movies = new Map<MovieId, Metadata>()
   return MetadataRepository.of({
-    get: (id) => Effect.sync(() => Option.fromNullable(movies.get(id))),
-    put: (metadata) => Effect.sync(() => void movies.set(metadata.id, metadata))
+    get: (id) => Effect.sync(() => Option.fromNullable(movies.get(id))).pipe(Effect.withSpan("MetadataRepository.get")),
+    put: (metadata) => Effect.sync(() => void movies.set(metadata.id, metadata)).pipe(Effect.withSpan("MetadataRepository.put"))
   })
 })
 

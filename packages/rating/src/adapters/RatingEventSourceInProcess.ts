@@ -1,18 +1,24 @@
 /**
  * In-process event transport: events submitted to this service are queued and
  * consumed like a broker's batches would be; the submitter waits until its batch
- * is applied, so a successful submit means the events are stored.
+ * is applied, so a successful submit means the events are stored. A batch is
+ * handled as part of its submitter's trace, as a broker's message would be
+ * through its headers.
  */
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import type { RatingEvent } from "@movieapp/contracts/Rating"
-import { Context, Deferred, Effect, Exit, Layer, Queue } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Option, Queue, type Tracer } from "effect"
 import { RatingEventInbox } from "../ports/RatingEventInbox.js"
 import { EventBatch, RatingEventSource } from "../ports/RatingEventSource.js"
 
 interface Submission {
   readonly events: ReadonlyArray<RatingEvent>
   readonly applied: Deferred.Deferred<void, ServiceUnavailable>
+  readonly span: Option.Option<Tracer.AnySpan>
 }
+
+const withParent = <A, E, R>(effect: Effect.Effect<A, E, R>, span: Option.Option<Tracer.AnySpan>) =>
+  Option.isSome(span) ? Effect.withParentSpan(effect, span.value) : effect
 
 const notApplied = (reason: string) => new ServiceUnavailable({ service: "rating ingestion", reason })
 
@@ -32,7 +38,7 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
             // A submitter that gave up (deadline, cancel) was told its events were not
             // applied; applying them later would contradict that, and could overwrite
             // newer ratings when the caller retries.
-            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : handle(EventBatch.Direct({ events: submission.events })).pipe(
+            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handle(EventBatch.Direct({ events: submission.events })), submission.span).pipe(
               Effect.onExit(Exit.match({
                 onSuccess: () => Deferred.succeed(submission.applied, undefined),
                 onFailure: () => Deferred.fail(submission.applied, notApplied("the events could not be applied"))
@@ -45,7 +51,8 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
       submit: (events) =>
         Effect.gen(function* () {
           const applied = yield* Deferred.make<void, ServiceUnavailable>()
-          yield* Queue.offer(queue, { events, applied })
+          const span = yield* Effect.option(Effect.currentParentSpan)
+          yield* Queue.offer(queue, { events, applied, span })
           return yield* Deferred.await(applied).pipe(Effect.onInterrupt(() => Deferred.interrupt(applied)))
         })
     })

@@ -32,18 +32,20 @@ export const make = Effect.sync(() => {
   }
 
   return RatingRepository.of({
-    aggregate: (key) => Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty),
-    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))),
-    remove: (key) => Effect.sync(() => change(key, Option.none())),
-    applyEvents: (events) => Effect.sync(() => applyAll(events)),
+    aggregate: (key) =>
+      Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
+    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
+    remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
+    applyEvents: (events) =>
+      Effect.sync(() => applyAll(events)).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
     applyStreamBatch: (batch) =>
       Effect.sync(() => {
         const split = Redelivery.split(batch, Option.fromNullable(checkpoints.get(batch.stream)))
         applyAll(split.fresh)
         checkpoints.set(batch.stream, split.next)
         return { applied: split.fresh.length, redelivered: split.redelivered }
-      }),
-    checkpoint: (stream) => Effect.sync(() => Option.fromNullable(checkpoints.get(stream)))
+      }).pipe(Effect.withSpan("RatingRepository.applyStreamBatch", { attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream } })),
+    checkpoint: (stream) => Effect.sync(() => Option.fromNullable(checkpoints.get(stream))).pipe(Effect.withSpan("RatingRepository.checkpoint"))
   })
 })
 
