@@ -22,9 +22,11 @@ const Main = Layer.unwrapEffect(
     const repository = config.repository === "mysql"
       ? RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations)))
       : RatingRepositoryMemory.layer
-    const events = config.ingestion === "kafka"
-      ? Layer.merge(
-        RatingEventSourceKafka.layer(yield* RatingEventSourceKafka.config),
+    const kafka = config.ingestion === "kafka" ? yield* RatingEventSourceKafka.config : undefined
+    const events = kafka
+      ? Layer.mergeAll(
+        RatingEventSourceKafka.layer(kafka),
+        RatingEventSourceKafka.layerBrokerCheck(kafka.kafka),
         RatingEventInbox.layerClosed("this instance takes rating events from Kafka; publish them to the topic")
       )
       : RatingEventSourceInProcess.layer

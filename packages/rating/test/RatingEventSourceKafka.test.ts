@@ -204,3 +204,15 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
       assert.deepStrictEqual(after, new AggregatedRating({ count: 3, sum: 20 }))
     }).pipe(Effect.scoped), { timeout: 120_000 })
 })
+
+describe.skipIf(!kafkaUp)("broker health check", () => {
+  it.live("passes while a broker answers and fails, naming the brokers, when none does", () =>
+    Effect.gen(function* () {
+      const up = yield* RatingEventSourceKafka.brokerCheck(TestKafka.config("any"))
+      yield* up
+      const down = yield* RatingEventSourceKafka.brokerCheck(Kafka.defaults(["127.0.0.1:1"], "test"))
+      const error = yield* Effect.flip(down)
+      assert.strictEqual(error._tag, "ServiceUnavailable")
+      assert.include(error.message, "127.0.0.1:1")
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+})

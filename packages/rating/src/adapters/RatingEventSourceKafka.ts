@@ -14,7 +14,9 @@
  */
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
-import { Config, Duration, Effect, Either, Fiber, FiberSet, Layer, Metric, Option, Schedule } from "effect"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as Telemetry from "@movieapp/platform/Telemetry"
+import { Config, Duration, Effect, Either, Fiber, FiberSet, Layer, Metric, Option, Schedule, type Tracer } from "effect"
 import type { Batch, IHeaders, KafkaMessage, Producer } from "kafkajs"
 import { EventBatch, type PositionedEvent, RatingEventSource } from "../ports/RatingEventSource.js"
 
@@ -96,6 +98,53 @@ const decode = (messages: ReadonlyArray<KafkaMessage>): Decoded => {
   return { events, invalid }
 }
 
+/** A message's W3C trace headers, as the publisher put them there. */
+const carrierOf = (message: KafkaMessage | undefined): Telemetry.Carrier => {
+  const headers = message?.headers ?? {}
+  const text = (name: string) => {
+    const value = headers[name]
+    const first = Array.isArray(value) ? value[0] : value
+    return first === undefined ? undefined : first.toString()
+  }
+  return { traceparent: text("traceparent"), tracestate: text("tracestate") }
+}
+
+const MAX_LINKS = 32
+
+const traceLinks = (messages: ReadonlyArray<KafkaMessage>): ReadonlyArray<Tracer.SpanLink> => {
+  const links = new Map<string, Tracer.SpanLink>()
+  for (const message of messages) {
+    if (links.size >= MAX_LINKS) break
+    Option.map(Telemetry.extract(carrierOf(message)), (span) => {
+      if (!links.has(span.spanId)) links.set(span.spanId, { _tag: "SpanLink", span, attributes: {} })
+    })
+  }
+  return [...links.values()]
+}
+
+/**
+ * Whether a broker answers (for the service's health): fails while none of
+ * `config.brokers` can be reached.
+ */
+export const brokerCheck = (config: Kafka.KafkaConfig) =>
+  Effect.gen(function* () {
+    const admin = yield* Effect.acquireRelease(
+      Effect.map(Kafka.make({ ...config, clientId: `${config.clientId}-health` }), (kafka) => kafka.admin({ retry: { retries: 0 } })),
+      (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined))
+    )
+    return Effect.tryPromise({
+      try: async () => {
+        await admin.connect()
+        await admin.describeCluster()
+      },
+      catch: Kafka.unavailable(config)
+    })
+  })
+
+/** Registers the broker check with the service's readiness (gRPC health NOT_SERVING while no broker answers). */
+export const layerBrokerCheck = (config: Kafka.KafkaConfig): Layer.Layer<never, never, Readiness.Readiness> =>
+  Layer.unwrapScoped(Effect.map(brokerCheck(config), (check) => Readiness.layerCheck("kafka", check)))
+
 const retryForever = Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.jittered)
 
 export const make = (config: ConsumerConfig) =>
@@ -176,8 +225,11 @@ export const make = (config: ConsumerConfig) =>
           }).pipe(
             Effect.annotateLogs({ topic: batch.topic, partition: batch.partition }),
             Effect.withSpan("RatingEventSourceKafka.batch", {
-              attributes: { "messaging.destination.name": batch.topic, "messaging.kafka.partition": batch.partition, "batch.size": batch.messages.length }
-            })
+              attributes: { "messaging.destination.name": batch.topic, "messaging.kafka.partition": batch.partition, "batch.size": batch.messages.length },
+              links: traceLinks(batch.messages.slice(1))
+            }),
+            // One batch holds many senders' events: it continues the first one's trace and links the others.
+            Telemetry.continueFrom(carrierOf(batch.messages[0]))
           )
 
         yield* Effect.acquireRelease(

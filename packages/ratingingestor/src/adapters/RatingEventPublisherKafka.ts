@@ -7,6 +7,7 @@
 import type { RatingEvent } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Duration, Effect, Layer } from "effect"
 import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
 
@@ -30,15 +31,19 @@ export const make = (options: Options) =>
     const timeout = options.timeout ?? Duration.seconds(30)
     return RatingEventPublisher.of({
       publish: (events) =>
-        Effect.tryPromise({
-          try: () =>
-            producer.send({
-              topic: options.kafka.topic,
-              acks: -1,
-              messages: events.map((event) => ({ key: keyOf(event), value: RatingEventJson.stringify(event) }))
-            }),
-          catch: Kafka.unavailable(options.kafka)
-        }).pipe(
+        Telemetry.inject.pipe(
+          // The publish span's context travels in every message's headers, so the consumer continues this trace.
+          Effect.flatMap((headers) =>
+            Effect.tryPromise({
+              try: () =>
+                producer.send({
+                  topic: options.kafka.topic,
+                  acks: -1,
+                  messages: events.map((event) => ({ key: keyOf(event), value: RatingEventJson.stringify(event), headers }))
+                }),
+              catch: Kafka.unavailable(options.kafka)
+            })
+          ),
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () =>
