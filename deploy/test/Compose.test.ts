@@ -93,10 +93,11 @@ describe("Docker Compose stack", () => {
     }
   })
 
-  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT) and some margin", () => {
-    for (const { name, service } of running) {
+  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT, then KAFKA_DRAIN_TIMEOUT when consuming Kafka) and some margin", () => {
+    for (const { name, service, image } of running) {
       const grace = Compose.seconds(service.stop_grace_period ?? "10s")
-      assert.isAtLeast(grace, Duration.toSeconds(serverOf(name).shutdownTimeout) + 5, name)
+      const stopping = Programs.check(image.target as Programs.ServiceName, Compose.environment(service)).stopTimeout!
+      assert.isAtLeast(grace, Duration.toSeconds(stopping) + 5, name)
     }
   })
 

@@ -46,6 +46,14 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
     assert.isUndefined(modelOf("apps/v1", "Deploymnet"))
     assert.deepStrictEqual(Programs.check("rating", { REPOSITORY: "mysql", MYSQL_USER: "u" }).errors.length, 1)
     assert.deepStrictEqual(Programs.check("movie", { REPOSITRY: "mysql" }).unread, ["REPOSITRY"])
+    // Settings of the adapters main.ts picks: Kafka's when INGESTION=kafka, Consul's when DISCOVERY=consul.
+    assert.deepStrictEqual(Programs.check("rating", { INGESTION: "kafka" }).errors.length, 1, "KAFKA_BROKERS is required")
+    assert.deepStrictEqual(Programs.check("rating", { KAFKA_BROKERS: "kafka:9092" }).errors, [])
+    assert.deepStrictEqual(Programs.check("movie", { DISCOVERY: "consul", CONSUL_HTTP_ADDR: "ftp://consul" }).errors.length, 1)
+    assert.deepStrictEqual(Programs.check("movie", { KAFKA_BROKERS: "kafka:9092" }).unread, ["KAFKA_BROKERS"])
+    const stop = (env: Record<string, string>) => Duration.toSeconds(Programs.check("rating", env).stopTimeout!)
+    assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds" }), 10)
+    assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds", INGESTION: "kafka", KAFKA_BROKERS: "k:9092" }), 17)
   })
 
   it("the ingestor Job is applied apart from the services, so applying them never re-runs an ingestion", () => {
@@ -195,9 +203,11 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
             assert.deepStrictEqual(container[kind]?.grpc, { port: server.grpcPort }, `${container.name} ${kind}`)
           }
           assert.isAbove(preStopSeconds(container), 0, `${container.name}: a preStop pause lets endpoint removal spread before SIGTERM`)
+          // The pause, then the stop's own timeouts (the servers' drain, then e.g. the Kafka consumer's
+          // batch in hand), with a margin for deregistering from discovery and closing connections.
           const grace = workload.pod.terminationGracePeriodSeconds ?? 30
-          const stop = preStopSeconds(container) + Duration.toSeconds(server.shutdownTimeout)
-          assert.isAtLeast(grace, stop + 5, `${container.name}: preStop ${preStopSeconds(container)}s + drain ${Duration.toSeconds(server.shutdownTimeout)}s must fit in ${grace}s`)
+          const stopping = Duration.toSeconds(result.stopTimeout!)
+          assert.isAtLeast(grace, preStopSeconds(container) + stopping + 5, `${container.name}: preStop ${preStopSeconds(container)}s + stop ${stopping}s must fit in ${grace}s`)
         }
       })
 

@@ -9,9 +9,11 @@
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
+import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
-import { type Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Effect, Either, HashSet } from "effect"
+import { Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Duration, Effect, Either, HashSet } from "effect"
 
 export interface Evaluation<A> {
   /** Every variable the config asked for, whether present or not. */
@@ -45,30 +47,49 @@ export interface Service {
   readonly parts: (settings: any) => ReadonlyArray<Config.Config<unknown>>
   /** Every config main.ts may read (for the set of keys the service can read). */
   readonly everyPart: ReadonlyArray<Config.Config<unknown>>
+  /**
+   * What a graceful stop waits for after the servers have drained
+   * (SERVER_SHUTDOWN_TIMEOUT), one after the other, given the service's settings.
+   */
+  readonly afterDrain: (settings: any) => ReadonlyArray<Config.Config<Duration.Duration>>
 }
+
+type Settings<C> = C extends Config.Config<infer A> ? A : never
+
+const discovery = (settings: { readonly discovery: "memory" | "consul" }) =>
+  settings.discovery === "consul" ? [DiscoveryConsul.config] : []
 
 /**
  * Mirrors each `packages/<service>/src/main.ts`: when main.ts starts reading a
- * config (Kafka settings when `INGESTION=kafka`, Consul's when `DISCOVERY=consul`,
- * tracing), add it here.
+ * config (tracing, say), add it here.
  */
 export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>> = {
   metadata: {
     config: MetadataConfig,
-    parts: (settings: typeof MetadataConfig extends Config.Config<infer A> ? A : never) =>
-      settings.repository === "mysql" ? [Mysql.config] : [],
-    everyPart: [Mysql.config]
+    parts: (settings: Settings<typeof MetadataConfig>) => [
+      ...(settings.repository === "mysql" ? [Mysql.config] : []),
+      ...discovery(settings)
+    ],
+    everyPart: [Mysql.config, DiscoveryConsul.config],
+    afterDrain: () => []
   },
   rating: {
     config: RatingConfig,
-    parts: (settings: typeof RatingConfig extends Config.Config<infer A> ? A : never) =>
-      settings.repository === "mysql" ? [Mysql.config] : [],
-    everyPart: [Mysql.config]
+    parts: (settings: Settings<typeof RatingConfig>) => [
+      ...(settings.repository === "mysql" ? [Mysql.config] : []),
+      ...(settings.ingestion === "kafka" ? [RatingEventSourceKafka.config] : []),
+      ...discovery(settings)
+    ],
+    everyPart: [Mysql.config, RatingEventSourceKafka.config, DiscoveryConsul.config],
+    // The servers stop first; then the Kafka consumer finishes the batch in hand (RatingServer, main.ts).
+    afterDrain: (settings: Settings<typeof RatingConfig>) =>
+      settings.ingestion === "kafka" ? [Config.map(RatingEventSourceKafka.config, (c) => c.drainTimeout)] : []
   },
   movie: {
     config: MovieConfig,
-    parts: () => [],
-    everyPart: []
+    parts: (settings: Settings<typeof MovieConfig>) => discovery(settings),
+    everyPart: [DiscoveryConsul.config],
+    afterDrain: () => []
   }
 }
 
@@ -89,16 +110,26 @@ export interface Check {
   readonly errors: ReadonlyArray<string>
   /** The server settings it would run with, when it would start. */
   readonly server: ServerConfig | undefined
+  /**
+   * The longest a graceful stop waits on its own timeouts, when it would start:
+   * the servers' drain, then whatever follows it (a Kafka consumer's batch).
+   */
+  readonly stopTimeout: Duration.Duration | undefined
 }
 
 /** What `service` makes of `env`: the keys it ignores, and whether its configuration holds. */
 export const check = (service: ServiceName, env: Readonly<Record<string, string>>): Check => {
   const unread = Object.keys(env).filter((key) => !readable(service).has(key)).sort()
   const main = evaluate(services[service].config, env)
-  if (Either.isLeft(main.result)) return { unread, errors: [String(main.result.left)], server: undefined }
-  const errors = services[service].parts(main.result.right).flatMap((part) => {
+  if (Either.isLeft(main.result)) return { unread, errors: [String(main.result.left)], server: undefined, stopTimeout: undefined }
+  const settings = main.result.right
+  const errors = services[service].parts(settings).flatMap((part) => {
     const { result } = evaluate(part, env)
     return Either.isLeft(result) ? [String(result.left)] : []
   })
-  return { unread, errors, server: main.result.right.server }
+  const afterDrain = services[service].afterDrain(settings).map((part) => evaluate(part, env).result)
+  const stopTimeout = errors.length > 0 || afterDrain.some(Either.isLeft)
+    ? undefined
+    : afterDrain.reduce((total, part) => Duration.sum(total, Either.getOrThrow(part)), settings.server.shutdownTimeout)
+  return { unread, errors, server: settings.server, stopTimeout }
 }
