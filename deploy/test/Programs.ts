@@ -10,6 +10,7 @@ import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
@@ -132,4 +133,38 @@ export const check = (service: ServiceName, env: Readonly<Record<string, string>
     ? undefined
     : afterDrain.reduce((total, part) => Duration.sum(total, Either.getOrThrow(part)), settings.server.shutdownTimeout)
   return { unread, errors, server: settings.server, stopTimeout }
+}
+
+/** How rating events travel: through a Kafka topic, or submitted to the rating service over Effect RPC. */
+export type EventRoute =
+  | { readonly via: "kafka"; readonly brokers: ReadonlyArray<string>; readonly topic: string }
+  | { readonly via: "rpc" }
+
+/** Where the rating service takes rating events from with `env`, as its main.ts picks; undefined when it would not start. */
+export const ratingEventsFrom = (env: Readonly<Record<string, string>>): EventRoute | undefined => {
+  const main = evaluate(RatingConfig, env).result
+  if (Either.isLeft(main)) return undefined
+  if (main.right.ingestion !== "kafka") return { via: "rpc" }
+  const source = evaluate(RatingEventSourceKafka.config, env).result
+  return Either.isLeft(source) ? undefined : { via: "kafka", brokers: source.right.kafka.brokers, topic: source.right.kafka.topic }
+}
+
+/**
+ * Where the ingestor publishes, given its arguments and environment. Mirrors
+ * `packages/ratingingestor/src/main.ts`: `--kafka-brokers` or KAFKA_BROKERS, on
+ * `--topic` or KAFKA_TOPIC (default `ratings`); without brokers, the rating
+ * service over Effect RPC.
+ */
+export const ingestorPublishesTo = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): EventRoute => {
+  const option = (name: string): string | undefined => {
+    const at = args.indexOf(`--${name}`)
+    return at >= 0 ? args[at + 1] : args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  }
+  const brokers = option("kafka-brokers") ?? env.KAFKA_BROKERS
+  if (brokers === undefined) return { via: "rpc" }
+  return {
+    via: "kafka",
+    brokers: Either.getOrThrowWith(Kafka.parseBrokers(brokers), (reason) => new Error(`ingestor brokers: ${reason}`)),
+    topic: option("topic") ?? env.KAFKA_TOPIC ?? Kafka.DEFAULT_TOPIC
+  }
 }
