@@ -417,7 +417,7 @@ describe("the images", () => {
     )
 
     it.live(
-      "Compose: the services start, report healthy through the Compose health check, load the catalog and the events, stop on SIGTERM",
+      "Compose: the services start, register with Consul, report healthy through the Compose health check, load the catalog and the events (through Kafka), answer through the gateway, stop on SIGTERM",
       () =>
         Effect.gen(function* () {
           const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make())
@@ -454,11 +454,13 @@ describe("the images", () => {
             const result = yield* ready(proc, check)
             assert.include(result.output, "SERVING")
           }
+          yield* registeredInConsul(here, listening)
 
           for (const name of ["catalog", "ratingingestor"]) {
             const spec = specOf(name, undefined)
             const result = yield* runToEnd(spec.image, spec)
             assert.strictEqual(result.code, 0, `${name}: ${result.output}`)
+            if (name === "ratingingestor") assert.match(result.output, /read 452, published 452, skipped 0/)
           }
           yield* Effect.scoped(Effect.gen(function* () {
             const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${listening.metadata!.grpc}`)
@@ -468,8 +470,10 @@ describe("the images", () => {
             }
           }))
           yield* ratingsLanded(listening.rating!)
+          yield* gatewayAnswers(listening.movie!)
 
           for (const proc of running.reverse()) yield* stopsCleanly(proc)
+          yield* deregistered(here, Object.keys(listening))
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       180_000
     )
