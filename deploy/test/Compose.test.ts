@@ -93,10 +93,11 @@ describe("Docker Compose stack", () => {
     }
   })
 
-  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT) and some margin", () => {
-    for (const { name, service } of running) {
+  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT, then KAFKA_DRAIN_TIMEOUT when consuming Kafka) and some margin", () => {
+    for (const { name, service, image } of running) {
       const grace = Compose.seconds(service.stop_grace_period ?? "10s")
-      assert.isAtLeast(grace, Duration.toSeconds(serverOf(name).shutdownTimeout) + 5, name)
+      const stopping = Programs.check(image.target as Programs.ServiceName, Compose.environment(service)).stopTimeout!
+      assert.isAtLeast(grace, Duration.toSeconds(stopping) + 5, name)
     }
   })
 
@@ -123,10 +124,52 @@ describe("Docker Compose stack", () => {
       // Effect RPC (the catalog loader, the ingestor) is served on the HTTP port.
       assert.strictEqual(Number(port), serverOf(host).httpPort, `${name} ${key}`)
     }
-    assert.includeDeepMembers(named.map((r) => [r.name, r.key, r.host]), [["catalog", "METADATA_URL", "metadata"], ["ratingingestor", "RATING_URL", "rating"]])
+    // The services find each other through Consul; the catalog loader calls the metadata service by name.
+    assert.includeDeepMembers(named.map((r) => [r.name, r.key, r.host]), [["catalog", "METADATA_URL", "metadata"]])
     for (const { service } of running.filter((s) => Compose.environment(s.service).MYSQL_HOST)) {
       assert.strictEqual(Compose.environment(service).MYSQL_PORT, "3306", "MariaDB's port in its image")
     }
+  })
+
+  it("the services find each other through the stack's Consul agent", () => {
+    const consul = compose.services.consul
+    assert.include(consul.command, "-client", "the agent's HTTP API listens beyond its loopback")
+    assert.strictEqual(consul.command[consul.command.indexOf("-client") + 1], "0.0.0.0")
+    for (const { name, service } of running) {
+      const env = Compose.environment(service)
+      assert.strictEqual(env.DISCOVERY, "consul", name)
+      // The agent's HTTP API on its default port.
+      assert.strictEqual(env.CONSUL_HTTP_ADDR, "http://consul:8500", name)
+      // A container's own address on the network is what others dial (the default when binding 0.0.0.0).
+      assert.isUndefined(env.SERVER_ADVERTISE_HOST, name)
+      assert.strictEqual(serverOf(name).host, "0.0.0.0", name)
+    }
+  })
+
+  it("the ingestor publishes to the Kafka topic the rating service consumes, through the same brokers", () => {
+    const consumes = Programs.ratingEventsFrom(Compose.environment(compose.services.rating))
+    assert.strictEqual(consumes?.via, "kafka")
+    const ingestor = compose.services.ratingingestor
+    assert.deepStrictEqual(Programs.ingestorPublishesTo(ingestor.command, Compose.environment(ingestor)), consumes)
+  })
+
+  it("Kafka clients on the network bootstrap from, and are sent back to, a listener the broker advertises there", () => {
+    const kafka = Compose.environment(compose.services.kafka)
+    const advertised = (kafka.KAFKA_ADVERTISED_LISTENERS ?? "").split(",").map((l) => l.replace(/^[A-Z_]+:\/\//, ""))
+    const listening = (kafka.KAFKA_LISTENERS ?? "").split(",").map((l) => l.match(/^([A-Z_]+):\/\/[^:]*:(\d+)$/)!.slice(1))
+    const clients = movieapp.flatMap(({ name, service }) => {
+      const brokers = Compose.environment(service).KAFKA_BROKERS
+      return brokers === undefined ? [] : brokers.split(",").map((broker) => ({ name, broker }))
+    })
+    assert.includeMembers(clients.map((c) => c.name), ["rating", "ratingingestor"])
+    for (const { name, broker } of clients) {
+      assert.include(advertised, broker, `${name}: ${broker} is not an advertised listener`)
+      const [listener] = (kafka.KAFKA_ADVERTISED_LISTENERS ?? "").split(",").find((l) => l.endsWith(`//${broker}`))!.split(":")
+      // The advertised listener is one the broker listens on, at that port, on every interface.
+      assert.deepStrictEqual(listening.find(([n]) => n === listener), [listener!, broker.split(":")[1]!], name)
+    }
+    // The broker's own health check goes through the same listener.
+    assert.include(compose.services.kafka.healthcheck.test, "kafka:9092")
   })
 
   it("only the gateway's gRPC port and the tools' UIs are published, on loopback only", () => {

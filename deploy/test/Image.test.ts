@@ -3,17 +3,23 @@
  * build every target from a clean copy of the sources (production dependencies,
  * compiled JavaScript, migrations), then each container runs exactly what the
  * image and its deployment say (Kubernetes production overlay, Compose file)
- * with the deployment's settings, only its addresses pointed at this machine:
- * the services start on MariaDB, answer gRPC health checks, take the sample data
- * through the one-shot jobs, and stop cleanly on SIGTERM.
+ * with the deployment's settings, only its addresses pointed at this machine
+ * (MariaDB, the Kafka broker, the testkit's Consul agent double): the services
+ * start, register with Consul, answer gRPC health checks, take the sample data
+ * through the one-shot jobs (events through Kafka), answer through the gateway,
+ * which finds them through Consul, and stop cleanly on SIGTERM.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import type { MysqlConfig } from "@movieapp/platform/Mysql"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as Poll from "@movieapp/testkit/Poll"
 import { Deferred, Effect, Redacted, Schedule } from "effect"
 import * as fs from "node:fs"
 import { createServer } from "node:net"
@@ -27,7 +33,8 @@ import * as Manifests from "./Manifests.js"
 import * as Programs from "./Programs.js"
 
 const dockerfile = Dockerfile.read()
-const withMariaDb = await MariaDb.available()
+// Both checked, so that in CI a missing one fails rather than skips.
+const withInfrastructure = [await MariaDb.available(), await TestKafka.available()].every(Boolean)
 const targets = ["metadata", "rating", "movie", "ratingingestor"] as const
 const sample = path.join(Dockerfile.repo, "packages/devstack/sample")
 
@@ -60,39 +67,70 @@ interface Listening {
   readonly http: number
 }
 
+/** The infrastructure this machine provides for one test. */
+interface ThisMachine {
+  readonly database: MysqlConfig
+  readonly consul: ConsulAgentDouble.ConsulAgentDouble
+  /** The ACL token the agent double enforces, if any. */
+  readonly consulToken?: string
+  /** Names of this test's own on the Kafka broker, which other test runs share. */
+  readonly kafka: { readonly topic: string; readonly group: string }
+}
+
 /**
  * What this machine provides for each infrastructure setting a deployment may
- * name. When the services read Kafka, Consul or tracing settings, their stand-ins
- * go here (a broker from scripts/kafka.sh, the testkit's Consul double, ...).
+ * name: MariaDB's test database, the broker of scripts/kafka.sh, the testkit's
+ * Consul agent double. When the services read tracing settings, their stand-ins
+ * go here too.
  */
-const standIns = (database: MysqlConfig): Readonly<Record<string, string>> => ({
-  MYSQL_HOST: database.host,
-  MYSQL_PORT: String(database.port),
-  MYSQL_DATABASE: database.database,
-  MYSQL_USER: database.user,
-  MYSQL_PASSWORD: Redacted.value(database.password)
+const standIns = (machine: ThisMachine): Readonly<Record<string, string>> => ({
+  MYSQL_HOST: machine.database.host,
+  MYSQL_PORT: String(machine.database.port),
+  MYSQL_DATABASE: machine.database.database,
+  MYSQL_USER: machine.database.user,
+  MYSQL_PASSWORD: Redacted.value(machine.database.password),
+  KAFKA_BROKERS: TestKafka.brokers.join(","),
+  CONSUL_HTTP_ADDR: machine.consul.url,
+  ...(machine.consulToken === undefined ? {} : { CONSUL_HTTP_TOKEN: machine.consulToken })
+})
+
+/** A Kafka test's own names for this machine; every program that takes KAFKA_BROKERS gets them. */
+const kafkaNames = (names: ThisMachine["kafka"]) => ({
+  KAFKA_TOPIC: names.topic,
+  KAFKA_DEAD_LETTER_TOPIC: `${names.topic}.dead-letter`,
+  KAFKA_GROUP: names.group
+})
+
+const machine = (database: MysqlConfig, consul: ConsulAgentDouble.ConsulAgentDouble, consulToken?: string): ThisMachine => ({
+  database,
+  consul,
+  ...(consulToken === undefined ? {} : { consulToken }),
+  kafka: { topic: TestKafka.unique("deploy-ratings"), group: TestKafka.unique("deploy-rating") }
 })
 
 /**
  * The deployment's environment with only its addresses moved to this machine:
  * listeners on free loopback ports, infrastructure on its stand-ins (every
  * infrastructure key must have one), URLs of other services on where they listen
- * here. Every other setting is the deployment's own.
+ * here, and on the shared Kafka broker this test's own topics and group (the
+ * manifest and Compose suites check that the ingestor and the rating service
+ * agree on theirs). Every other setting is the deployment's own.
  */
 const onThisMachine = (options: {
   readonly env: Readonly<Record<string, string>>
   readonly infrastructure: ReadonlyArray<string>
   readonly listen: Listening | undefined
-  readonly database: MysqlConfig
+  readonly machine: ThisMachine
   readonly services: Readonly<Record<string, Listening>>
 }): Record<string, string> => {
   const { env, listen, services } = options
-  const local = standIns(options.database)
+  const local = standIns(options.machine)
   for (const key of options.infrastructure) {
     if (!(key in local)) throw new Error(`no stand-in on this machine for ${key}: add one to standIns in deploy/test/Image.test.ts`)
   }
   const moved: Record<string, string> = { ...env }
   for (const [key, value] of Object.entries(local)) if (key in env) moved[key] = value
+  if ("KAFKA_BROKERS" in env) Object.assign(moved, kafkaNames(options.machine.kafka))
   if (listen) {
     Object.assign(moved, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", SERVER_GRPC_PORT: String(listen.grpc), SERVER_HTTP_PORT: String(listen.http) })
   }
@@ -176,16 +214,74 @@ const stopsCleanly = (running: Container.Running) =>
     assert.include(messages, "gRPC server stopped", running.name)
   })
 
-/** The sample events made it into the rating service: every record's aggregate as the events imply. */
+/**
+ * The sample events made it into the rating service: every record's aggregate as
+ * the events imply. Polled: the service consumes them from Kafka in its own time.
+ */
 const ratingsLanded = (rating: Listening) =>
   Effect.scoped(Effect.gen(function* () {
     const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
     for (const expected of expectedAggregates()) {
-      const answer = yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: expected.recordId, recordType: expected.recordType })
-      assert.strictEqual(answer.ratingsCount, expected.count, `${expected.recordType}/${expected.recordId}`)
+      const answer = yield* Poll.until(
+        Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: expected.recordId, recordType: expected.recordType }),
+        (answer) => answer.ratingsCount === expected.count,
+        { what: `${expected.recordType}/${expected.recordId} to count ${expected.count} ratings` }
+      )
       if (expected.count > 0) assert.closeTo(answer.ratingValue ?? NaN, expected.mean, 1e-9)
     }
   }))
+
+const movies = JSON.parse(fs.readFileSync(path.join(sample, "movies.json"), "utf8")) as Array<
+  { id: string; title: string; description: string; director: string }
+>
+
+/**
+ * The gateway answers every sample movie with its metadata and the ratings the
+ * events imply: it found metadata and rating through Consul. Polled: its view of
+ * the backends follows Consul in the background.
+ */
+const gatewayAnswers = (movie: Listening) =>
+  Effect.scoped(Effect.gen(function* () {
+    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
+    const aggregates = new Map(expectedAggregates().map((a) => [`${a.recordType}/${a.recordId}`, a]))
+    for (const expected of movies) {
+      const count = aggregates.get(`movie/${expected.id}`)?.count ?? 0
+      const answer = yield* Poll.until(
+        Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: expected.id }),
+        (answer) => answer.movieDetails?.ratingsCount === count,
+        { what: `the gateway to answer movie ${expected.id} with ${count} ratings` }
+      )
+      assert.deepStrictEqual(answer.movieDetails?.metadata, expected)
+      if (count > 0) assert.closeTo(answer.movieDetails?.rating ?? NaN, aggregates.get(`movie/${expected.id}`)!.mean, 1e-9)
+      else assert.isUndefined(answer.movieDetails?.rating)
+    }
+  }))
+
+interface HealthEntry {
+  readonly Service: { readonly Service: string; readonly Address: string; readonly Port: number }
+}
+
+/** The instances of `service` the agent lists (only those passing their checks, with `passing`). */
+const registered = (machine: ThisMachine, service: string, passing: boolean) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(`${machine.consul.url}/v1/health/service/${service}${passing ? "?passing" : ""}`, {
+      headers: machine.consulToken === undefined ? {} : { "x-consul-token": machine.consulToken }
+    })
+    if (!response.ok) throw new Error(`Consul answered ${response.status}: ${await response.text()}`)
+    return (await response.json() as ReadonlyArray<HealthEntry>).map((e) => `${e.Service.Address}:${e.Service.Port}`)
+  })
+
+/** Each service is registered in Consul once, passing, at the address it advertises (its HTTP listener here). */
+const registeredInConsul = (machine: ThisMachine, listening: Readonly<Record<string, Listening>>) =>
+  Effect.forEach(Object.entries(listening), ([service, listen]) =>
+    Poll.until(registered(machine, service, true), (addresses) => addresses.length > 0, { what: `${service} to pass its Consul check` }).pipe(
+      Effect.map((addresses) => assert.deepStrictEqual(addresses, [`127.0.0.1:${listen.http}`], service))
+    ))
+
+/** After a graceful stop, nothing is left in Consul. */
+const deregistered = (machine: ThisMachine, services: ReadonlyArray<string>) =>
+  Effect.forEach(services, (service) =>
+    Effect.map(Effect.orDie(registered(machine, service, false)), (addresses) => assert.deepStrictEqual(addresses, [], `${service} deregistered`)))
 
 describe("the images", () => {
   it("hold compiled JavaScript, production dependencies only, and the migrations, run by an unprivileged user", () => {
@@ -244,14 +340,22 @@ describe("the images", () => {
       assert.include(output, `127.0.0.1:${port}`)
     }))
 
-  describe.runIf(withMariaDb)("on MariaDB", () => {
+  describe.runIf(withInfrastructure)("on MariaDB, Kafka and a Consul agent double", () => {
     it.live.runIf(Kustomize.available())(
-      "Kubernetes (production overlay): the Deployments' containers start, pass their gRPC probes, take the ingestor Job's events, stop on SIGTERM",
+      "Kubernetes (production overlay): the Deployments' containers start, register with Consul, pass their gRPC probes, take the ingestor Job's events through Kafka, answer through the gateway, stop on SIGTERM",
       () =>
         Effect.gen(function* () {
-          const database = yield* MariaDb.TestDatabase
+          // Production Consul enforces ACLs: the operator's optional Secret holds the token.
+          const consulToken = `token-${Math.random().toString(36).slice(2)}`
+          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make({ aclToken: consulToken }), consulToken)
           const rendered = Manifests.render("production")
-          const objects = [...rendered.services, ...rendered.ingest]
+          const operatorSecret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "movieapp-consul", namespace: "movieapp" },
+            stringData: { token: consulToken }
+          }
+          const objects = [...rendered.services, ...rendered.ingest, operatorSecret]
           const containers = Manifests.workloads(objects).flatMap((w) =>
             (w.pod.containers as Array<any>).map((container) => ({ workload: w, container, target: Manifests.movieappImage(container.image)!.target })))
           const listening: Record<string, Listening> = {}
@@ -264,7 +368,7 @@ describe("the images", () => {
             const proc = yield* Container.start(image, {
               name: target,
               argv: container.command ?? [...(image.config.entrypoint?.argv ?? []), ...(container.args ?? image.config.cmd?.argv ?? [])],
-              env: onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: listening[target], database, services: listening })
+              env: onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: listening[target], machine: here, services: listening })
             })
             running.push(proc)
           }
@@ -276,6 +380,7 @@ describe("the images", () => {
               assert.strictEqual(Number(uid), Container.uids.node, `${proc.name} runs as the image's user`)
             }
           }
+          yield* registeredInConsul(here, listening)
 
           const job = containers.find((c) => c.target === "ratingingestor")!
           const image = images.ratingingestor!
@@ -290,7 +395,7 @@ describe("the images", () => {
             argv: [...image.config.entrypoint!.argv, ...job.container.args],
             env: (() => {
               const resolved = Manifests.resolveEnv(job.container, objects)
-              return onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: undefined, database, services: listening })
+              return onThisMachine({ env: resolved.env, infrastructure: k8sInfrastructure(resolved), listen: undefined, machine: here, services: listening })
             })(),
             mounts: { [mount.mountPath]: events }
           })
@@ -298,16 +403,24 @@ describe("the images", () => {
           assert.match(result.output, /read 452, published 452, skipped 0/)
           yield* ratingsLanded(listening.rating!)
 
+          // The catalog, as an operator loads it: through the metadata service's API.
+          yield* Effect.scoped(Effect.gen(function* () {
+            const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${listening.metadata!.grpc}`)
+            for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie })
+          }))
+          yield* gatewayAnswers(listening.movie!)
+
           for (const proc of running.reverse()) yield* stopsCleanly(proc)
+          yield* deregistered(here, Object.keys(listening))
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       180_000
     )
 
     it.live(
-      "Compose: the services start, report healthy through the Compose health check, load the catalog and the events, stop on SIGTERM",
+      "Compose: the services start, register with Consul, report healthy through the Compose health check, load the catalog and the events (through Kafka), answer through the gateway, stop on SIGTERM",
       () =>
         Effect.gen(function* () {
-          const database = yield* MariaDb.TestDatabase
+          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make())
           const compose = Compose.read()
           const listening: Record<string, Listening> = {}
           for (const name of ["metadata", "rating", "movie"]) listening[name] = { grpc: yield* freePort, http: yield* freePort }
@@ -323,7 +436,7 @@ describe("the images", () => {
             const argv = service.entrypoint ?? [...(image.config.entrypoint?.argv ?? []), ...(service.command ?? image.config.cmd?.argv ?? [])]
             const env = Compose.environment(service)
             const infrastructure = Compose.referencedHosts(env).filter((r) => !(r.host in listening)).map((r) => r.key)
-            return { name, image, argv, env: onThisMachine({ env, infrastructure, listen, database, services: listening }), mounts }
+            return { name, image, argv, env: onThisMachine({ env, infrastructure, listen, machine: here, services: listening }), mounts }
           }
 
           const running: Array<Container.Running> = []
@@ -341,13 +454,14 @@ describe("the images", () => {
             const result = yield* ready(proc, check)
             assert.include(result.output, "SERVING")
           }
+          yield* registeredInConsul(here, listening)
 
           for (const name of ["catalog", "ratingingestor"]) {
             const spec = specOf(name, undefined)
             const result = yield* runToEnd(spec.image, spec)
             assert.strictEqual(result.code, 0, `${name}: ${result.output}`)
+            if (name === "ratingingestor") assert.match(result.output, /read 452, published 452, skipped 0/)
           }
-          const movies = JSON.parse(fs.readFileSync(path.join(sample, "movies.json"), "utf8")) as Array<{ id: string; title: string }>
           yield* Effect.scoped(Effect.gen(function* () {
             const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${listening.metadata!.grpc}`)
             for (const movie of movies) {
@@ -356,8 +470,10 @@ describe("the images", () => {
             }
           }))
           yield* ratingsLanded(listening.rating!)
+          yield* gatewayAnswers(listening.movie!)
 
           for (const proc of running.reverse()) yield* stopsCleanly(proc)
+          yield* deregistered(here, Object.keys(listening))
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       180_000
     )

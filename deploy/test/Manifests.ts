@@ -52,8 +52,11 @@ export interface ResolvedEnv {
   readonly env: Readonly<Record<string, string>>
   /** Where each key came from: `literal`, `field`, `ConfigMap/<name>`, `Secret/<name>`. */
   readonly source: Readonly<Record<string, string>>
-  /** Referenced objects that are not among the rendered ones: the operator creates them. */
-  readonly external: ReadonlyArray<{ readonly kind: "ConfigMap" | "Secret"; readonly name: string; readonly key?: string }>
+  /**
+   * Referenced objects that are not among the rendered ones: the operator creates
+   * them, or may (`optional`: the container starts without them).
+   */
+  readonly external: ReadonlyArray<{ readonly kind: "ConfigMap" | "Secret"; readonly name: string; readonly key?: string; readonly optional?: true }>
   /** References that cannot be satisfied (a missing key of a rendered object). */
   readonly problems: ReadonlyArray<string>
 }
@@ -63,7 +66,12 @@ const decode = (object: K8sObject, key: string): string | undefined =>
     ? object.stringData?.[key] ?? (object.data?.[key] === undefined ? undefined : Buffer.from(object.data[key], "base64").toString("utf8"))
     : object.data?.[key]
 
-/** The environment of `container`, as the kubelet builds it (envFrom first, then env). */
+/**
+ * The environment of `container`, as the kubelet builds it (envFrom first, then
+ * env). A required object that is not rendered gets a placeholder value (the
+ * operator creates it); an optional one that is missing, or its missing key,
+ * leaves the variable unset, as in a pod.
+ */
 export const resolveEnv = (container: any, objects: ReadonlyArray<K8sObject>): ResolvedEnv => {
   const env: Record<string, string> = {}
   const source: Record<string, string> = {}
@@ -94,15 +102,18 @@ export const resolveEnv = (container: any, objects: ReadonlyArray<K8sObject>): R
     } else if (ref) {
       const kind = entry.valueFrom.configMapKeyRef ? "ConfigMap" : "Secret"
       const object = find(kind, ref.name)
-      source[entry.name] = `${kind}/${ref.name}`
+      const optional = ref.optional === true
       if (!object) {
-        external.push({ kind, name: ref.name, key: ref.key })
+        external.push({ kind, name: ref.name, key: ref.key, ...(optional ? { optional } : {}) })
+        if (optional) continue
         env[entry.name] = `${ref.name}/${ref.key}`
       } else if (decode(object, ref.key) === undefined) {
+        if (optional) continue
         problems.push(`${entry.name}: ${kind} ${ref.name} has no key ${ref.key}`)
       } else {
         env[entry.name] = decode(object, ref.key)!
       }
+      source[entry.name] = `${kind}/${ref.name}`
     } else {
       problems.push(`${entry.name}: no value`)
     }

@@ -9,9 +9,12 @@
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
+import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
-import { type Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Effect, Either, HashSet } from "effect"
+import { Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Duration, Effect, Either, HashSet } from "effect"
 
 export interface Evaluation<A> {
   /** Every variable the config asked for, whether present or not. */
@@ -45,30 +48,49 @@ export interface Service {
   readonly parts: (settings: any) => ReadonlyArray<Config.Config<unknown>>
   /** Every config main.ts may read (for the set of keys the service can read). */
   readonly everyPart: ReadonlyArray<Config.Config<unknown>>
+  /**
+   * What a graceful stop waits for after the servers have drained
+   * (SERVER_SHUTDOWN_TIMEOUT), one after the other, given the service's settings.
+   */
+  readonly afterDrain: (settings: any) => ReadonlyArray<Config.Config<Duration.Duration>>
 }
+
+type Settings<C> = C extends Config.Config<infer A> ? A : never
+
+const discovery = (settings: { readonly discovery: "memory" | "consul" }) =>
+  settings.discovery === "consul" ? [DiscoveryConsul.config] : []
 
 /**
  * Mirrors each `packages/<service>/src/main.ts`: when main.ts starts reading a
- * config (Kafka settings when `INGESTION=kafka`, Consul's when `DISCOVERY=consul`,
- * tracing), add it here.
+ * config (tracing, say), add it here.
  */
 export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>> = {
   metadata: {
     config: MetadataConfig,
-    parts: (settings: typeof MetadataConfig extends Config.Config<infer A> ? A : never) =>
-      settings.repository === "mysql" ? [Mysql.config] : [],
-    everyPart: [Mysql.config]
+    parts: (settings: Settings<typeof MetadataConfig>) => [
+      ...(settings.repository === "mysql" ? [Mysql.config] : []),
+      ...discovery(settings)
+    ],
+    everyPart: [Mysql.config, DiscoveryConsul.config],
+    afterDrain: () => []
   },
   rating: {
     config: RatingConfig,
-    parts: (settings: typeof RatingConfig extends Config.Config<infer A> ? A : never) =>
-      settings.repository === "mysql" ? [Mysql.config] : [],
-    everyPart: [Mysql.config]
+    parts: (settings: Settings<typeof RatingConfig>) => [
+      ...(settings.repository === "mysql" ? [Mysql.config] : []),
+      ...(settings.ingestion === "kafka" ? [RatingEventSourceKafka.config] : []),
+      ...discovery(settings)
+    ],
+    everyPart: [Mysql.config, RatingEventSourceKafka.config, DiscoveryConsul.config],
+    // The servers stop first; then the Kafka consumer finishes the batch in hand (RatingServer, main.ts).
+    afterDrain: (settings: Settings<typeof RatingConfig>) =>
+      settings.ingestion === "kafka" ? [Config.map(RatingEventSourceKafka.config, (c) => c.drainTimeout)] : []
   },
   movie: {
     config: MovieConfig,
-    parts: () => [],
-    everyPart: []
+    parts: (settings: Settings<typeof MovieConfig>) => discovery(settings),
+    everyPart: [DiscoveryConsul.config],
+    afterDrain: () => []
   }
 }
 
@@ -89,16 +111,60 @@ export interface Check {
   readonly errors: ReadonlyArray<string>
   /** The server settings it would run with, when it would start. */
   readonly server: ServerConfig | undefined
+  /**
+   * The longest a graceful stop waits on its own timeouts, when it would start:
+   * the servers' drain, then whatever follows it (a Kafka consumer's batch).
+   */
+  readonly stopTimeout: Duration.Duration | undefined
 }
 
 /** What `service` makes of `env`: the keys it ignores, and whether its configuration holds. */
 export const check = (service: ServiceName, env: Readonly<Record<string, string>>): Check => {
   const unread = Object.keys(env).filter((key) => !readable(service).has(key)).sort()
   const main = evaluate(services[service].config, env)
-  if (Either.isLeft(main.result)) return { unread, errors: [String(main.result.left)], server: undefined }
-  const errors = services[service].parts(main.result.right).flatMap((part) => {
+  if (Either.isLeft(main.result)) return { unread, errors: [String(main.result.left)], server: undefined, stopTimeout: undefined }
+  const settings = main.result.right
+  const errors = services[service].parts(settings).flatMap((part) => {
     const { result } = evaluate(part, env)
     return Either.isLeft(result) ? [String(result.left)] : []
   })
-  return { unread, errors, server: main.result.right.server }
+  const afterDrain = services[service].afterDrain(settings).map((part) => evaluate(part, env).result)
+  const stopTimeout = errors.length > 0 || afterDrain.some(Either.isLeft)
+    ? undefined
+    : afterDrain.reduce((total, part) => Duration.sum(total, Either.getOrThrow(part)), settings.server.shutdownTimeout)
+  return { unread, errors, server: settings.server, stopTimeout }
+}
+
+/** How rating events travel: through a Kafka topic, or submitted to the rating service over Effect RPC. */
+export type EventRoute =
+  | { readonly via: "kafka"; readonly brokers: ReadonlyArray<string>; readonly topic: string }
+  | { readonly via: "rpc" }
+
+/** Where the rating service takes rating events from with `env`, as its main.ts picks; undefined when it would not start. */
+export const ratingEventsFrom = (env: Readonly<Record<string, string>>): EventRoute | undefined => {
+  const main = evaluate(RatingConfig, env).result
+  if (Either.isLeft(main)) return undefined
+  if (main.right.ingestion !== "kafka") return { via: "rpc" }
+  const source = evaluate(RatingEventSourceKafka.config, env).result
+  return Either.isLeft(source) ? undefined : { via: "kafka", brokers: source.right.kafka.brokers, topic: source.right.kafka.topic }
+}
+
+/**
+ * Where the ingestor publishes, given its arguments and environment. Mirrors
+ * `packages/ratingingestor/src/main.ts`: `--kafka-brokers` or KAFKA_BROKERS, on
+ * `--topic` or KAFKA_TOPIC (default `ratings`); without brokers, the rating
+ * service over Effect RPC.
+ */
+export const ingestorPublishesTo = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): EventRoute => {
+  const option = (name: string): string | undefined => {
+    const at = args.indexOf(`--${name}`)
+    return at >= 0 ? args[at + 1] : args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  }
+  const brokers = option("kafka-brokers") ?? env.KAFKA_BROKERS
+  if (brokers === undefined) return { via: "rpc" }
+  return {
+    via: "kafka",
+    brokers: Either.getOrThrowWith(Kafka.parseBrokers(brokers), (reason) => new Error(`ingestor brokers: ${reason}`)),
+    topic: option("topic") ?? env.KAFKA_TOPIC ?? Kafka.DEFAULT_TOPIC
+  }
 }
