@@ -16,7 +16,7 @@ import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Synthetic from "@movieapp/ratingingestor/Synthetic"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
-import { Duration, Effect, Layer, Logger, LogLevel, Schema } from "effect"
+import { Effect, Layer, Logger, LogLevel, Schema } from "effect"
 
 const EVENTS = Number(process.argv[2] ?? 1_000_000)
 const PARTITIONS = Number(process.argv[3] ?? 3)
@@ -74,13 +74,9 @@ const program = Effect.gen(function* () {
   yield* Layer.build(
     Ingester.layer.pipe(
       Layer.provide(RatingEventSourceKafka.layer({
-        kafka: TestKafka.config(topic),
+        ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
         group,
-        deadLetterTopic: `${topic}.dead-letter`,
-        concurrency: Number(process.env.BENCH_CONCURRENCY ?? PARTITIONS),
-        maxBytesPerPartition: 1024 * 1024,
-        drainTimeout: Duration.seconds(10),
-        sessionTimeout: Duration.seconds(30)
+        concurrency: Number(process.env.BENCH_CONCURRENCY ?? PARTITIONS)
       })),
       Layer.provide(repository)
     )

@@ -45,12 +45,8 @@ describe.skipIf(!ready)("end to end through Kafka (ingestor process, real broker
       const rating = Layer.mergeAll(
         RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))),
         RatingEventSourceKafka.layer({
-          kafka: TestKafka.config(topic),
+          ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
           group,
-          deadLetterTopic: `${topic}.dead-letter`,
-          concurrency: 3,
-          maxBytesPerPartition: 1024 * 1024,
-          drainTimeout: Duration.seconds(10),
           sessionTimeout: Duration.seconds(6)
         }),
         RatingEventInbox.layerClosed("events come from Kafka")

@@ -27,11 +27,8 @@ describe.skipIf(!kafkaUp)("tracing across Kafka (real broker)", () => {
       yield* Layer.build(
         Ingester.layer.pipe(
           Layer.provide(RatingEventSourceKafka.layer({
-            kafka: TestKafka.config(topic),
+            ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
             group,
-            deadLetterTopic: `${topic}.dead-letter`,
-            concurrency: 1,
-            maxBytesPerPartition: 1024 * 1024,
             drainTimeout: Duration.seconds(5),
             sessionTimeout: Duration.seconds(6)
           })),

@@ -12,7 +12,7 @@ import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
-import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import { ConfigProvider, Context, Deferred, Duration, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
 import * as RatingEventSourceKafka from "../src/adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
@@ -32,12 +32,8 @@ const movie = (recordId: string): RecordKey => ({ recordType: "movie", recordId:
 
 /** A consumer of `topic` in `group` with its own dead-letter topic, applying to `repository`. */
 const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.ConsumerConfig => ({
-  kafka: TestKafka.config(topic),
+  ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
   group,
-  deadLetterTopic: `${topic}.dead-letter`,
-  concurrency: 3,
-  maxBytesPerPartition: 1024 * 1024,
-  drainTimeout: Duration.seconds(10),
   sessionTimeout: Duration.seconds(6)
 })
 
@@ -215,4 +211,23 @@ describe.skipIf(!kafkaUp)("broker health check", () => {
       assert.strictEqual(error._tag, "ServiceUnavailable")
       assert.include(error.message, "127.0.0.1:1")
     }).pipe(Effect.scoped), { timeout: 60_000 })
+})
+
+describe("consumer settings", () => {
+  const load = (env: Record<string, string>) =>
+    Effect.runSync(Effect.withConfigProvider(RatingEventSourceKafka.config, ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)))
+
+  it("defaults: group rating, the dead-letter topic named after the topic", () => {
+    const config = load({ KAFKA_BROKERS: "b:9092", KAFKA_TOPIC: "events" })
+    assert.strictEqual(config.group, "rating")
+    assert.strictEqual(config.deadLetterTopic, "events.dead-letter")
+    assert.strictEqual(config.concurrency, 3)
+  })
+
+  it("every setting can be set; a bad one is refused naming it", () => {
+    const config = load({ KAFKA_BROKERS: "b:9092", KAFKA_GROUP: "g", KAFKA_DEAD_LETTER_TOPIC: "dlq", KAFKA_CONCURRENCY: "1", KAFKA_SESSION_TIMEOUT: "6 seconds" })
+    assert.deepStrictEqual([config.group, config.deadLetterTopic, config.concurrency, Duration.toMillis(config.sessionTimeout)], ["g", "dlq", 1, 6000])
+    assert.throws(() => load({ KAFKA_BROKERS: "b:9092", KAFKA_CONCURRENCY: "0" }), /concurrency/i)
+    assert.throws(() => load({}), /brokers/i)
+  })
 })

@@ -35,29 +35,41 @@ export interface ConsumerConfig {
   readonly sessionTimeout: Duration.Duration
 }
 
+const DEFAULTS = {
+  group: "rating",
+  concurrency: 3,
+  maxBytesPerPartition: 1024 * 1024,
+  drainTimeout: Duration.seconds(10),
+  sessionTimeout: Duration.seconds(30)
+} as const
+
+/** Every consumer setting but the connection at its default; the dead-letter topic is `<topic>.dead-letter`. */
+export const defaults = (kafka: Kafka.KafkaConfig): ConsumerConfig => ({ kafka, deadLetterTopic: `${kafka.topic}.dead-letter`, ...DEFAULTS })
+
+const positive = (name: string) =>
+  Config.integer(name).pipe(Config.validate({ message: "Expected a positive integer", validation: (n) => n >= 1 }))
+
 /**
  * `kafka.*` as in platform Kafka, plus `KAFKA_GROUP` (default `rating`),
- * `KAFKA_DEAD_LETTER_TOPIC` (default `ratings.dead-letter`), `KAFKA_CONCURRENCY`
+ * `KAFKA_DEAD_LETTER_TOPIC` (default `<topic>.dead-letter`), `KAFKA_CONCURRENCY`
  * (default 3), `KAFKA_MAX_BYTES_PER_PARTITION` (default 1 MiB), `KAFKA_DRAIN_TIMEOUT`
  * (default 10 seconds), `KAFKA_SESSION_TIMEOUT` (default 30 seconds; the broker allows 6 s to 5 min).
  */
 export const config: Config.Config<ConsumerConfig> = Config.all({
   kafka: Kafka.config({ clientId: "rating" }),
   consumer: Config.all({
-    group: Config.nonEmptyString("group").pipe(Config.withDefault("rating")),
-    deadLetterTopic: Config.nonEmptyString("deadLetterTopic").pipe(Config.withDefault("ratings.dead-letter")),
-    concurrency: Config.integer("concurrency").pipe(
-      Config.validate({ message: "Expected a positive integer", validation: (n) => n >= 1 }),
-      Config.withDefault(3)
-    ),
-    maxBytesPerPartition: Config.integer("maxBytesPerPartition").pipe(
-      Config.validate({ message: "Expected a positive integer", validation: (n) => n >= 1 }),
-      Config.withDefault(1024 * 1024)
-    ),
-    drainTimeout: Config.duration("drainTimeout").pipe(Config.withDefault(Duration.seconds(10))),
-    sessionTimeout: Config.duration("sessionTimeout").pipe(Config.withDefault(Duration.seconds(30)))
+    group: Config.nonEmptyString("group").pipe(Config.withDefault(DEFAULTS.group)),
+    deadLetterTopic: Config.nonEmptyString("deadLetterTopic").pipe(Config.option),
+    concurrency: positive("concurrency").pipe(Config.withDefault(DEFAULTS.concurrency)),
+    maxBytesPerPartition: positive("maxBytesPerPartition").pipe(Config.withDefault(DEFAULTS.maxBytesPerPartition)),
+    drainTimeout: Config.duration("drainTimeout").pipe(Config.withDefault(DEFAULTS.drainTimeout)),
+    sessionTimeout: Config.duration("sessionTimeout").pipe(Config.withDefault(DEFAULTS.sessionTimeout))
   }).pipe(Config.nested("kafka"))
-}).pipe(Config.map(({ consumer, kafka }) => ({ kafka, ...consumer })))
+}).pipe(Config.map(({ consumer: { deadLetterTopic, ...consumer }, kafka }) => ({
+  ...defaults(kafka),
+  ...consumer,
+  deadLetterTopic: Option.getOrElse(deadLetterTopic, () => defaults(kafka).deadLetterTopic)
+})))
 
 /** Dead-letter record headers: why, and where the message came from. */
 export const DeadLetterHeaders = {
