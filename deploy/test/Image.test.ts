@@ -20,6 +20,7 @@ import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
+import { type EventLike, independently } from "@movieapp/testkit/ExpectedRatings"
 import { Deferred, Effect, Redacted, Schedule } from "effect"
 import * as fs from "node:fs"
 import { createServer } from "node:net"
@@ -146,25 +147,10 @@ const onThisMachine = (options: {
 const k8sInfrastructure = (resolved: Manifests.ResolvedEnv) =>
   Object.entries(resolved.source).filter(([, source]) => source.startsWith("ConfigMap/movieapp-endpoints") || source.startsWith("Secret/")).map(([key]) => key)
 
-/** The aggregates the sample events leave: the last rating of each user per record. */
-const expectedAggregates = () => {
-  const events = JSON.parse(fs.readFileSync(path.join(sample, "ratings.json"), "utf8")) as Array<
-    { userId: string; recordId: string; recordType: string; value: number; eventType: "put" | "delete" }
-  >
-  const records = new Map<string, Map<string, number>>()
-  for (const e of events) {
-    const key = `${e.recordType}/${e.recordId}`
-    const ratings = records.get(key) ?? new Map<string, number>()
-    records.set(key, ratings)
-    if (e.eventType === "put") ratings.set(e.userId, e.value)
-    else ratings.delete(e.userId)
-  }
-  return [...records].map(([key, ratings]) => {
-    const [recordType, recordId] = key.split("/") as [string, string]
-    const values = [...ratings.values()]
-    return { recordType, recordId, count: values.length, mean: values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1) }
-  })
-}
+/** The aggregates the sample events leave: every record they name, with the last rating of each user. */
+const expectedAggregates = () =>
+  [...independently(JSON.parse(fs.readFileSync(path.join(sample, "ratings.json"), "utf8")) as Array<EventLike>).aggregates.values()]
+    .map((a) => ({ ...a, mean: a.sum / Math.max(a.count, 1) }))
 
 /**
  * Waits until `check` passes for the running container (retried, as a prober

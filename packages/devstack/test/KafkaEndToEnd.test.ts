@@ -23,7 +23,7 @@ import { Duration, Effect, Either, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as System from "../src/System.js"
-import { independently } from "./Expected.js"
+import { independently } from "@movieapp/testkit/ExpectedRatings"
 
 const ready = (await MariaDb.available()) && (await TestKafka.available())
 

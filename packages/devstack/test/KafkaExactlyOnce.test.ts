@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as RatingEventPublisherKafka from "@movieapp/ratingingestor/adapters/RatingEventPublisherKafka"
 import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Synthetic from "@movieapp/ratingingestor/Synthetic"
-import { independently } from "./Expected.js"
+import { independently } from "@movieapp/testkit/ExpectedRatings"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
@@ -91,7 +91,7 @@ describe.skipIf(!ready)("Kafka ingestion, exactly once (processes, real broker a
       )
       assert.deepStrictEqual(
         new Map(aggregates.map((a) => [`${a.record_type}/${a.record_id}`, { count: a.ratings_count, sum: a.ratings_sum }])),
-        expected.aggregates
+        new Map([...expected.aggregates].filter(([, a]) => a.count > 0).map(([key, a]) => [key, { count: a.count, sum: a.sum }]))
       )
 
       // A graceful stop: finish, commit, leave the group, exit 0.
