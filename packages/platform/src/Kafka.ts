@@ -5,6 +5,7 @@
  * ServiceUnavailable with the root reason, never as a kafkajs stack.
  */
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { rootReason } from "./ErrorChain.js"
 import { Array, Config, ConfigError, Duration, Either, Effect, LogLevel, Runtime, type Scope } from "effect"
 import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig } from "kafkajs"
 
@@ -57,16 +58,6 @@ export const defaults = (brokers: Array.NonEmptyReadonlyArray<string>, clientId:
   requestTimeout: DEFAULT_REQUEST_TIMEOUT
 })
 
-/** The innermost message of a kafkajs error ("Connection error: connect ECONNREFUSED 127.0.0.1:9092"). */
-export const rootReason = (error: unknown): string => {
-  let reason = error instanceof Error ? error.message : String(error)
-  let cause: unknown = error instanceof Error ? error.cause : undefined
-  for (let depth = 0; depth < 8 && cause instanceof Error; depth++) {
-    if (cause.message !== "") reason = cause.message
-    cause = cause.cause
-  }
-  return reason
-}
 
 /** A broker failure as the error callers handle. */
 export const unavailable = (config: Pick<KafkaConfig, "brokers">) => (error: unknown) =>

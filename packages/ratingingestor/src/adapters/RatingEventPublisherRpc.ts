@@ -1,6 +1,7 @@
 /** Publishes rating events to the running rating service through its Effect RPC endpoint. */
 import { NodeHttpClient } from "@effect/platform-node"
 import { RatingRpcs } from "@movieapp/contracts/Rating"
+import { rootReason } from "@movieapp/platform/ErrorChain"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import { Duration, Effect, Layer } from "effect"
 import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
@@ -12,16 +13,6 @@ export interface Options {
   readonly timeout?: Duration.DurationInput
 }
 
-/** The root of a transport failure ("connect ECONNREFUSED 127.0.0.1:8092") rather than its wrappers. */
-const rootReason = (error: Error): string => {
-  let reason = error.message
-  let cause: unknown = error.cause
-  for (let depth = 0; depth < 8 && cause instanceof Error; depth++) {
-    if (cause.message !== "") reason = cause.message
-    cause = cause.cause
-  }
-  return reason
-}
 
 export const make = (options: Options) =>
   Effect.gen(function* () {
