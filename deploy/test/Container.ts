@@ -7,6 +7,7 @@
  */
 import { Deferred, type Duration, Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { createInterface } from "node:readline"
 import type { Built } from "./Dockerfile.js"
@@ -39,12 +40,29 @@ const hostPath = (image: Built, mounts: Readonly<Record<string, string>>, argume
   return mount ? path.join(mounts[mount]!, argument.slice(mount.length)) : path.join(image.root, argument)
 }
 
+/**
+ * A bind mount shows its source inside the container whatever the permissions of
+ * the host directories above it; a process running as the image's user here would
+ * need to traverse them (a checkout under a private temporary directory, say). So
+ * each mount's source is copied next to the image, where that user can reach it.
+ */
+const stage = (image: Built, mounts: Readonly<Record<string, string>>): Record<string, string> => {
+  if (Object.keys(mounts).length === 0) return {}
+  const root = fs.mkdtempSync(path.join(path.dirname(image.root), "mounts-"))
+  fs.chmodSync(root, 0o755)
+  return Object.fromEntries(Object.entries(mounts).map(([target, source], i) => {
+    const staged = path.join(root, String(i))
+    fs.cpSync(source, staged, { recursive: true })
+    return [target, staged]
+  }))
+}
+
 /** Starts `spec` on `image`; the process is killed when the scope closes if it is still running. */
 export const start = (image: Built, spec: Spec): Effect.Effect<Running, Error, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.gen(function* () {
       const exit = yield* Deferred.make<number | null>()
-      const mounts = spec.mounts ?? {}
+      const mounts = stage(image, spec.mounts ?? {})
       const [command, ...args] = spec.argv.map((a, i) => i === 0 ? a : hostPath(image, mounts, a))
       const user = image.config.user === undefined ? undefined : uids[image.config.user]
       const asUser = user !== undefined && process.getuid?.() === 0 ? { uid: user, gid: user } : {}
