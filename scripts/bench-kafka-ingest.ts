@@ -5,7 +5,11 @@
  * rows). Needs scripts/mariadb.sh start and scripts/kafka.sh start. Goal: at
  * least 50,000 events/s on a 2-core machine. Prints figures; asserts nothing.
  *
- *   node --conditions=source --import tsx scripts/bench-kafka-ingest.ts [events] [partitions]
+ * The packages run as compiled JavaScript, as in the images (`npm run build`
+ * first; without `--conditions=source` they resolve to dist/): tsx's transpiled
+ * sources cost measurably more per event.
+ *
+ *   npm run bench:kafka-ingest -- [events] [partitions]
  */
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"

@@ -5,11 +5,11 @@
  */
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { type SqlClient, SqlError } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import { MigrationError, type Loader } from "@effect/sql/Migrator"
 import { MysqlClient, MysqlMigrator } from "@effect/sql-mysql2"
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Config, Duration, Effect, Layer, Option, type Redacted, Schedule, String } from "effect"
+import { Config, Duration, Effect, Layer, Option, type Redacted, Schedule, Scope, String } from "effect"
 import { Readiness } from "./Readiness.js"
 
 export interface MysqlConfig {
@@ -111,3 +111,28 @@ export const orUnavailable = (service: string) => <A, E, R>(self: Effect.Effect<
         Effect.zipRight(Effect.fail(new ServiceUnavailable({ service, reason: "the database cannot be reached" })))
       )
   ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | ServiceUnavailable, R>
+
+/** Isolation levels a transaction can ask for. */
+export type IsolationLevel = "READ UNCOMMITTED" | "READ COMMITTED" | "REPEATABLE READ" | "SERIALIZABLE"
+
+/**
+ * Like `sql.withTransaction`, at `level` rather than the server's default
+ * (REPEATABLE READ, unless an operator changed it). The level is set for that one
+ * transaction, so the pooled connection keeps its session default. A transaction
+ * nested in another runs as a savepoint of it, at the outer one's level.
+ */
+export const withIsolation = (sql: SqlClient.SqlClient, level: IsolationLevel) =>
+  SqlClient.makeWithTransaction({
+    transactionTag: SqlClient.TransactionConnection,
+    spanAttributes: [["db.system.name", "mysql"], ["db.transaction.isolation", level]],
+    acquireConnection: Effect.flatMap(Scope.make(), (scope) =>
+      Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
+    begin: (conn) =>
+      conn.executeUnprepared(`SET TRANSACTION ISOLATION LEVEL ${level}`, [], undefined).pipe(
+        Effect.zipRight(conn.executeUnprepared("BEGIN", [], undefined))
+      ),
+    savepoint: (conn, id) => conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined),
+    commit: (conn) => conn.executeUnprepared("COMMIT", [], undefined),
+    rollback: (conn) => conn.executeUnprepared("ROLLBACK", [], undefined),
+    rollbackSavepoint: (conn, id) => conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined)
+  })

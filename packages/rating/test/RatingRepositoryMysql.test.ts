@@ -1,9 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { type RatingEvent, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
-import { Effect, Layer, Random } from "effect"
+import { Deferred, Effect, Fiber, Layer, Random } from "effect"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
@@ -61,6 +61,57 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
         for (const row of expected) {
           const aggregate = yield* repository.aggregate({ recordType: row.recordType as "movie" | "tv", recordId: RecordId.make(row.recordId) })
           assert.deepStrictEqual([aggregate.count, aggregate.sum], [Number(row.n), Number(row.total)])
+        }
+      }))
+
+    it.effect("removing one rating does not wait for a lock another transaction holds on a different rating", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const sql = yield* SqlClient.SqlClient
+        const ratingOf = (userId: string) => ({ recordType: "movie" as const, recordId: RecordId.make("lock-0"), userId: UserId.make(userId) })
+        yield* repository.put({ ...ratingOf("u1"), value: RatingValue.make(3) })
+        yield* repository.put({ ...ratingOf("u2"), value: RatingValue.make(4) })
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* sql`SELECT value FROM ratings WHERE record_type = 'movie' AND record_id = 'lock-0' AND user_id = 'u1' FOR UPDATE`.pipe(
+          Effect.zipRight(Deferred.succeed(locked, undefined)),
+          Effect.zipRight(Deferred.await(release)),
+          sql.withTransaction,
+          Effect.fork
+        )
+        yield* Deferred.await(locked)
+        // Bounded only so that a regression fails instead of hanging until InnoDB's lock wait timeout.
+        const removed = yield* repository.remove(ratingOf("u2")).pipe(
+          Effect.disconnect, // a statement in flight cannot be cut short
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("remove waited for the other transaction's lock") }),
+          Effect.ensuring(Deferred.succeed(release, undefined))
+        )
+        yield* Fiber.join(holder)
+        assert.isTrue(removed)
+        assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("lock-0") }), new AggregatedRating({ count: 1, sum: 3 }))
+      }))
+
+    it.effect("writers racing to give the same users their first ratings count each rating once", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const sql = yield* SqlClient.SqlClient
+        const records = ["first-0", "first-1", "first-2", "first-3"].map((id) => RecordId.make(id))
+        // Every writer finds the same keys absent; all but one lose the race to insert each.
+        yield* Effect.forEach(Array.from({ length: 8 }, (_, writer) => writer), (writer) =>
+          repository.applyEvents(records.flatMap((recordId) =>
+            Array.from({ length: 10 }, (_, user): RatingEvent => ({
+              eventType: "put",
+              recordType: "movie",
+              recordId,
+              userId: UserId.make(`u${user}`),
+              value: RatingValue.make(((writer + user) % 10) + 1)
+            })))), { concurrency: "unbounded", discard: true })
+        for (const recordId of records) {
+          const [row] = yield* sql<{ n: number; total: number }>`
+            SELECT COUNT(*) AS n, CAST(SUM(value) AS SIGNED) AS total FROM ratings WHERE record_type = 'movie' AND record_id = ${recordId}`
+          const aggregate = yield* repository.aggregate({ recordType: "movie", recordId })
+          assert.deepStrictEqual([aggregate.count, aggregate.sum], [10, Number(row!.total)], recordId)
+          assert.strictEqual(Number(row!.n), 10)
         }
       }))
   })

@@ -124,14 +124,17 @@ const carrierOf = (message: KafkaMessage | undefined): Telemetry.Carrier => {
 const MAX_LINKS = 32
 
 const traceLinks = (messages: ReadonlyArray<KafkaMessage>): ReadonlyArray<Tracer.SpanLink> => {
-  const links = new Map<string, Tracer.SpanLink>()
+  // A batch's messages mostly share a few senders' contexts: parse each distinct header once.
+  const seen = new Set<string>()
+  const links: Array<Tracer.SpanLink> = []
   for (const message of messages) {
-    if (links.size >= MAX_LINKS) break
-    Option.map(Telemetry.extract(carrierOf(message)), (span) => {
-      if (!links.has(span.spanId)) links.set(span.spanId, { _tag: "SpanLink", span, attributes: {} })
-    })
+    if (links.length >= MAX_LINKS) break
+    const carrier = carrierOf(message)
+    if (carrier.traceparent === undefined || seen.has(carrier.traceparent)) continue
+    seen.add(carrier.traceparent)
+    Option.map(Telemetry.extract(carrier), (span) => links.push({ _tag: "SpanLink", span, attributes: {} }))
   }
-  return [...links.values()]
+  return links
 }
 
 /**

@@ -35,86 +35,141 @@ const ratingOf = (key: { readonly recordType: string; readonly recordId: string;
 
 /**
  * Rows per statement: a batch from Kafka can hold tens of thousands of events,
- * and one statement takes at most 65,535 placeholders; and MariaDB turns IN lists of 1000 or more into a subquery it plans poorly.
+ * one statement takes at most 65,535 placeholders, and MariaDB turns IN lists of
+ * 1000 or more into a subquery it plans poorly.
  */
 const STATEMENT_ROWS = 500
 
-/** InnoDB resolves lock conflicts between concurrent batches by aborting one: run it again. */
+/** `(?, ?, ?), (?, ?, ?)`: `rows` rows of `width` placeholders. */
+const placeholders = (rows: number, width: number) => Array.replicate(`(${Array.replicate("?", width).join(", ")})`, rows).join(", ")
+
+/**
+ * The rows of `keys` rating keys. MariaDB scans the whole table for a row
+ * constructor IN list of one (and a DELETE locks every row it scans), so one key
+ * is spelled out.
+ */
+const whereKeys = (keys: number) =>
+  keys === 1
+    ? "record_type = ? AND record_id = ? AND user_id = ?"
+    : `(record_type, record_id, user_id) IN (${placeholders(keys, 3)})`
+
+/**
+ * Lock conflicts between concurrent batches, which InnoDB resolves by aborting
+ * one (deadlock, lock wait timeout), and a key another transaction inserted after
+ * this one found it absent (duplicate key): run the transaction again.
+ */
 const isTransient = (error: unknown) =>
   error instanceof SqlError.SqlError &&
-  [1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */].includes((error.cause as { errno?: number } | undefined)?.errno ?? 0)
+  [1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */, 1062 /* ER_DUP_ENTRY */].includes(
+    (error.cause as { errno?: number } | undefined)?.errno ?? 0
+  )
+
+/** A user's rating for a record after a batch: its value, or undefined when deleted. */
+interface Change {
+  readonly key: RatingKey
+  readonly next: number | undefined
+}
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // READ COMMITTED: locking reads take no gap locks, so concurrent batches over
+  // different keys never wait for each other. Correctness does not rest on it
+  // (see apply), only speed.
+  const withTransaction = Mysql.withIsolation(sql, "READ COMMITTED")
 
-  const tuple = (key: RatingKey) => sql`(${key.recordType}, ${key.recordId}, ${key.userId})`
-
-  /** One transaction, run again when InnoDB aborts it for a lock conflict. */
+  /** One transaction, run again when it lost a race with a concurrent one. */
   const transaction = <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
     effect.pipe(
-      sql.withTransaction,
+      withTransaction,
       Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
       unavailable
     )
+
+  /** Statements over `rows`, at most STATEMENT_ROWS each, built by `statement(chunk)`, in order. */
+  const inChunks = <T>(rows: ReadonlyArray<T>, statement: (chunk: ReadonlyArray<T>) => Effect.Effect<unknown, SqlError.SqlError>) =>
+    Effect.forEach(Array.chunksOf(rows, STATEMENT_ROWS), statement, { discard: true })
+
+  // Statement parameters, flattened in loops: these run for every event of every batch.
+  const keyParams = (changes: ReadonlyArray<Change>) => {
+    const params: Array<unknown> = []
+    for (const { key } of changes) params.push(key.recordType, key.recordId, key.userId)
+    return params
+  }
+  const ratingParams = (changes: ReadonlyArray<Change>) => {
+    const params: Array<unknown> = []
+    for (const { key, next } of changes) params.push(key.recordType, key.recordId, key.userId, next)
+    return params
+  }
 
   /**
    * Applies the final state of each (record, user) in `events` and returns how
    * many of them had a rating before. Intermediate states of one key within a
    * batch cannot change the final aggregate, so only the last event per key counts.
    * Runs inside the caller's transaction.
+   *
+   * Each aggregate moves by the difference between a rating's value before and
+   * after, so that value must be the one replaced. Ratings that exist are read
+   * with a lock, so nobody changes them before this transaction ends. Ratings that
+   * do not exist are inserted with a plain INSERT: if a concurrent transaction
+   * inserted one meanwhile, it fails on the duplicate key, and the transaction
+   * runs again and finds it.
    */
   const apply = (events: ReadonlyArray<RatingEvent>) =>
     Effect.gen(function* () {
-      const finals = new Map<string, { readonly key: RatingKey; readonly next: Option.Option<number> }>()
+      const finals = new Map<string, Change>()
       for (const event of events) {
         const key = { recordType: event.recordType, recordId: event.recordId, userId: event.userId }
-        finals.set(ratingOf(key), { key, next: event.eventType === "put" ? Option.some(event.value) : Option.none() })
+        finals.set(ratingOf(key), { key, next: event.eventType === "put" ? event.value : undefined })
       }
+      if (finals.size === 0) return 0
       // Locking in key order keeps concurrent batches from deadlocking on each other as often.
-      const changes = [...finals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, change]) => change)
-      if (changes.length === 0) return 0
+      const changes = [...finals.keys()].sort().map((id) => finals.get(id)!)
 
-      const rows = (yield* Effect.forEach(Array.chunksOf(changes, STATEMENT_ROWS), (chunk) =>
-        sql`SELECT record_type, record_id, user_id, value FROM ratings
-          WHERE (record_type, record_id, user_id) IN (${sql.csv(chunk.map((c) => tuple(c.key)))})
-          ORDER BY record_type, record_id, user_id FOR UPDATE`.pipe(
+      const previous = new Map<string, number>()
+      yield* inChunks(changes, (chunk) =>
+        sql.unsafe(
+          `SELECT record_type, record_id, user_id, value FROM ratings
+           WHERE ${whereKeys(chunk.length)} FOR UPDATE`,
+          keyParams(chunk)
+        ).pipe(
           Effect.flatMap(Schema.decodeUnknown(Schema.Array(RatingRow))),
-          Effect.catchTag("ParseError", Effect.die) // rows we wrote ourselves: a mismatch is a bug
-        ))).flat()
-      const previous = new Map(rows.map((row) => [ratingOf(row), row.value]))
+          Effect.catchTag("ParseError", Effect.die), // rows we wrote ourselves: a mismatch is a bug
+          Effect.map((rows) => rows.forEach((row) => previous.set(ratingOf(row), row.value)))
+        ))
 
       const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
-      const puts: Array<Record<string, unknown>> = []
-      const deletes: Array<RatingKey> = []
-      for (const { key, next } of changes) {
-        const before = Option.fromNullable(previous.get(ratingOf(key)))
-        if (Option.isNone(before) && Option.isNone(next)) continue
-        if (Option.isSome(next)) puts.push({ ...key, value: next.value })
-        else deletes.push(key)
-        const record = recordOf(key)
-        const entry = deltas.get(record) ?? { key: { recordType: key.recordType, recordId: key.recordId }, delta: Aggregate.zero }
-        entry.delta = Aggregate.combine(entry.delta, Aggregate.delta(before, next))
+      const inserts: Array<Change> = []
+      const updates: Array<Change> = []
+      const deletes: Array<Change> = []
+      for (const change of changes) {
+        const before = previous.get(ratingOf(change.key))
+        if (before === change.next) continue
+        if (before === undefined) inserts.push(change)
+        else if (change.next === undefined) deletes.push(change)
+        else updates.push(change)
+        const record = recordOf(change.key)
+        const entry = deltas.get(record) ?? { key: { recordType: change.key.recordType, recordId: change.key.recordId }, delta: Aggregate.zero }
+        entry.delta = Aggregate.combine(entry.delta, Aggregate.delta(Option.fromNullable(before), Option.fromNullable(change.next)))
         deltas.set(record, entry)
       }
-      if (puts.length > 0) {
-        yield* Effect.forEach(Array.chunksOf(puts, STATEMENT_ROWS), (chunk) =>
-          sql`INSERT INTO ratings ${sql.insert(chunk)} ON DUPLICATE KEY UPDATE value = VALUES(value)`, { discard: true })
-      }
-      if (deletes.length > 0) {
-        yield* Effect.forEach(Array.chunksOf(deletes, STATEMENT_ROWS), (chunk) =>
-          sql`DELETE FROM ratings WHERE (record_type, record_id, user_id) IN (${sql.csv(chunk.map(tuple))})`, { discard: true })
-      }
+      yield* inChunks(inserts, (chunk) =>
+        sql.unsafe(`INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}`, ratingParams(chunk)))
+      yield* inChunks(updates, (chunk) =>
+        sql.unsafe(
+          `INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}
+           ON DUPLICATE KEY UPDATE value = VALUES(value)`,
+          ratingParams(chunk)
+        ))
+      yield* inChunks(deletes, (chunk) =>
+        sql.unsafe(`DELETE FROM ratings WHERE ${whereKeys(chunk.length)}`, keyParams(chunk)))
       const moved = [...deltas.values()].filter(({ delta }) => delta.count !== 0 || delta.sum !== 0)
-      if (moved.length > 0) {
-        yield* Effect.forEach(Array.chunksOf(moved, STATEMENT_ROWS), (chunk) =>
-          sql`INSERT INTO rating_aggregates ${sql.insert(chunk.map(({ key, delta }) => ({
-            ...key,
-            ratingsCount: delta.count,
-            ratingsSum: delta.sum
-          })))}
-            ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
-                                    ratings_sum = ratings_sum + VALUES(ratings_sum)`, { discard: true })
-      }
+      yield* inChunks(moved, (chunk) =>
+        sql.unsafe(
+          `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${placeholders(chunk.length, 4)}
+           ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
+                                   ratings_sum = ratings_sum + VALUES(ratings_sum)`,
+          chunk.flatMap(({ delta, key }) => [key.recordType, key.recordId, delta.count, delta.sum])
+        ))
       return previous.size
     })
 
@@ -130,8 +185,10 @@ export const make = Effect.gen(function* () {
   const applyStreamBatch = (batch: StreamBatch) =>
     Effect.gen(function* () {
       // Locking the stream's row first serialises two consumers that both believe
-      // they own the partition (kafkajs has no fencing during a rebalance).
-      yield* sql`INSERT IGNORE INTO rating_event_checkpoints (stream, next_position) VALUES (${batch.stream}, 0)`
+      // they own the partition (kafkajs has no fencing during a rebalance). The
+      // upsert takes the lock exclusively at once, whether the row exists or not.
+      yield* sql`INSERT INTO rating_event_checkpoints (stream, next_position) VALUES (${batch.stream}, 0)
+        ON DUPLICATE KEY UPDATE next_position = next_position`
       const split = Redelivery.split(batch, yield* readCheckpoint(batch.stream, true))
       yield* apply(split.fresh)
       yield* sql`UPDATE rating_event_checkpoints SET next_position = ${split.next.toString()} WHERE stream = ${batch.stream}`
