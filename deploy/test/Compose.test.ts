@@ -3,7 +3,7 @@
  * with deploy/Dockerfile, with itself and with the configuration the code reads.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration } from "effect"
+import { Duration, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Compose from "./Compose.js"
@@ -75,12 +75,30 @@ describe("Docker Compose stack", () => {
     }
   })
 
-  it("every setting a service container gets is one its code reads, and its configuration holds", () => {
+  it("every setting a service or ingestor container gets is one its code reads, and its configuration holds", () => {
     assert.deepStrictEqual(running.map((s) => s.name).sort(), ["metadata", "movie", "rating"])
     for (const { name, service, image } of running) {
       const result = Programs.check(image.target as Programs.ServiceName, Compose.environment(service))
       assert.deepStrictEqual(result.unread, [], `${name} gets settings its code does not read`)
       assert.deepStrictEqual(result.errors, [], `${name} would not start`)
+    }
+    const ingestor = Programs.checkIngestor(Compose.environment(compose.services.ratingingestor))
+    assert.deepStrictEqual(ingestor.unread, [], "the ingestor gets settings its code does not read")
+    assert.deepStrictEqual(ingestor.errors, [], "the ingestor would not start")
+  })
+
+  it("every movieapp program exports its spans to the stack's Jaeger over OTLP/HTTP, recording every trace, and none waits for it", () => {
+    const programs = built.map((s) => s.name).sort()
+    assert.deepStrictEqual(programs, ["metadata", "movie", "rating", "ratingingestor"])
+    // Jaeger 2 receives OTLP/HTTP on 4318, on every interface (its image sets JAEGER_LISTEN_HOST=0.0.0.0).
+    assert.match(compose.services.jaeger.image, /^jaegertracing\/jaeger:2\./)
+    assert.isUndefined(Compose.environment(compose.services.jaeger).JAEGER_LISTEN_HOST)
+    for (const name of programs) {
+      const service = compose.services[name]
+      assert.deepStrictEqual(Programs.tracing(Compose.environment(service)), { endpoint: Option.some("http://jaeger:4318"), sampleRatio: 1 }, name)
+      // Started after Jaeger so the first spans find it, but never held back when it cannot start
+      // (say, its UI port is taken): without it the spans are dropped and the calls go on.
+      assert.deepStrictEqual(service.depends_on?.jaeger, { condition: "service_started", required: false }, name)
     }
   })
 
@@ -93,7 +111,7 @@ describe("Docker Compose stack", () => {
     }
   })
 
-  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT, then KAFKA_DRAIN_TIMEOUT when consuming Kafka) and some margin", () => {
+  it("a stop fits in the grace period: the drain (SERVER_SHUTDOWN_TIMEOUT), then KAFKA_DRAIN_TIMEOUT when consuming Kafka and the span flush when tracing, and some margin", () => {
     for (const { name, service, image } of running) {
       const grace = Compose.seconds(service.stop_grace_period ?? "10s")
       const stopping = Programs.check(image.target as Programs.ServiceName, Compose.environment(service)).stopTimeout!

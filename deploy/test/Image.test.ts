@@ -4,10 +4,12 @@
  * compiled JavaScript, migrations), then each container runs exactly what the
  * image and its deployment say (Kubernetes production overlay, Compose file)
  * with the deployment's settings, only its addresses pointed at this machine
- * (MariaDB, the Kafka broker, the testkit's Consul agent double): the services
- * start, register with Consul, answer gRPC health checks, take the sample data
- * through the one-shot jobs (events through Kafka), answer through the gateway,
- * which finds them through Consul, and stop cleanly on SIGTERM.
+ * (MariaDB, the Kafka broker, the testkit's Consul agent double, an OTLP/HTTP
+ * receiver for the trace collector): the services start, register with Consul,
+ * answer gRPC health checks, take the sample data through the one-shot jobs
+ * (events through Kafka), answer through the gateway, which finds them through
+ * Consul, stop cleanly on SIGTERM, and have exported their spans, one trace
+ * crossing them, to the collector their deployment names.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
@@ -19,7 +21,9 @@ import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
+import * as Tracing from "@movieapp/testkit/Tracing"
 import { type EventLike, independently } from "@movieapp/testkit/ExpectedRatings"
 import { Deferred, Effect, Redacted, Schedule } from "effect"
 import * as fs from "node:fs"
@@ -76,13 +80,14 @@ interface ThisMachine {
   readonly consulToken?: string
   /** Names of this test's own on the Kafka broker, which other test runs share. */
   readonly kafka: { readonly topic: string; readonly group: string }
+  /** Where the trace collector would be. */
+  readonly otlp: OtlpReceiver.OtlpReceiver
 }
 
 /**
  * What this machine provides for each infrastructure setting a deployment may
  * name: MariaDB's test database, the broker of scripts/kafka.sh, the testkit's
- * Consul agent double. When the services read tracing settings, their stand-ins
- * go here too.
+ * Consul agent double, the testkit's OTLP/HTTP receiver for the trace collector.
  */
 const standIns = (machine: ThisMachine): Readonly<Record<string, string>> => ({
   MYSQL_HOST: machine.database.host,
@@ -92,7 +97,8 @@ const standIns = (machine: ThisMachine): Readonly<Record<string, string>> => ({
   MYSQL_PASSWORD: Redacted.value(machine.database.password),
   KAFKA_BROKERS: TestKafka.brokers.join(","),
   CONSUL_HTTP_ADDR: machine.consul.url,
-  ...(machine.consulToken === undefined ? {} : { CONSUL_HTTP_TOKEN: machine.consulToken })
+  ...(machine.consulToken === undefined ? {} : { CONSUL_HTTP_TOKEN: machine.consulToken }),
+  TRACING_ENDPOINT: machine.otlp.url
 })
 
 /** A Kafka test's own names for this machine; every program that takes KAFKA_BROKERS gets them. */
@@ -102,9 +108,10 @@ const kafkaNames = (names: ThisMachine["kafka"]) => ({
   KAFKA_GROUP: names.group
 })
 
-const machine = (database: MysqlConfig, consul: ConsulAgentDouble.ConsulAgentDouble, consulToken?: string): ThisMachine => ({
+const machine = (database: MysqlConfig, consul: ConsulAgentDouble.ConsulAgentDouble, otlp: OtlpReceiver.OtlpReceiver, consulToken?: string): ThisMachine => ({
   database,
   consul,
+  otlp,
   ...(consulToken === undefined ? {} : { consulToken }),
   kafka: { topic: TestKafka.unique("deploy-ratings"), group: TestKafka.unique("deploy-rating") }
 })
@@ -243,6 +250,39 @@ const gatewayAnswers = (movie: Listening) =>
     }
   }))
 
+/**
+ * GetMovieDetails through the gateway as a caller who records its trace: its
+ * `traceparent` decides the sampling, whatever ratio the deployment sets.
+ */
+const tracedCall = (movie: Listening) =>
+  Effect.scoped(Effect.gen(function* () {
+    const caller = Tracing.callerContext(true)
+    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
+    const answer = yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: movies[0]!.id }, { metadata: { traceparent: caller.traceparent } })
+    assert.strictEqual(answer.movieDetails?.metadata?.id, movies[0]!.id)
+    return caller
+  }))
+
+/**
+ * Once every program has stopped (a stop flushes its last spans), the collector
+ * their deployment names has every program's spans: the traced call's trace
+ * through the gateway into metadata and rating, continuing the caller's, and the
+ * ingestor's trace continued by the rating service from the Kafka messages.
+ */
+const tracesExported = (otlp: OtlpReceiver.OtlpReceiver, caller: ReturnType<typeof Tracing.callerContext>) => {
+  const spans = otlp.spans()
+  const services = (of: ReadonlyArray<OtlpReceiver.ExportedSpan>) => [...new Set(of.map((span) => span.service))].sort()
+  assert.includeMembers(services(spans), ["metadata", "movie", "rating", "ratingingestor"])
+  const call = spans.filter((span) => span.traceId === caller.traceId)
+  assert.deepStrictEqual(services(call), ["metadata", "movie", "rating"], `the traced call's spans: ${JSON.stringify(call)}`)
+  assert.isTrue(call.some((span) => span.service === "movie" && span.parentSpanId === caller.spanId), "the gateway continues the caller's trace")
+  const ingestion = new Set(spans.filter((span) => span.service === "ratingingestor").map((span) => span.traceId))
+  assert.isTrue(
+    spans.some((span) => span.service === "rating" && span.name === "RatingEventSourceKafka.batch" && ingestion.has(span.traceId)),
+    "the rating service continues the ingestor's trace"
+  )
+}
+
 interface HealthEntry {
   readonly Service: { readonly Service: string; readonly Address: string; readonly Port: number }
 }
@@ -328,12 +368,12 @@ describe("the images", () => {
 
   describe.runIf(withInfrastructure)("on MariaDB, Kafka and a Consul agent double", () => {
     it.live.runIf(Kustomize.available())(
-      "Kubernetes (production overlay): the Deployments' containers start, register with Consul, pass their gRPC probes, take the ingestor Job's events through Kafka, answer through the gateway, stop on SIGTERM",
+      "Kubernetes (production overlay): the Deployments' containers start, register with Consul, pass their gRPC probes, take the ingestor Job's events through Kafka, answer through the gateway, stop on SIGTERM, and have sent their traces to the collector's stand-in",
       () =>
         Effect.gen(function* () {
           // Production Consul enforces ACLs: the operator's optional Secret holds the token.
           const consulToken = `token-${Math.random().toString(36).slice(2)}`
-          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make({ aclToken: consulToken }), consulToken)
+          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make({ aclToken: consulToken }), yield* OtlpReceiver.make(), consulToken)
           const rendered = Manifests.render("production")
           const operatorSecret = {
             apiVersion: "v1",
@@ -395,18 +435,20 @@ describe("the images", () => {
             for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie })
           }))
           yield* gatewayAnswers(listening.movie!)
+          const caller = yield* tracedCall(listening.movie!)
 
           for (const proc of running.reverse()) yield* stopsCleanly(proc)
           yield* deregistered(here, Object.keys(listening))
+          tracesExported(here.otlp, caller)
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       180_000
     )
 
     it.live(
-      "Compose: the services start, register with Consul, report healthy through the Compose health check, load the catalog and the events (through Kafka), answer through the gateway, stop on SIGTERM",
+      "Compose: the services start, register with Consul, report healthy through the Compose health check, load the catalog and the events (through Kafka), answer through the gateway, stop on SIGTERM, and have sent their traces to Jaeger's stand-in",
       () =>
         Effect.gen(function* () {
-          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make())
+          const here = machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make(), yield* OtlpReceiver.make())
           const compose = Compose.read()
           const listening: Record<string, Listening> = {}
           for (const name of ["metadata", "rating", "movie"]) listening[name] = { grpc: yield* freePort, http: yield* freePort }
@@ -457,9 +499,11 @@ describe("the images", () => {
           }))
           yield* ratingsLanded(listening.rating!)
           yield* gatewayAnswers(listening.movie!)
+          const caller = yield* tracedCall(listening.movie!)
 
           for (const proc of running.reverse()) yield* stopsCleanly(proc)
           yield* deregistered(here, Object.keys(listening))
+          tracesExported(here.otlp, caller)
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       180_000
     )

@@ -4,7 +4,7 @@
  * with deploy/Dockerfile and with the configuration the code reads.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration } from "effect"
+import { Duration, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as models from "kubernetes-models"
@@ -54,6 +54,14 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
     const stop = (env: Record<string, string>) => Duration.toSeconds(Programs.check("rating", env).stopTimeout!)
     assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds" }), 10)
     assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds", INGESTION: "kafka", KAFKA_BROKERS: "k:9092" }), 17)
+    // With a trace endpoint, the stop ends flushing the last spans.
+    assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", TRACING_ENDPOINT: "http://collector:4318" }), 15)
+    assert.deepStrictEqual(Programs.check("movie", { TRACING_ENDPOINT: "collector:4318" }).errors.length, 1)
+    // The ingestor's environment: its options' fallbacks and tracing.
+    assert.deepStrictEqual(Programs.checkIngestor({ KAFKA_BROKERS: "k:9092", TRACING_ENDPOINT: "http://c:4318", TRACING_SAMPLE_RATIO: "1" }), { unread: [], errors: [] })
+    assert.deepStrictEqual(Programs.checkIngestor({ KAFKA_GROUP: "g" }).unread, ["KAFKA_GROUP"])
+    assert.strictEqual(Programs.checkIngestor({ TRACING_SAMPLE_RATIO: "2" }).errors.length, 1)
+    assert.strictEqual(Programs.checkIngestor({ KAFKA_BROKERS: "k:x" }).errors.length, 1)
   })
 
   it("the ingestor Job is applied apart from the services, so applying them never re-runs an ingestion", () => {
@@ -219,6 +227,73 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           assert.isAtLeast(grace, preStopSeconds(container) + stopping + 5, `${container.name}: preStop ${preStopSeconds(container)}s + stop ${stopping}s must fit in ${grace}s`)
         }
       })
+
+      it("the ingestor Job's settings are ones its code reads, and hold", () => {
+        for (const { container } of movieappContainers.filter((c) => !Programs.isService(c.image.target))) {
+          const resolved = Manifests.resolveEnv(container, all)
+          assert.deepStrictEqual(resolved.problems, [])
+          assert.deepStrictEqual(Programs.checkIngestor(resolved.env), { unread: [], errors: [] }, container.name)
+        }
+      })
+
+      it("every container exports its spans to the overlay's trace collector, an optional endpoint, sampling as the overlay says", () => {
+        const endpoints = services.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))!
+        const collector = endpoints.data.TRACING_ENDPOINT
+        assert.strictEqual(
+          collector,
+          overlay === "production" ? "http://otel-collector.observability.svc.cluster.local:4318" : "http://jaeger:4318"
+        )
+        for (const { container, image } of movieappContainers) {
+          const entry = (container.env as Array<any>).find((e) => e.name === "TRACING_ENDPOINT")
+          assert.deepStrictEqual(
+            entry?.valueFrom,
+            { configMapKeyRef: { name: endpoints.metadata.name, key: "TRACING_ENDPOINT", optional: true } },
+            container.name
+          )
+          // Production records one new trace in ten; the local cluster every one; an ingestion run is always recorded.
+          const ratio = Programs.isService(image.target) ? (overlay === "production" ? 0.1 : 1) : 1
+          assert.deepStrictEqual(Programs.tracing(Manifests.resolveEnv(container, all).env), { endpoint: Option.some(collector), sampleRatio: ratio }, container.name)
+        }
+      })
+
+      it("an operator without a trace collector deletes the endpoint: every container still starts, with tracing off", () => {
+        const withoutCollector = all.map((o) =>
+          o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints")
+            ? { ...o, data: Object.fromEntries(Object.entries(o.data as Record<string, string>).filter(([key]) => key !== "TRACING_ENDPOINT")) }
+            : o)
+        for (const { container, image } of movieappContainers) {
+          const resolved = Manifests.resolveEnv(container, withoutCollector)
+          assert.deepStrictEqual(resolved.problems, [], container.name)
+          assert.isFalse("TRACING_ENDPOINT" in resolved.env, container.name)
+          assert.isTrue(Option.isNone(Programs.tracing(resolved.env)!.endpoint), container.name)
+          const errors = Programs.isService(image.target)
+            ? Programs.check(image.target as Programs.ServiceName, resolved.env).errors
+            : Programs.checkIngestor(resolved.env).errors
+          assert.deepStrictEqual(errors, [], container.name)
+        }
+      })
+
+      if (overlay === "local") {
+        it("the local overlay runs its infrastructure: every endpoint names a Service of the overlay, at one of its ports", () => {
+          const endpoints = services.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))!
+          const data = endpoints.data as Record<string, string>
+          const hosts = Object.entries(data).filter(([key]) => !key.endsWith("_PORT")).flatMap(([key, value]) =>
+            value.split(",").map((part) => {
+              if (/^[a-z]+:\/\//.test(part)) {
+                const url = new URL(part)
+                return { key, host: url.hostname, port: url.port }
+              }
+              const [host, port] = part.split(":")
+              return { key, host: host!, port: port ?? data[key.replace(/_HOST$/, "_PORT")] }
+            }))
+          assert.includeMembers(hosts.map((h) => h.key), ["MYSQL_HOST", "KAFKA_BROKERS", "CONSUL_HTTP_ADDR", "TRACING_ENDPOINT"])
+          for (const { key, host, port } of hosts) {
+            const service = services.find((o) => o.kind === "Service" && o.metadata.name === host)
+            assert.isDefined(service, `${key}: no Service ${host}`)
+            assert.isTrue(service!.spec.ports.some((p: any) => String(p.port) === port), `${key}: Service ${host} has no port ${port}`)
+          }
+        })
+      }
 
       it("infrastructure endpoints come from the one endpoints ConfigMap", () => {
         const endpoints = services.filter((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))

@@ -12,9 +12,10 @@ import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
-import { Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Duration, Effect, Either, HashSet } from "effect"
+import { Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Duration, Effect, Either, HashSet, Option } from "effect"
 
 export interface Evaluation<A> {
   /** Every variable the config asked for, whether present or not. */
@@ -50,7 +51,8 @@ export interface Service {
   readonly everyPart: ReadonlyArray<Config.Config<unknown>>
   /**
    * What a graceful stop waits for after the servers have drained
-   * (SERVER_SHUTDOWN_TIMEOUT), one after the other, given the service's settings.
+   * (SERVER_SHUTDOWN_TIMEOUT), one after the other, given the service's settings
+   * (the trace flush last: the tracer outlives everything it traces).
    */
   readonly afterDrain: (settings: any) => ReadonlyArray<Config.Config<Duration.Duration>>
 }
@@ -59,6 +61,10 @@ type Settings<C> = C extends Config.Config<infer A> ? A : never
 
 const discovery = (settings: { readonly discovery: "memory" | "consul" }) =>
   settings.discovery === "consul" ? [DiscoveryConsul.config] : []
+
+/** With a trace endpoint, the stop ends flushing pending spans, for at most Telemetry.SHUTDOWN_TIMEOUT. */
+const traceFlush = (settings: { readonly tracing: Telemetry.TracingConfig }) =>
+  Option.isSome(settings.tracing.endpoint) ? [Config.succeed(Telemetry.SHUTDOWN_TIMEOUT)] : []
 
 /**
  * Mirrors each `packages/<service>/src/main.ts`: when main.ts starts reading a
@@ -72,7 +78,7 @@ export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>
       ...discovery(settings)
     ],
     everyPart: [Mysql.config, DiscoveryConsul.config],
-    afterDrain: () => []
+    afterDrain: traceFlush
   },
   rating: {
     config: RatingConfig,
@@ -83,14 +89,16 @@ export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>
     ],
     everyPart: [Mysql.config, RatingEventSourceKafka.config, DiscoveryConsul.config],
     // The servers stop first; then the Kafka consumer finishes the batch in hand (RatingServer, main.ts).
-    afterDrain: (settings: Settings<typeof RatingConfig>) =>
-      settings.ingestion === "kafka" ? [Config.map(RatingEventSourceKafka.config, (c) => c.drainTimeout)] : []
+    afterDrain: (settings: Settings<typeof RatingConfig>) => [
+      ...(settings.ingestion === "kafka" ? [Config.map(RatingEventSourceKafka.config, (c) => c.drainTimeout)] : []),
+      ...traceFlush(settings)
+    ]
   },
   movie: {
     config: MovieConfig,
     parts: (settings: Settings<typeof MovieConfig>) => discovery(settings),
     everyPart: [DiscoveryConsul.config],
-    afterDrain: () => []
+    afterDrain: traceFlush
   }
 }
 
@@ -168,3 +176,31 @@ export const ingestorPublishesTo = (args: ReadonlyArray<string>, env: Readonly<R
     topic: option("topic") ?? env.KAFKA_TOPIC ?? Kafka.DEFAULT_TOPIC
   }
 }
+
+/**
+ * The environment the ingestor reads besides its arguments. Mirrors
+ * `packages/ratingingestor/src/main.ts`: RATING_URL, KAFKA_BROKERS and KAFKA_TOPIC
+ * as fallbacks of its options, and tracing (Telemetry.config) as the services do.
+ */
+export const ingestorReadable: ReadonlySet<string> = new Set([
+  "RATING_URL",
+  "KAFKA_BROKERS",
+  "KAFKA_TOPIC",
+  ...evaluate(Telemetry.config, {}).read
+])
+
+/** What the ingestor makes of `env`: the keys it ignores, and why it would stop at once (invalid settings). */
+export const checkIngestor = (env: Readonly<Record<string, string>>): Pick<Check, "unread" | "errors"> => {
+  const unread = Object.keys(env).filter((key) => !ingestorReadable.has(key)).sort()
+  const tracing = evaluate(Telemetry.config, env).result
+  const brokers = env.KAFKA_BROKERS === undefined ? undefined : Kafka.parseBrokers(env.KAFKA_BROKERS)
+  const errors = [
+    ...(Either.isLeft(tracing) ? [String(tracing.left)] : []),
+    ...(brokers !== undefined && Either.isLeft(brokers) ? [`KAFKA_BROKERS: ${brokers.left}`] : [])
+  ]
+  return { unread, errors }
+}
+
+/** The trace export a program's environment configures: none when tracing is off; undefined when invalid. */
+export const tracing = (env: Readonly<Record<string, string>>): Telemetry.TracingConfig | undefined =>
+  Either.getOrUndefined(evaluate(Telemetry.config, env).result)

@@ -19,7 +19,7 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { Config, Context, Effect, Layer, Option, Tracer } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Tracer } from "effect"
 
 export interface TracingConfig {
   /** OTLP/HTTP base URL (`http://collector:4318`); none = tracing off, no exporter. */
@@ -79,6 +79,13 @@ const effectTracer = (tracer: Tracer.Tracer): Tracer.Tracer =>
     context: (execution) => execution()
   })
 
+/**
+ * The longest a stop waits to flush pending spans (a graceful stop's last step,
+ * after everything traced has closed). A collector that is down or hangs costs a
+ * stop this much, never more: deployments' grace periods count it.
+ */
+export const SHUTDOWN_TIMEOUT: Duration.Duration = Duration.seconds(5)
+
 export interface Options {
   /** `service.name` of every span (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply). */
   readonly serviceName: string
@@ -96,15 +103,20 @@ export const layerSdk = (options: Options): Layer.Layer<never> => {
   const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) })
   return Layer.unwrapEffect(Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(effectTracer(tracer)))).pipe(
     Layer.provide(OtelTracer.layerTracer),
-    Layer.provide(NodeSdk.layerTracerProvider(options.spanProcessor, { sampler, shutdownTimeout: "5 seconds" })),
+    Layer.provide(NodeSdk.layerTracerProvider(options.spanProcessor, { sampler, shutdownTimeout: SHUTDOWN_TIMEOUT })),
     Layer.provide(Resource.layerFromEnv(Resource.configToAttributes({ serviceName: options.serviceName }))),
     Layer.fresh
   )
 }
 
-/** Spans exported in batches to `${endpoint}/v1/traces` (OTLP/HTTP, JSON). */
+/**
+ * Spans exported in batches to `${endpoint}/v1/traces` (OTLP/HTTP, JSON). An
+ * export, retries included, gives up within {@link SHUTDOWN_TIMEOUT}: the
+ * exporter's own default (10 s) would keep a finished program (the ingestor) alive
+ * past the stop's wait while an unreachable collector is retried.
+ */
 export const otlpExporter = (endpoint: string): SpanExporter =>
-  new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, "")}/v1/traces` })
+  new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, "")}/v1/traces`, timeoutMillis: Duration.toMillis(SHUTDOWN_TIMEOUT) })
 
 /**
  * Tracing of one service as configured: nothing at all when no endpoint is set,

@@ -5,8 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Effect, Option, Tracer } from "effect"
-import { createServer, type IncomingMessage } from "node:http"
+import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
+import * as Poll from "@movieapp/testkit/Poll"
+import { ConfigProvider, Duration, Effect, Option, Tracer } from "effect"
+import { createServer } from "node:net"
 import * as Telemetry from "../src/Telemetry.js"
 
 /** A tracer for `serviceName` recording into a fresh in-memory exporter, kept after the layer closes. */
@@ -194,38 +196,17 @@ describe("Telemetry configuration", () => {
     }))
 })
 
-/** An OTLP/HTTP receiver on loopback: keeps every request it gets. */
-const receiver = Effect.acquireRelease(
-  Effect.async<{ url: string; requests: Array<{ path: string; contentType: string; body: string }>; close: () => void }>((resume) => {
-    const requests: Array<{ path: string; contentType: string; body: string }> = []
-    const server = createServer((request: IncomingMessage, response) => {
-      const chunks: Array<Buffer> = []
-      request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => {
-        requests.push({ path: request.url ?? "", contentType: String(request.headers["content-type"]), body: Buffer.concat(chunks).toString("utf8") })
-        response.writeHead(200, { "content-type": "application/json" }).end("{}")
-      })
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, requests, close: () => server.close() }))
-    })
-  }),
-  ({ close }) => Effect.sync(close)
-)
-
 describe("Telemetry export", () => {
   it.live("with an endpoint, spans reach an OTLP/HTTP receiver at /v1/traces, flushed when the layer closes", () =>
     Effect.gen(function* () {
-      const otlp = yield* receiver
+      const otlp = yield* OtlpReceiver.make()
       yield* Effect.void.pipe(
         Effect.withSpan("exported.child"),
         Effect.withSpan("exported.root", { attributes: { "movie.id": "heat" } }),
         Effect.provide(Telemetry.layer("exporting-service", { endpoint: Option.some(`${otlp.url}/`), sampleRatio: 1 }))
       )
-      assert.isAbove(otlp.requests.length, 0)
-      const [request] = otlp.requests
+      assert.isAbove(otlp.requests().length, 0)
+      const [request] = otlp.requests()
       assert.strictEqual(request!.path, "/v1/traces")
       assert.include(request!.contentType, "application/json")
       const body = JSON.parse(request!.body)
@@ -237,4 +218,46 @@ describe("Telemetry export", () => {
       const child = spans.find((s: { name: string }) => s.name === "exported.child")
       assert.strictEqual(child.parentSpanId, root.spanId)
     }).pipe(Effect.scoped))
+
+  /** Spans of 20 traced steps, their results, and how long closing the layer took (ms). */
+  const tracedWork = (endpoint: string) =>
+    Effect.gen(function* () {
+      let closing = 0
+      const results = yield* Effect.scoped(Effect.gen(function* () {
+        // Runs first when the scope closes, before the tracer provider flushes.
+        yield* Effect.addFinalizer(() => Effect.sync(() => { closing = Date.now() }))
+        return yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) => Effect.succeed(i).pipe(Effect.withSpan("work")))
+      })).pipe(Effect.provide(Telemetry.layer("exporting-service", { endpoint: Option.some(endpoint), sampleRatio: 1 })))
+      return { results, closedIn: Date.now() - closing }
+    })
+
+  const stopBound = Duration.toMillis(Telemetry.SHUTDOWN_TIMEOUT) + 2_000
+
+  it.live("a collector that cannot be reached: the traced work is unaffected, and the stop waits for it at most SHUTDOWN_TIMEOUT", () =>
+    Effect.gen(function* () {
+      const refused = yield* Effect.async<number>((resume) => {
+        const server = createServer().listen(0, "127.0.0.1", () => {
+          const { port } = server.address() as { port: number }
+          server.close(() => resume(Effect.succeed(port)))
+        })
+      })
+      const { results, closedIn } = yield* tracedWork(`http://127.0.0.1:${refused}`)
+      assert.deepStrictEqual(results, Array.from({ length: 20 }, (_, i) => i))
+      // Deployments' grace periods count this wait (deploy/test/Programs.ts).
+      assert.isBelow(closedIn, stopBound)
+    }), 30_000)
+
+  it.live("a collector that takes the export and never answers: the export is abandoned when the stop's wait ends, not later", () =>
+    Effect.gen(function* () {
+      const hanging = yield* OtlpReceiver.make({ answer: false })
+      const started = Date.now()
+      const { results } = yield* tracedWork(hanging.url)
+      assert.strictEqual(results.length, 20)
+      assert.isAbove(hanging.requests().length, 0, "the flush reached the collector")
+      // Were the export left to the exporter's default (10 s), it would keep a finished program alive after its stop.
+      yield* Poll.until(Effect.sync(hanging.abandoned), (n) => n === hanging.requests().length, {
+        what: "every export to be abandoned",
+        timeout: Duration.millis(stopBound - (Date.now() - started))
+      })
+    }).pipe(Effect.scoped), 30_000)
 })

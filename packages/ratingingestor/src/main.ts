@@ -130,7 +130,8 @@ const tracing = Layer.unwrapEffect(
 )
 
 cli(process.argv).pipe(
-  Effect.tapErrorCause(report),
   Effect.provide(Layer.mergeAll(NodeContext.layer, logging, tracing)),
+  // After the layers, so that an invalid TRACING_* is reported too.
+  Effect.tapErrorCause(report),
   NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
 )
