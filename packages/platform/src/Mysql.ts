@@ -1,15 +1,20 @@
 /**
  * MySQL (and MariaDB) for the services that store data there: configuration, a
- * migrated client, and the one rule for database failures: they reach callers as
- * ServiceUnavailable, never as driver text.
+ * migrated client whose pool reports its connections as metrics, and the one
+ * rule for database failures: they reach callers as ServiceUnavailable, never as
+ * driver text.
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { type SqlClient, SqlError } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import { MigrationError, type Loader } from "@effect/sql/Migrator"
 import { MysqlClient, MysqlMigrator } from "@effect/sql-mysql2"
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Config, Duration, Effect, Layer, Option, type Redacted, Schedule, String } from "effect"
+import { Config, Context, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, Schedule, type Scope, String } from "effect"
+import { tracingChannel } from "node:diagnostics_channel"
+import * as MysqlPool from "./internal/MysqlPool.js"
+import * as Metrics from "./Metrics.js"
 import { Readiness } from "./Readiness.js"
 
 export interface MysqlConfig {
@@ -55,10 +60,120 @@ export const sqlFileLoader = (directory: string): Loader<FileSystem.FileSystem> 
     Effect.mapError((cause) => new MigrationError({ reason: "failed", message: `cannot read migrations in ${directory}: ${cause}` }))
   )
 
+// ---------------------------------------------------------------------------------
+// Pool metrics: OpenTelemetry's database client connection metrics
+// (db.client.connection.*), with the pool's name as `pool_name`.
+
+const connectionCount = Metric.gauge("db_client_connection_count", {
+  description: "Connections of the pool by state: used (lent out, or being opened for a request) or idle (open, waiting to be lent)"
+})
+const connectionMax = Metric.gauge("db_client_connection_max", {
+  description: "The most connections the pool opens (MYSQL_MAX_CONNECTIONS)"
+})
+const pendingRequests = Metric.gauge("db_client_connection_pending_requests", {
+  description: "Requests waiting for a connection because the pool's connections are all in use"
+})
+const waitTime = Metric.histogram(
+  "db_client_connection_wait_time_seconds",
+  Metrics.latencyBoundaries,
+  "Time a request waited to obtain a connection from the pool"
+)
+
 /**
- * A pool to the configured database with `migrations` applied. Building waits,
- * retrying with backoff, until the database can be reached, so a service started
- * before its database comes up by itself. Where a {@link Readiness} registry is
+ * `host:port/database`, as OpenTelemetry suggests. Pools of one process with the
+ * same name (services sharing a process and a database) are reported together.
+ */
+const poolName = (target: { readonly host: string; readonly port: number | undefined; readonly database: string }) =>
+  `${target.host}:${target.port}/${target.database}`
+
+const livePools = new Map<string, Set<MysqlPool.Pool>>()
+
+const labelCache = new Map<string, ReturnType<typeof makeLabels>>()
+const makeLabels = (name: string) => {
+  const pool = [MetricLabel.make("pool_name", name)]
+  return { pool, used: [...pool, MetricLabel.make("state", "used")], idle: [...pool, MetricLabel.make("state", "idle")] }
+}
+const labelsOf = (name: string) => {
+  let labels = labelCache.get(name)
+  if (labels === undefined) {
+    labels = makeLabels(name)
+    labelCache.set(name, labels)
+  }
+  return labels
+}
+
+/** Sets the gauges of `name` from its live pools' state (zeros once none is left). */
+const recordPools = (name: string) => {
+  const total = { used: 0, idle: 0, pending: 0, max: 0 }
+  for (const pool of livePools.get(name) ?? []) {
+    const state = pool.state()
+    total.used += state.used
+    total.idle += state.idle
+    total.pending += state.pending
+    total.max += state.max
+  }
+  const labels = labelsOf(name)
+  connectionCount.unsafeUpdate(total.used, labels.used)
+  connectionCount.unsafeUpdate(total.idle, labels.idle)
+  pendingRequests.unsafeUpdate(total.pending, labels.pool)
+  connectionMax.unsafeUpdate(total.max, labels.pool)
+}
+
+/**
+ * Every request for a pool connection, timed through mysql2's own tracing channel
+ * (its instrumentation point for this; it covers statements that borrow a
+ * connection inside mysql2 as well as transactions). Subscribed once per process,
+ * when the first pool opens; a request to a database no live pool is named after
+ * is not recorded.
+ */
+interface ConnectionRequest {
+  readonly database: string
+  readonly serverAddress: string
+  readonly serverPort: number | undefined
+}
+let timingConnectionRequests = false
+const timeConnectionRequests = () => {
+  if (timingConnectionRequests) return
+  timingConnectionRequests = true
+  const requestedAt = new WeakMap<object, number>()
+  const ignore = () => {}
+  tracingChannel<unknown, ConnectionRequest>("mysql2:pool:connect").subscribe({
+    start: (request) => void requestedAt.set(request, performance.now()),
+    asyncStart: (request) => {
+      const at = requestedAt.get(request)
+      const name = poolName({ host: request.serverAddress, port: request.serverPort, database: request.database })
+      if (request.error === undefined && at !== undefined && livePools.has(name)) {
+        waitTime.unsafeUpdate((performance.now() - at) / 1000, labelsOf(name).pool)
+      }
+    },
+    end: ignore,
+    asyncEnd: ignore,
+    error: ignore
+  })
+}
+
+/** Reports `pool` under `name` for as long as the scope is open. */
+const reportPool = (name: string, pool: MysqlPool.Pool): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    timeConnectionRequests()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => void livePools.set(name, (livePools.get(name) ?? new Set()).add(pool))),
+      () =>
+        Effect.sync(() => {
+          const pools = livePools.get(name)
+          pools?.delete(pool)
+          if (pools?.size === 0) livePools.delete(name)
+          recordPools(name)
+        })
+    )
+    yield* Metrics.observeAtScrape(Effect.sync(() => recordPools(name)))
+  })
+
+/**
+ * A pool to the configured database with `migrations` applied, reporting its
+ * connections at `/metrics` (`db_client_connection_*`). Building waits, retrying
+ * with backoff, until the database can be reached, so a service started before
+ * its database comes up by itself. Where a {@link Readiness} registry is
  * provided (a server), the database becomes its `mysql` check: while it cannot be
  * reached the service reports NOT_SERVING.
  */
@@ -66,17 +181,21 @@ export const layer = (
   options: MysqlConfig,
   migrations: { readonly directory: string; readonly table: string }
 ): Layer.Layer<SqlClient.SqlClient | MysqlClient.MysqlClient> => {
-  const client = MysqlClient.layer({
-    host: options.host,
-    port: options.port,
-    database: options.database,
-    username: options.user,
-    password: options.password,
-    maxConnections: options.maxConnections,
-    poolConfig: { connectTimeout: Duration.toMillis(options.connectTimeout) },
-    transformQueryNames: String.camelToSnake,
-    transformResultNames: String.snakeToCamel
-  })
+  const client = Layer.scopedContext(Effect.gen(function* () {
+    const pool = yield* MysqlPool.make({
+      host: options.host,
+      port: options.port,
+      database: options.database,
+      user: options.user,
+      password: options.password,
+      maxConnections: options.maxConnections,
+      connectTimeout: options.connectTimeout,
+      transformQueryNames: String.camelToSnake,
+      transformResultNames: String.snakeToCamel
+    })
+    yield* reportPool(poolName(options), pool)
+    return Context.make(MysqlClient.MysqlClient, pool.client).pipe(Context.add(SqlClient.SqlClient, pool.client))
+  })).pipe(Layer.provide(Reactivity.layer))
   const migrated = MysqlMigrator.layer({ loader: sqlFileLoader(migrations.directory), table: migrations.table }).pipe(
     Layer.provideMerge(client),
     Layer.provide(NodeContext.layer)

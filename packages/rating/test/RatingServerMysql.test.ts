@@ -2,7 +2,7 @@
  * The rating service on a real MariaDB, through real gRPC: data survives a
  * restart; a database that cannot be reached gives UNAVAILABLE (never driver
  * text) and health NOT_SERVING while the service keeps running, and it recovers
- * by itself (SERVING again).
+ * by itself (SERVING again); its /metrics shows the database pool.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
@@ -11,6 +11,7 @@ import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as PrometheusText from "@movieapp/testkit/PrometheusText"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
 import { Duration, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
@@ -96,4 +97,19 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
           assert.deepStrictEqual(recovered, { ratingValue: 6, ratingsCount: 1 })
         }))
     }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+
+  it.live("its /metrics reports the database pool", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.TestDatabase
+      yield* withService({ ...database, maxConnections: 4 }, () =>
+        Effect.gen(function* () {
+          const { http } = yield* RatingServer.Ports
+          const text = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/metrics`).then((response) => response.text()))
+          const families = PrometheusText.parse(text)
+          const pool = { pool_name: `${database.host}:${database.port}/${database.database}` }
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_max", pool), 4)
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_count", { ...pool, state: "used" }), 0)
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_pending_requests", pool), 0)
+        }))
+    }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
 })

@@ -1,0 +1,138 @@
+/**
+ * The MySQL layer on a real MariaDB: the client behaves as @effect/sql-mysql2's;
+ * its pool's connections show at `/metrics` (scraped over HTTP, read by the strict
+ * Prometheus parser) as they are held, released and waited for.
+ */
+import { HttpServer } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as Poll from "@movieapp/testkit/Poll"
+import * as PrometheusText from "@movieapp/testkit/PrometheusText"
+import { Context, Deferred, Effect, Fiber, Layer, Logger, LogLevel, Queue, Stream } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Http from "../src/Http.js"
+import * as Metrics from "../src/Metrics.js"
+import * as Mysql from "../src/Mysql.js"
+
+/** A directory holding `files` (name to SQL) for the scope's lifetime. */
+const migrationsDirectory = (files: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const directory = mkdtempSync(join(tmpdir(), "movieapp-migrations-"))
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(directory, name), text)
+      return directory
+    }),
+    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
+  )
+
+const TABLE = "test_migrations"
+const createT = { "0001_create_t.sql": "CREATE TABLE t (id INT PRIMARY KEY, some_name VARCHAR(16));" }
+
+/** Builds the layer in the scope; its SqlClient. */
+const open = (database: Mysql.MysqlConfig, directory: string) =>
+  Effect.map(Layer.build(Mysql.layer(database, { directory, table: TABLE })), Context.get(SqlClient.SqlClient))
+
+/** The port of an HTTP server serving this process's metrics. */
+const metricsPort = Effect.map(
+  Layer.build(Http.serve(Metrics.route("mysql-test"), { host: "127.0.0.1", port: 0 })),
+  (context) => Http.boundPort(Context.get(context, HttpServer.HttpServer))
+)
+
+const scrape = (port: number) =>
+  Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text())).pipe(
+    Effect.flatMap((text) => Effect.try(() => PrometheusText.parse(text))),
+    Effect.orDie
+  )
+
+const quiet = Logger.minimumLogLevel(LogLevel.Error)
+
+describe.runIf(await MariaDb.available())("MySQL layer on MariaDB", () => {
+  it.live("statements, transactions and streams work as with @effect/sql-mysql2's client", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const sql = yield* open(database, yield* migrationsDirectory(createT))
+      yield* sql`INSERT INTO t ${sql.insert([{ id: 1, someName: "one" }, { id: 2, someName: "two" }])}`
+      assert.deepStrictEqual(yield* sql`SELECT id, some_name FROM t ORDER BY id`, [{ id: 1, someName: "one" }, { id: 2, someName: "two" }])
+      const updated = (yield* sql`UPDATE t SET some_name = ${"uno"} WHERE id = ${1}`.raw) as { readonly affectedRows: number }
+      assert.strictEqual(updated.affectedRows, 1)
+      assert.deepStrictEqual(yield* sql`SELECT id, some_name FROM t ORDER BY id`.values, [[1, "uno"], [2, "two"]])
+      const streamed = yield* Stream.runCollect(sql`SELECT id FROM t ORDER BY id`.stream)
+      assert.deepStrictEqual([...streamed], [{ id: 1 }, { id: 2 }])
+      const failed = yield* sql.withTransaction(
+        sql`INSERT INTO t (id, some_name) VALUES (3, 'three')`.pipe(Effect.zipRight(Effect.fail("abort")))
+      ).pipe(Effect.flip)
+      assert.strictEqual(failed, "abort")
+      assert.deepStrictEqual(yield* sql`SELECT COUNT(*) AS n FROM t`, [{ n: 2 }])
+    }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+  it.live("the pool's connections at /metrics: used while held, idle once released, requests waiting beyond the maximum", () =>
+    Effect.gen(function* () {
+      const database = { ...(yield* MariaDb.makeTestDatabase), maxConnections: 3 }
+      const sql = yield* open(database, yield* migrationsDirectory(createT))
+      const port = yield* metricsPort
+      const pool = { pool_name: `${database.host}:${database.port}/${database.database}` }
+      const read = (families: ReadonlyMap<string, PrometheusText.Family>, name: string, labels: Record<string, string> = {}) =>
+        PrometheusText.value(families, name, { ...pool, ...labels })
+
+      const before = yield* scrape(port)
+      assert.strictEqual(before.get("db_client_connection_count")?.type, "gauge")
+      assert.strictEqual(before.get("db_client_connection_wait_time_seconds")?.type, "histogram")
+      assert.strictEqual(read(before, "db_client_connection_max"), 3)
+      assert.strictEqual(read(before, "db_client_connection_count", { state: "used" }), 0)
+      assert.strictEqual(read(before, "db_client_connection_pending_requests"), 0)
+
+      // Each transaction holds its connection from its first statement until `release`.
+      const release = yield* Deferred.make<void>()
+      const holding = yield* Queue.unbounded<number>()
+      const hold = (n: number) =>
+        sql.withTransaction(sql`SELECT ${n}`.pipe(Effect.zipRight(Queue.offer(holding, n)), Effect.zipRight(Deferred.await(release))))
+
+      const two = yield* Effect.fork(Effect.forEach([1, 2], hold, { concurrency: "unbounded", discard: true }))
+      yield* Queue.takeN(holding, 2)
+      const held = yield* scrape(port)
+      assert.strictEqual(read(held, "db_client_connection_count", { state: "used" }), 2)
+      assert.isAtMost(read(held, "db_client_connection_count", { state: "idle" })!, 1)
+      assert.strictEqual(read(held, "db_client_connection_pending_requests"), 0)
+
+      // Three more: one gets the last connection, two have to wait.
+      const three = yield* Effect.fork(Effect.forEach([3, 4, 5], hold, { concurrency: "unbounded", discard: true }))
+      yield* Queue.take(holding)
+      const full = yield* Poll.until(scrape(port), (families) => read(families, "db_client_connection_pending_requests") === 2, {
+        what: "two requests waiting for a connection",
+        timeout: "10 seconds"
+      })
+      assert.strictEqual(read(full, "db_client_connection_count", { state: "used" }), 3)
+      assert.strictEqual(read(full, "db_client_connection_count", { state: "idle" }), 0)
+
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(Fiber.zip(two, three))
+      const after = yield* scrape(port)
+      assert.strictEqual(read(after, "db_client_connection_count", { state: "used" }), 0)
+      // Released connections stay open for the next requests.
+      assert.strictEqual(read(after, "db_client_connection_count", { state: "idle" }), 3)
+      assert.strictEqual(read(after, "db_client_connection_pending_requests"), 0)
+      const waited = (name: string) => read(after, name)! - (read(before, name) ?? 0)
+      // One request per transaction, the two that waited included; nothing else asked for a connection.
+      assert.strictEqual(waited("db_client_connection_wait_time_seconds_count"), 5)
+      assert.strictEqual(read(after, "db_client_connection_wait_time_seconds_bucket", { le: "+Inf" }), read(after, "db_client_connection_wait_time_seconds_count"))
+      assert.isAbove(waited("db_client_connection_wait_time_seconds_sum"), 0)
+    }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+  it.live("a closed pool reports no connections", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const directory = yield* migrationsDirectory(createT)
+      const port = yield* metricsPort
+      const pool = { pool_name: `${database.host}:${database.port}/${database.database}` }
+      const whileOpen = yield* Effect.scoped(Effect.flatMap(open(database, directory), () => scrape(port)))
+      assert.strictEqual(PrometheusText.value(whileOpen, "db_client_connection_max", pool), 10)
+      assert.strictEqual(PrometheusText.value(whileOpen, "db_client_connection_count", { ...pool, state: "idle" }), 1)
+      const closed = yield* scrape(port)
+      assert.strictEqual(PrometheusText.value(closed, "db_client_connection_max", pool), 0)
+      assert.strictEqual(PrometheusText.value(closed, "db_client_connection_count", { ...pool, state: "idle" }), 0)
+      assert.strictEqual(PrometheusText.value(closed, "db_client_connection_count", { ...pool, state: "used" }), 0)
+    }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+})
