@@ -1,7 +1,9 @@
 /**
  * The MySQL layer on a real MariaDB: the client behaves as @effect/sql-mysql2's;
  * its pool's connections show at `/metrics` (scraped over HTTP, read by the strict
- * Prometheus parser) as they are held, released and waited for.
+ * Prometheus parser) as they are held, released and waited for; and at start it
+ * waits for a database that cannot be reached yet, but stops at once, saying what
+ * to fix, on what waiting cannot mend.
  */
 import { HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
@@ -9,7 +11,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as PrometheusText from "@movieapp/testkit/PrometheusText"
-import { Context, Deferred, Effect, Fiber, Layer, Logger, LogLevel, Queue, Stream } from "effect"
+import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Queue, Redacted, Stream } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -34,6 +37,23 @@ const createT = { "0001_create_t.sql": "CREATE TABLE t (id INT PRIMARY KEY, some
 /** Builds the layer in the scope; its SqlClient. */
 const open = (database: Mysql.MysqlConfig, directory: string) =>
   Effect.map(Layer.build(Mysql.layer(database, { directory, table: TABLE })), Context.get(SqlClient.SqlClient))
+
+/** How building the layer ended: the startup error's message, or "built". */
+const startup = (database: Mysql.MysqlConfig, directory: string) =>
+  Effect.scoped(Layer.build(Mysql.layer(database, { directory, table: TABLE }))).pipe(
+    Effect.exit,
+    Effect.map(Exit.match({
+      onSuccess: () => "built",
+      onFailure: (cause) =>
+        Option.match(Cause.dieOption(cause), {
+          onNone: () => assert.fail(`expected a defect, got ${Cause.pretty(cause)}`),
+          onSome: (defect) => {
+            assert.instanceOf(defect, Mysql.MysqlStartupError)
+            return (defect as Mysql.MysqlStartupError).message
+          }
+        })
+    }))
+  )
 
 /** The port of an HTTP server serving this process's metrics. */
 const metricsPort = Effect.map(
@@ -135,4 +155,66 @@ describe.runIf(await MariaDb.available())("MySQL layer on MariaDB", () => {
       assert.strictEqual(PrometheusText.value(closed, "db_client_connection_count", { ...pool, state: "idle" }), 0)
       assert.strictEqual(PrometheusText.value(closed, "db_client_connection_count", { ...pool, state: "used" }), 0)
     }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+  describe("at start", () => {
+    it.live("wrong password: stops at once, naming the credentials", () =>
+      Effect.gen(function* () {
+        const database = yield* MariaDb.makeTestDatabase
+        const message = yield* startup({ ...database, password: Redacted.make("not-the-password") }, yield* migrationsDirectory(createT))
+        assert.include(message, `MySQL ${database.host}:${database.port} database "${database.database}"`)
+        assert.include(message, "the server refused the credentials (ER_ACCESS_DENIED_ERROR: Access denied for user")
+        assert.include(message, "check MYSQL_USER and MYSQL_PASSWORD")
+        assert.notInclude(message, "\n")
+      }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+    it.live("unknown database: stops at once, saying it does not exist", () =>
+      Effect.gen(function* () {
+        const database = yield* MariaDb.makeTestDatabase
+        const missing = `${database.database}_missing`
+        const message = yield* startup({ ...database, database: missing }, yield* migrationsDirectory(createT))
+        assert.include(message, `database "${missing}" does not exist (ER_BAD_DB_ERROR: Unknown database '${missing}')`)
+      }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+    it.live("unreadable migrations: stops at once, naming the directory", () =>
+      Effect.gen(function* () {
+        const database = yield* MariaDb.makeTestDatabase
+        const missing = join(tmpdir(), "movieapp-no-such-migrations")
+        const message = yield* startup(database, missing)
+        assert.include(message, `cannot read the migrations in ${missing}`)
+      }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+    it.live("a migration that fails stops the start, naming its file, and is not recorded as applied", () =>
+      Effect.gen(function* () {
+        const database = yield* MariaDb.makeTestDatabase
+        const directory = yield* migrationsDirectory({
+          ...createT,
+          // MySQL commits the first CREATE TABLE (and the migrator's record) before the second fails.
+          "0002_add_u_v.sql": "CREATE TABLE u (id INT PRIMARY KEY);\nCREAT TABLE v (id INT PRIMARY KEY);"
+        })
+        const message = yield* startup(database, directory)
+        assert.include(message, `migration ${directory}/0002_add_u_v.sql failed (ER_PARSE_ERROR: You have an error in your SQL syntax`)
+        assert.notInclude(message, "\n")
+
+        const check = yield* MariaDb.client(database)
+        assert.deepStrictEqual(yield* check`SELECT migration_id AS id FROM ${check(TABLE)} ORDER BY migration_id`, [{ id: 1 }])
+        // Fixed, it runs at the next start.
+        writeFileSync(join(directory, "0002_add_u_v.sql"), "CREATE TABLE IF NOT EXISTS u (id INT PRIMARY KEY);\nCREATE TABLE v (id INT PRIMARY KEY);")
+        assert.strictEqual(yield* startup(database, directory), "built")
+        assert.deepStrictEqual(yield* check`SELECT migration_id AS id FROM ${check(TABLE)} ORDER BY migration_id`, [{ id: 1 }, { id: 2 }])
+        assert.deepStrictEqual(yield* check`SELECT COUNT(*) AS n FROM v`, [{ n: 0 }])
+      }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
+    it.live("database unreachable at first: waits, retrying, and comes up once it can be reached", () =>
+      Effect.gen(function* () {
+        const database = yield* MariaDb.makeTestDatabase
+        const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
+        yield* proxy.cut
+        const starting = yield* Effect.fork(open({ ...database, host: "127.0.0.1", port: proxy.port }, yield* migrationsDirectory(createT)))
+        yield* Poll.until(proxy.connections, (tries) => tries >= 3, { what: "three connection attempts", timeout: "30 seconds" })
+        assert.isNull(starting.unsafePoll(), "still starting while the database cannot be reached")
+        yield* proxy.restore
+        const sql = yield* Fiber.join(starting)
+        assert.deepStrictEqual(yield* sql`SELECT COUNT(*) AS n FROM t`, [{ n: 0 }])
+      }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+  })
 })
