@@ -4,17 +4,37 @@
  * format. The conversion is @effect/opentelemetry's metric producer (Effect
  * registry to OpenTelemetry metric data) and the serialization is
  * @opentelemetry/exporter-prometheus's, so a new Effect metric appears there
- * without any registration.
+ * without any registration. Values that are state rather than events (a pool's
+ * connections) are read at each scrape: see {@link observeAtScrape}.
  */
 import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Metrics, Resource } from "@effect/opentelemetry"
 import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
-import { Effect, Layer, Metric, MetricBoundaries, MetricLabel } from "effect"
+import { Effect, Layer, Metric, MetricBoundaries, MetricLabel, type Scope } from "effect"
 
 /** Prometheus text exposition format 0.0.4. */
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 export const PATH = "/metrics"
+
+/** Process-wide, as Effect's metric registry is: any scrape reads every observed value. */
+const scrapeObservers = new Set<{ readonly observe: Effect.Effect<void> }>()
+
+/**
+ * Runs `observe` at the start of every scrape while the scope is open. For values
+ * that are a state to read when asked, not events to count as they happen (a
+ * pool's connections in use): OpenTelemetry's asynchronous instruments, which
+ * Effect's metrics lack. `observe` sets Effect gauges; it must be quick.
+ */
+export const observeAtScrape = (observe: Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const observer = { observe }
+      scrapeObservers.add(observer)
+      return observer
+    }),
+    (observer) => Effect.sync(() => scrapeObservers.delete(observer))
+  )
 
 /**
  * `GET /metrics` on a service's HTTP router. `target_info` carries the service
@@ -28,7 +48,8 @@ export const route = (serviceName: string): Layer.Layer<never, never, HttpLayerR
     return HttpLayerRouter.add(
       "GET",
       PATH,
-      Effect.promise(() => producer.collect()).pipe(
+      Effect.forEach(scrapeObservers, ({ observe }) => observe, { discard: true }).pipe(
+        Effect.zipRight(Effect.promise(() => producer.collect())),
         Effect.map(({ resourceMetrics }) =>
           HttpServerResponse.text(serializer.serialize(resourceMetrics), { contentType: CONTENT_TYPE }))
       )

@@ -2,7 +2,8 @@
  * The rating service on a real MariaDB, through real gRPC: data survives a
  * restart; a database that cannot be reached gives UNAVAILABLE (never driver
  * text) and health NOT_SERVING while the service keeps running, and it recovers
- * by itself (SERVING again).
+ * by itself (SERVING again); its /metrics shows the database pool; refused
+ * credentials stop the process at start with one line saying what to fix.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
@@ -11,8 +12,10 @@ import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as PrometheusText from "@movieapp/testkit/PrometheusText"
+import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
-import { Duration, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import * as RatingServer from "../src/RatingServer.js"
@@ -95,5 +98,46 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
           // The write that failed during the outage left nothing behind.
           assert.deepStrictEqual(recovered, { ratingValue: 6, ratingsCount: 1 })
         }))
+    }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+
+  it.live("its /metrics reports the database pool", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.TestDatabase
+      yield* withService({ ...database, maxConnections: 4 }, () =>
+        Effect.gen(function* () {
+          const { http } = yield* RatingServer.Ports
+          const text = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/metrics`).then((response) => response.text()))
+          const families = PrometheusText.parse(text)
+          const pool = { pool_name: `${database.host}:${database.port}/${database.database}` }
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_max", pool), 4)
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_count", { ...pool, state: "used" }), 0)
+          assert.strictEqual(PrometheusText.value(families, "db_client_connection_pending_requests", pool), 0)
+        }))
+    }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+
+  it.live("refused credentials: the process exits 1 at start, with one line saying what to fix", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.TestDatabase
+      const service = yield* ServiceProcess.start("packages/rating/src/main.ts", {
+        REPOSITORY: "mysql",
+        MYSQL_HOST: database.host,
+        MYSQL_PORT: String(database.port),
+        MYSQL_DATABASE: database.database,
+        MYSQL_USER: database.user,
+        MYSQL_PASSWORD: `not-${Redacted.value(database.password)}`,
+        SERVER_HOST: "127.0.0.1",
+        SERVER_GRPC_PORT: "0",
+        SERVER_HTTP_PORT: "0"
+      })
+      const { code } = yield* service.exited
+      assert.strictEqual(code, 1)
+      const errors = service.logs().filter((line) => line.logLevel === "ERROR")
+      assert.strictEqual(errors.length, 1, JSON.stringify(service.logs()))
+      const reported = String(errors[0]!.cause)
+      assert.isTrue(reported.startsWith(
+        `MysqlStartupError: MySQL ${database.host}:${database.port} database "${database.database}": the server refused the credentials ` +
+          `(ER_ACCESS_DENIED_ERROR: Access denied for user '${database.user}'@`
+      ), reported)
+      assert.isTrue(reported.endsWith("(using password: YES)); check MYSQL_USER and MYSQL_PASSWORD"), reported)
     }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
 })
