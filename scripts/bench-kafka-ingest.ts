@@ -21,10 +21,23 @@ import * as Synthetic from "@movieapp/ratingingestor/Synthetic"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import { Effect, Layer, Logger, LogLevel, Schema } from "effect"
+import * as fs from "node:fs"
 
 const EVENTS = Number(process.argv[2] ?? 1_000_000)
 const PARTITIONS = Number(process.argv[3] ?? 3)
 const UPSERT_BATCH = 1000
+
+/** CPU milliseconds a local server (scripts/*.sh start record its PID) has used so far; undefined where there is no /proc. */
+const serverCpuMs = (pidFile: string): number | undefined => {
+  try {
+    const pid = fs.readFileSync(pidFile, "utf8").trim()
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100) // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return undefined
+  }
+}
+const servers = { mariadb: ".data/mariadb/mariadb.pid", kafka: ".data/kafka/kafka.pid" } as const
 
 const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleString("en")}/s`
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
@@ -74,6 +87,7 @@ const program = Effect.gen(function* () {
     Effect.map(([row]) => row.n),
     Effect.orDie
   )
+  const cpuBefore = { consumer: process.cpuUsage(), mariadb: serverCpuMs(servers.mariadb), kafka: serverCpuMs(servers.kafka) }
   const started = Date.now()
   yield* Layer.build(
     Ingester.layer.pipe(
@@ -94,11 +108,20 @@ const program = Effect.gen(function* () {
     if (firstStored === undefined && last > 0) firstStored = { at: Date.now(), n: last }
   }
   const ms = Date.now() - started
+  // Where the time goes: CPU per event of the consumer (this process), MariaDB and the broker.
+  const consumerCpu = process.cpuUsage(cpuBefore.consumer)
+  const perEvent = (cpuMs: number) => `${((cpuMs * 1000) / EVENTS).toFixed(1)} µs`
+  const serverShare = (name: keyof typeof servers) => {
+    const before = cpuBefore[name]
+    const after = serverCpuMs(servers[name])
+    return before === undefined || after === undefined ? "n/a" : perEvent(after - before)
+  }
   const steady = firstStored === undefined ? undefined : { n: EVENTS - firstStored.n, ms: Date.now() - firstStored.at }
   console.log(`Kafka -> stored aggregates (exactly once, MariaDB), from joining the group: ${rate(EVENTS, ms)} (${(ms / 1000).toFixed(1)} s)`)
   if (steady !== undefined && steady.ms > 0) {
     console.log(`  after the first batch was stored (group join excluded): ${rate(steady.n, steady.ms)}`)
   }
+  console.log(`  CPU per event: consumer (Node) ${perEvent((consumerCpu.user + consumerCpu.system) / 1000)}, MariaDB ${serverShare("mariadb")}, Kafka broker ${serverShare("kafka")}`)
   const best = steady !== undefined && steady.ms > 0 ? (steady.n / steady.ms) * 1000 : (EVENTS / ms) * 1000
   console.log(`ratio to the raw upsert rate: ${(best / (EVENTS / rawMs * 1000)).toFixed(2)}; goal 50,000 events/s: ${best >= 50_000 ? "met" : "not met"}`)
 }).pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))
