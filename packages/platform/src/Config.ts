@@ -5,7 +5,7 @@
  * named by `CONFIG_FILE`.
  */
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigProvider, Duration, Effect, Layer, LogLevel, Option, Schema } from "effect"
+import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Layer, LogLevel, Option, Schema } from "effect"
 import * as os from "node:os"
 import * as YAML from "yaml"
 
@@ -39,6 +39,50 @@ export const layerProvider: Layer.Layer<never, ConfigFileError, FileSystem.FileS
     return Layer.setConfigProvider(ConfigProvider.orElse(env, () => ConfigProvider.fromJson(document)))
   })
 )
+
+/** `["server", "grpcPort"]` or `["SERVER", "GRPC_PORT"]` as the variable an operator sets: `SERVER_GRPC_PORT`. */
+export const environmentName = (path: ReadonlyArray<string>): string =>
+  path.map((segment) => segment.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("_")
+
+/** The same path as a key of the config file: `server.grpcPort`. */
+export const fileKey = (path: ReadonlyArray<string>): string =>
+  path.map((segment) =>
+    segment.includes("_") || segment === segment.toUpperCase()
+      ? segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+      : segment
+  ).join(".")
+
+/**
+ * Settings a process cannot start with, each named as the environment variable
+ * (and config file key) to fix. Effect's own rendering names them by their
+ * nested path (`SERVER.GRPC_PORT`, `kafka.concurrency`), which is neither.
+ */
+export class ConfigurationError extends Data.TaggedError("ConfigurationError")<{ readonly problems: ReadonlyArray<string> }> {
+  constructor(args: { readonly problems: ReadonlyArray<string> }) {
+    super(args)
+    // Where in our code the error was built says nothing to the operator reading it.
+    this.stack = `${this.name}: ${this.message}`
+  }
+
+  static fromConfigError(error: ConfigError.ConfigError): ConfigurationError {
+    const named = (path: ReadonlyArray<string>) =>
+      path.length === 0 ? "a setting" : `${environmentName(path)} (${fileKey(path)} in CONFIG_FILE)`
+    const problems = ConfigError.reduceWithContext(error, undefined, {
+      andCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
+      // The environment and the file were both tried: they usually report the same problem.
+      orCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
+      invalidDataCase: (_, path, message) => [`${named(path)}: ${message}`],
+      missingDataCase: (_, path) => [`${named(path)} is required and not set`],
+      sourceUnavailableCase: (_, path, message) => [`${named(path)}: ${message}`],
+      unsupportedCase: (_, path, message) => [`${named(path)}: ${message}`]
+    })
+    return new ConfigurationError({ problems: [...new Set(problems)] })
+  }
+
+  override get message() {
+    return `invalid configuration: ${this.problems.join("; ")}`
+  }
+}
 
 /** Where a service listens and how it presents itself to others. */
 export interface ServerConfig {

@@ -3,7 +3,7 @@
  * inside a span carries `traceId` and `spanId`, so logs and traces of one call can
  * be joined.
  */
-import { Context, FiberRef, FiberRefs, Layer, Logger, Option, Tracer } from "effect"
+import { Context, Effect, FiberRef, FiberRefs, HashSet, Layer, Logger, Option, Tracer } from "effect"
 import type { LogConfig } from "./Config.js"
 
 /** Effect's JSON log line, plus the ids of the span it was written in. */
@@ -16,5 +16,16 @@ export const jsonLogger: Logger.Logger<unknown, string> = Logger.make((options) 
     : line
 })
 
+/** {@link jsonLogger} writing to the console: the one logger of a service process. */
+export const consoleLogger = Logger.withConsoleLog(jsonLogger)
+
 export const layer = (config: LogConfig): Layer.Layer<never> =>
-  Layer.merge(Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(jsonLogger)), Logger.minimumLogLevel(config.level))
+  Layer.merge(Logger.replace(Logger.defaultLogger, consoleLogger), Logger.minimumLogLevel(config.level))
+
+/**
+ * Logs `effect` with {@link consoleLogger} alone, whatever loggers are installed:
+ * for what happens before the configured logging exists (or after it is gone),
+ * such as a failure to start.
+ */
+export const withConsoleLoggerOnly = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, FiberRef.currentLoggers, HashSet.make(consoleLogger))

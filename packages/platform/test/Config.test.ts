@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
+import { Config as ConfigFx, ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -35,11 +35,29 @@ describe("Config", () => {
 
   it.effect("an invalid value fails naming the variable", () =>
     Effect.gen(function* () {
-      const error = String(yield* Effect.flip(server))
-      // Effect renders the path with dots: SERVER.GRPC_PORT is the variable SERVER_GRPC_PORT.
-      assert.include(error, "SERVER.GRPC_PORT")
-      assert.include(error, "eighty")
+      const error = Config.ConfigurationError.fromConfigError(yield* Effect.flip(server))
+      assert.deepStrictEqual(error.problems, [
+        "SERVER_GRPC_PORT (server.grpcPort in CONFIG_FILE): Expected an integer value but received \"eighty\""
+      ])
+      assert.strictEqual(error.message, `invalid configuration: ${error.problems[0]}`)
     }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SERVER_GRPC_PORT", "eighty"]]), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))))
+
+  it.effect("validation failures and missing settings are named as variables too, all of them", () =>
+    Effect.gen(function* () {
+      const settings = ConfigFx.all({
+        server,
+        user: ConfigFx.string("user").pipe(ConfigFx.nested("mysql")),
+        maxConnections: ConfigFx.integer("maxConnections").pipe(ConfigFx.nested("mysql"))
+      })
+      const error = Config.ConfigurationError.fromConfigError(yield* Effect.flip(settings.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SERVER_HTTP_PORT", "70000"], ["MYSQL_MAX_CONNECTIONS", "ten"]]), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))
+      )))
+      assert.sameMembers([...error.problems], [
+        "SERVER_HTTP_PORT (server.httpPort in CONFIG_FILE): Expected a port number from 0 to 65535",
+        "MYSQL_USER (mysql.user in CONFIG_FILE) is required and not set",
+        "MYSQL_MAX_CONNECTIONS (mysql.maxConnections in CONFIG_FILE): Expected an integer value but received \"ten\""
+      ])
+    }))
 
   it.effect("port 0 (any free port) is allowed, ports above 65535 are not", () =>
     Effect.gen(function* () {
