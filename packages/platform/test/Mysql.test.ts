@@ -88,6 +88,33 @@ describe.runIf(await MariaDb.available())("MySQL layer on MariaDB", () => {
       assert.deepStrictEqual(yield* sql`SELECT COUNT(*) AS n FROM t`, [{ n: 2 }])
     }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
 
+  it.live("withIsolation runs that one transaction at the level asked; other transactions keep the server's default", () =>
+    Effect.gen(function* () {
+      const database = { ...(yield* MariaDb.makeTestDatabase), maxConnections: 2 }
+      const sql = yield* open(database, yield* migrationsDirectory(createT))
+      yield* sql`INSERT INTO t (id, some_name) VALUES (1, 'before')`
+      const read = sql<{ someName: string }>`SELECT some_name FROM t WHERE id = 1`.pipe(Effect.map(([row]) => row!.someName))
+      let round = 0
+      // Reads the row twice within the transaction, with another connection committing a change in between.
+      const readTwice = Effect.gen(function* () {
+        const first = yield* read
+        const committed = `after-${++round}`
+        yield* sql`UPDATE t SET some_name = ${committed} WHERE id = 1`.pipe(Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<never>))
+        return [first, yield* read, committed] as const
+      })
+      // READ COMMITTED: the second read sees the other connection's commit.
+      const [rcFirst, rcSecond, rcCommitted] = yield* Mysql.withIsolation(sql, "READ COMMITTED")(readTwice)
+      assert.deepStrictEqual([rcFirst, rcSecond], ["before", rcCommitted])
+      // The server's default (REPEATABLE READ), on the same pool afterwards: it does not.
+      const [rrFirst, rrSecond] = yield* sql.withTransaction(readTwice)
+      assert.deepStrictEqual([rrFirst, rrSecond], [rcCommitted, rcCommitted])
+      // It is a transaction: a failure rolls its statements back.
+      yield* Mysql.withIsolation(sql, "READ COMMITTED")(
+        sql`INSERT INTO t (id, some_name) VALUES (2, 'two')`.pipe(Effect.zipRight(Effect.fail("abort")))
+      ).pipe(Effect.flip)
+      assert.deepStrictEqual(yield* sql`SELECT COUNT(*) AS n FROM t`, [{ n: 1 }])
+    }).pipe(Effect.scoped, Effect.provide(quiet)), 60_000)
+
   it.live("the pool's connections at /metrics: used while held, idle once released, requests waiting beyond the maximum", () =>
     Effect.gen(function* () {
       const database = { ...(yield* MariaDb.makeTestDatabase), maxConnections: 3 }

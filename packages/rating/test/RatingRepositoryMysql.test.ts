@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { AggregatedRating, type RatingEvent, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -25,6 +25,19 @@ const randomEvents = (records: ReadonlyArray<string>, users: number, count: numb
         ? { eventType: "delete", ...key } satisfies RatingEvent
         : { eventType: "put", ...key, value: RatingValue.make(yield* Random.nextIntBetween(1, 11)) } satisfies RatingEvent
     }))
+
+describe("statements of a batch", () => {
+  it("are cut to sizes from a fixed set (512 and powers of two), in order, covering every row once", () => {
+    const sizes = new Set<number>()
+    for (const rows of [1, 3, 511, 512, 513, 1000, 6_700, 20_000]) {
+      const chunks = RatingRepositoryMysql.statementChunks(Array.from({ length: rows }, (_, i) => i))
+      assert.deepStrictEqual(chunks.flat(), Array.from({ length: rows }, (_, i) => i))
+      for (const chunk of chunks) sizes.add(chunk.length)
+    }
+    // However batch sizes vary, a connection prepares each statement in at most ten sizes.
+    for (const size of sizes) assert.include([512, 256, 128, 64, 32, 16, 8, 4, 2, 1], size)
+  })
+})
 
 describe.runIf(await MariaDb.available())("MariaDB", () => {
   ratingRepositoryContract("mysql", MysqlRepository)

@@ -8,35 +8,15 @@ import type { KafkaConfig } from "@movieapp/platform/Kafka"
 import { Duration, Effect } from "effect"
 import type { UnknownException } from "effect/Cause"
 import { Kafka, logLevel } from "kafkajs"
-import { Socket } from "node:net"
 import * as Poll from "./Poll.js"
+import * as RequiredServer from "./RequiredServer.js"
 
 export const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092").split(",") as [string, ...Array<string>]
 
-const reachable = (): Promise<boolean> => {
+/** Whether Kafka suites should run: the broker answers, or (outside CI) they are skipped. */
+export const available = (): Promise<boolean> => {
   const [host, port] = brokers[0].split(":") as [string, string]
-  return new Promise((resolve) => {
-    const socket = new Socket()
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once("error", () => done(false))
-    socket.connect(Number(port), host, () => done(true))
-  })
-}
-
-/**
- * Whether Kafka suites should run: true when the broker answers; false (with a
- * warning) when it does not, except in CI, where a missing broker is an error.
- */
-export const available = async (): Promise<boolean> => {
-  if (await reachable()) return true
-  const message = `Kafka is not reachable at ${brokers.join(",")} (start it with scripts/kafka.sh start)`
-  if (process.env.CI) throw new Error(`${message}; CI requires it`)
-  console.warn(`${message}: skipping Kafka suites`)
-  return false
+  return RequiredServer.available({ name: "Kafka", host, port: Number(port), start: "scripts/kafka.sh start" })
 }
 
 /** A name no other test run uses. */

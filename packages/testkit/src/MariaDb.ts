@@ -8,36 +8,16 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { MysqlClient } from "@effect/sql-mysql2"
 import type { MysqlConfig } from "@movieapp/platform/Mysql"
 import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import { Socket } from "node:net"
+import * as RequiredServer from "./RequiredServer.js"
 
 const host = process.env.MYSQL_HOST ?? "127.0.0.1"
 const port = Number(process.env.MYSQL_PORT ?? 3306)
 const user = process.env.MYSQL_USER ?? "movieapp"
 const password = Redacted.make(process.env.MYSQL_PASSWORD ?? "movieapp")
 
-const reachable = (): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = new Socket()
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once("error", () => done(false))
-    socket.connect(port, host, () => done(true))
-  })
-
-/**
- * Whether MariaDB suites should run: true when the server answers; false (with a
- * warning) when it does not, except in CI, where a missing server is an error.
- */
-export const available = async (): Promise<boolean> => {
-  if (await reachable()) return true
-  const message = `MariaDB is not reachable at ${host}:${port} (start it with scripts/mariadb.sh start)`
-  if (process.env.CI) throw new Error(`${message}; CI requires it`)
-  console.warn(`${message}: skipping MariaDB suites`)
-  return false
-}
+/** Whether MariaDB suites should run: the server answers, or (outside CI) they are skipped. */
+export const available = (): Promise<boolean> =>
+  RequiredServer.available({ name: "MariaDB", host, port, start: "scripts/mariadb.sh start" })
 
 /** Connection settings for `database` on the test server. */
 export const config = (database: string, overrides: Partial<MysqlConfig> = {}): MysqlConfig => ({

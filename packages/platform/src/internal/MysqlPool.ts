@@ -13,15 +13,9 @@ import { asyncPauseResume } from "@effect/sql/SqlStream"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { Chunk, Duration, Effect, Redacted, type Scope, Stream } from "effect"
 import * as Mysql from "mysql2"
+import type { MysqlConfig } from "../Mysql.js"
 
-export interface Options {
-  readonly host: string
-  readonly port: number
-  readonly database: string
-  readonly user: string
-  readonly password: Redacted.Redacted
-  readonly maxConnections: number
-  readonly connectTimeout: Duration.Duration
+export interface Options extends MysqlConfig {
   readonly transformQueryNames?: ((name: string) => string) | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
 }

@@ -46,7 +46,7 @@ const STATEMENT_ROWS = 512
  * 16,000 per connection, the server allows 16,382 in all): with sizes from a set
  * of ten, a connection holds a few dozen, however batches vary.
  */
-const statementChunks = <T>(rows: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
+export const statementChunks = <T>(rows: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
   const chunks: Array<ReadonlyArray<T>> = []
   let at = 0
   while (at < rows.length) {
@@ -118,6 +118,11 @@ export const make = Effect.gen(function* () {
     for (const { key, next } of changes) params.push(key.recordType, key.recordId, key.userId, next)
     return params
   }
+  const aggregateParams = (moved: ReadonlyArray<{ readonly key: RecordKey; readonly delta: Aggregate.Delta }>) => {
+    const params: Array<unknown> = []
+    for (const { delta, key } of moved) params.push(key.recordType, key.recordId, delta.count, delta.sum)
+    return params
+  }
 
   /**
    * Applies the final state of each (record, user) in `events` and returns how
@@ -186,7 +191,7 @@ export const make = Effect.gen(function* () {
           `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${placeholders(chunk.length, 4)}
            ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
                                    ratings_sum = ratings_sum + VALUES(ratings_sum)`,
-          chunk.flatMap(({ delta, key }) => [key.recordType, key.recordId, delta.count, delta.sum])
+          aggregateParams(chunk)
         ))
       return previous.size
     })

@@ -1,0 +1,34 @@
+/**
+ * The rule for suites that need a real server (MariaDB, Kafka): they run when the
+ * server answers; without it they are skipped locally with a warning, and fail in
+ * CI (CI=true), where a missing server must never pass for a green run.
+ */
+import { Socket } from "node:net"
+
+const reachable = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = new Socket()
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("error", () => done(false))
+    socket.connect(port, host, () => done(true))
+  })
+
+/** Whether the suites needing `server` should run (see the module's rule). */
+export const available = async (server: {
+  /** As in messages: "MariaDB", "Kafka". */
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** How to start it, for the message. */
+  readonly start: string
+}): Promise<boolean> => {
+  if (await reachable(server.host, server.port)) return true
+  const message = `${server.name} is not reachable at ${server.host}:${server.port} (start it with ${server.start})`
+  if (process.env.CI) throw new Error(`${message}; CI requires it`)
+  console.warn(`${message}: skipping ${server.name} suites`)
+  return false
+}
