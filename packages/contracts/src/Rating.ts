@@ -54,7 +54,11 @@ export class AggregatedRating extends Schema.Class<AggregatedRating>("Aggregated
   }
 }
 
-const providerId = Schema.optional(identifier("ProviderId"))
+/** Who reported a rating event (the original's field; carried, not used). */
+export const ProviderId = identifier("ProviderId")
+export type ProviderId = typeof ProviderId.Type
+
+const providerId = Schema.optional(ProviderId)
 
 /**
  * A rating event in the original JSON shape

@@ -4,9 +4,10 @@
  * Decoding explains a rejection in one line naming the field, for people and
  * dead-letter records alike.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema, type Types } from "effect"
 import { InvalidArgument } from "./Errors.js"
-import { RatingEvent } from "./Rating.js"
+import { MAX_ID_LENGTH } from "./Fields.js"
+import { DeleteRatingEvent, MAX_RATING, MIN_RATING, PutRatingEvent, RECORD_TYPES, type ProviderId, RatingEvent, type RatingValue, type RecordId, type RecordType, type UserId } from "./Rating.js"
 
 const decodeEvent = Schema.decodeUnknownEither(RatingEvent)
 const encodeEvent = Schema.encodeSync(RatingEvent)
@@ -15,19 +16,59 @@ const encodeEvent = Schema.encodeSync(RatingEvent)
 export const describeType = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`
 
+const isRecordType = (value: unknown): value is RecordType => (RECORD_TYPES as ReadonlyArray<unknown>).includes(value)
+
+const isIdentifier = (value: unknown): value is string =>
+  typeof value === "string" && value.length >= 1 && value.length <= MAX_ID_LENGTH && value.trim() === value
+
+/**
+ * The event `json` is when it is plainly a valid one, built as `RatingEvent`'s
+ * decoding builds it; undefined for anything else, which the schema then judges
+ * (and explains). Every message on the Kafka path is decoded, and the schema
+ * costs about 3 µs an event there against 0.1 µs here, a sixth of what the
+ * consumer may spend per event. A property test holds this to accepting only
+ * what the schema accepts, as the schema decodes it.
+ */
+export const acceptPlainlyValid = (json: { readonly [key: string]: unknown }): RatingEvent | undefined => {
+  const { eventType, providerId, recordId, recordType, userId, value } = json
+  if (!isRecordType(recordType) || !isIdentifier(recordId) || !isIdentifier(userId)) return undefined
+  if (providerId !== undefined && !isIdentifier(providerId)) return undefined
+  // Built field by field: spreading objects costs measurably at this rate.
+  if (eventType === "put") {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < MIN_RATING || value > MAX_RATING) return undefined
+    const event: Types.Mutable<typeof PutRatingEvent.Type> = { eventType, recordType, recordId: recordId as RecordId, userId: userId as UserId, value: value as RatingValue }
+    if ("providerId" in json) event.providerId = providerId as ProviderId | undefined
+    return event
+  }
+  if (eventType === "delete") {
+    const event: Types.Mutable<typeof DeleteRatingEvent.Type> = { eventType, recordType, recordId: recordId as RecordId, userId: userId as UserId }
+    if ("value" in json) event.value = value
+    if ("providerId" in json) event.providerId = providerId as ProviderId | undefined
+    return event
+  }
+  return undefined
+}
+
 /** A parsed JSON value as a rating event, or why it is not one. */
 export const decode = (value: unknown): Either.Either<RatingEvent, string> => {
   // A union's decode error for a non-object spells out both struct types; say it plainly.
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return Either.left(`must be a JSON object, found ${describeType(value)}`)
   }
+  const plain = acceptPlainlyValid(value as { readonly [key: string]: unknown })
+  if (plain !== undefined) return Either.right(plain)
   return Either.mapLeft(decodeEvent(value), (error: ParseResult.ParseError) => InvalidArgument.fromParseError(error, "asWritten").message)
 }
 
 /** JSON text as a rating event, or why it is not one. */
-export const parse = (text: string): Either.Either<RatingEvent, string> =>
-  Either.try({ try: (): unknown => JSON.parse(text), catch: (error) => `not valid JSON (${error instanceof Error ? error.message : String(error)})` }).pipe(
-    Either.flatMap(decode)
-  )
+export const parse = (text: string): Either.Either<RatingEvent, string> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return Either.left(`not valid JSON (${error instanceof Error ? error.message : String(error)})`)
+  }
+  return decode(json)
+}
 
 export const stringify = (event: RatingEvent): string => JSON.stringify(encodeEvent(event))

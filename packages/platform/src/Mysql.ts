@@ -276,6 +276,24 @@ const startupProblem = (cause: Cause.Cause<unknown>, options: MysqlConfig, migra
   return fatal(`${where}: ${detail}`)
 }
 
+/** The server behind a pool, as it introduced itself, and what it can do beyond what MySQL and MariaDB share. */
+export interface MysqlServerInfo {
+  /** `SELECT VERSION()`, e.g. `10.11.18-MariaDB` or `8.4.3`. */
+  readonly version: string
+  /** `INSERT .. RETURNING` and `DELETE .. RETURNING`: MariaDB 10.5 and later; MySQL has neither. */
+  readonly returning: boolean
+}
+
+export class MysqlServer extends Context.Tag("@movieapp/platform/Mysql/MysqlServer")<MysqlServer, MysqlServerInfo>() {}
+
+/** What a server of `version` (its `SELECT VERSION()`) can do. */
+export const serverInfo = (version: string): MysqlServerInfo => {
+  // MariaDB 10 introduced itself to old clients as `5.5.5-10...`.
+  const [, major = 0, minor = 0] = /^(?:5\.5\.5-)?(\d+)\.(\d+)/.exec(version)?.map(Number) ?? []
+  const mariaDb = /mariadb/i.test(version)
+  return { version, returning: mariaDb && (major > 10 || (major === 10 && minor >= 5)) }
+}
+
 /**
  * A pool to the configured database with `migrations` applied, reporting its
  * connections at `/metrics` (`db_client_connection_*`).
@@ -295,7 +313,7 @@ const startupProblem = (cause: Cause.Cause<unknown>, options: MysqlConfig, migra
 export const layer = (
   options: MysqlConfig,
   migrations: { readonly directory: string; readonly table: string }
-): Layer.Layer<SqlClient.SqlClient | MysqlClient.MysqlClient> => {
+): Layer.Layer<SqlClient.SqlClient | MysqlClient.MysqlClient | MysqlServer> => {
   const client = Layer.scopedContext(Effect.gen(function* () {
     const pool = yield* MysqlPool.make({
       host: options.host,
@@ -309,7 +327,10 @@ export const layer = (
       transformResultNames: String.snakeToCamel
     })
     yield* reportPool(poolName(options), pool)
-    return Context.make(MysqlClient.MysqlClient, pool.client).pipe(Context.add(SqlClient.SqlClient, pool.client))
+    return Context.make(MysqlClient.MysqlClient, pool.client).pipe(
+      Context.add(SqlClient.SqlClient, pool.client),
+      Context.add(MysqlServer, serverInfo(pool.serverVersion))
+    )
   })).pipe(Layer.provide(Reactivity.layer))
   const migrated = MysqlMigrator.layer({ loader: sqlFileLoader(migrations.directory, migrations.table), table: migrations.table }).pipe(
     Layer.provideMerge(client),

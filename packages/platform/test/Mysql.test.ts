@@ -69,6 +69,21 @@ const scrape = (port: number) =>
 
 const quiet = Logger.minimumLogLevel(LogLevel.Error)
 
+describe("serverInfo", () => {
+  it("knows INSERT .. RETURNING from MariaDB 10.5 on, and never on MySQL", () => {
+    const returning = (version: string) => Mysql.serverInfo(version).returning
+    assert.isTrue(returning("10.11.18-MariaDB"))
+    assert.isTrue(returning("10.5.0-MariaDB-log"))
+    assert.isTrue(returning("11.4.2-MariaDB-ubu2404"))
+    assert.isTrue(returning("5.5.5-10.6.3-MariaDB"))
+    assert.isFalse(returning("10.4.32-MariaDB"))
+    assert.isFalse(returning("5.5.5-10.3.39-MariaDB"))
+    assert.isFalse(returning("8.4.3"))
+    assert.isFalse(returning("9.1.0-commercial"))
+    assert.isFalse(returning(""))
+  })
+})
+
 describe.runIf(await MariaDb.available())("MySQL layer on MariaDB", () => {
   it.live("statements, transactions and streams work as with @effect/sql-mysql2's client", () =>
     Effect.gen(function* () {

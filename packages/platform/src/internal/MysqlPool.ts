@@ -33,6 +33,8 @@ export interface PoolState {
 
 export interface Pool {
   readonly client: MysqlClient.MysqlClient
+  /** What the server answers to `SELECT VERSION()`, e.g. `10.11.18-MariaDB` or `8.4.3`. */
+  readonly serverVersion: string
   /** Read from the pool's own bookkeeping, so it is the pool's truth at this instant. */
   readonly state: () => PoolState
 }
@@ -88,9 +90,10 @@ export const make = (options: Options): Effect.Effect<Pool, SqlError.SqlError, S
     if (bookkeeping === undefined) {
       return yield* Effect.dieMessage("mysql2's pool no longer has _allConnections, _freeConnections, _connectionQueue: update packages/platform/src/internal/MysqlPool.ts")
     }
-    yield* Effect.async<void, SqlError.SqlError>((resume) => {
-      pool.query("SELECT 1", (cause) => {
-        resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "MysqlClient: Failed to connect" })) : Effect.void)
+    // The library's connection check, asking for the version while it is at it.
+    const serverVersion = yield* Effect.async<string, SqlError.SqlError>((resume) => {
+      pool.query<Array<Mysql.RowDataPacket>>("SELECT VERSION() AS version", (cause, rows) => {
+        resume(cause ? Effect.fail(new SqlError.SqlError({ cause, message: "MysqlClient: Failed to connect" })) : Effect.succeed(String(rows[0]?.version ?? "")))
       })
     })
 
@@ -129,6 +132,7 @@ export const make = (options: Options): Effect.Effect<Pool, SqlError.SqlError, S
       transformResultNames: options.transformResultNames
     }
     return {
+      serverVersion,
       client: Object.assign(client, { [MysqlClient.TypeId]: MysqlClient.TypeId, config }) as MysqlClient.MysqlClient,
       state: () => {
         const all = bookkeeping._allConnections.length

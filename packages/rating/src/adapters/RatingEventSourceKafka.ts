@@ -102,10 +102,8 @@ const decode = (messages: ReadonlyArray<KafkaMessage>): Decoded => {
     const parsed = message.value === null
       ? Either.left("the message has no value")
       : RatingEventJson.parse(message.value.toString("utf8"))
-    Either.match(parsed, {
-      onLeft: (reason) => invalid.push({ message, reason }),
-      onRight: (event) => events.push({ position: BigInt(message.offset), event })
-    })
+    if (Either.isRight(parsed)) events.push({ position: BigInt(message.offset), event: parsed.right })
+    else invalid.push({ message, reason: parsed.left })
   }
   return { events, invalid }
 }

@@ -27,11 +27,8 @@ const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
-const RatingRow = Schema.Struct({ recordType: Schema.String, recordId: Schema.String, userId: Schema.String, value: Schema.Number })
 
 const recordOf = (key: { readonly recordType: string; readonly recordId: string }) => `${key.recordType}\u0000${key.recordId}`
-const ratingOf = (key: { readonly recordType: string; readonly recordId: string; readonly userId: string }) =>
-  `${recordOf(key)}\u0000${key.userId}`
 
 /**
  * Rows per statement: a batch from Kafka can hold tens of thousands of events,
@@ -58,8 +55,18 @@ export const statementChunks = <T>(rows: ReadonlyArray<T>): ReadonlyArray<Readon
   return chunks
 }
 
-/** `(?, ?, ?), (?, ?, ?)`: `rows` rows of `width` placeholders. */
-const placeholders = (rows: number, width: number) => Array.replicate(`(${Array.replicate("?", width).join(", ")})`, rows).join(", ")
+const placeholderLists = new Map<string, string>()
+
+/** `(?, ?, ?), (?, ?, ?)`: `rows` rows of `width` placeholders (kept: the same few sizes recur for every batch). */
+const placeholders = (rows: number, width: number) => {
+  const id = `${rows}x${width}`
+  let list = placeholderLists.get(id)
+  if (list === undefined) {
+    list = Array.replicate(`(${Array.replicate("?", width).join(", ")})`, rows).join(", ")
+    placeholderLists.set(id, list)
+  }
+  return list
+}
 
 /**
  * The rows of `keys` rating keys. MariaDB scans the whole table for a row
@@ -82,14 +89,55 @@ const isTransient = (error: unknown) =>
     (error.cause as { errno?: number } | undefined)?.errno ?? 0
   )
 
-/** A user's rating for a record after a batch: its value, or undefined when deleted. */
-interface Change {
+/** A user's rating for a record after a batch, and what it was before. */
+export interface Change {
+  /** The rating's identity (see ratingOf), and its record's (recordOf). */
+  readonly id: string
+  readonly record: string
   readonly key: RatingKey
+  /** The value after the batch; undefined when deleted. */
   readonly next: number | undefined
+  /** The value before, once read. */
+  before: number | undefined
+  /** Inserted by the batch's first statements (the rating did not exist). */
+  inserted: boolean
+}
+
+/** The last change of each rating in `events`, by ratingOf. */
+export const finalChanges = (events: ReadonlyArray<RatingEvent>): Map<string, Change> => {
+  const finals = new Map<string, Change>()
+  for (const event of events) {
+    const record = recordOf(event)
+    const id = `${record}\u0000${event.userId}`
+    finals.set(id, { id, record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, inserted: false })
+  }
+  return finals
+}
+
+/** A rating's identity, from a row selected as (record_type, record_id, user_id, ...) values. */
+const ratingOf = (row: ReadonlyArray<unknown>) => `${row[0]}\u0000${row[1]}\u0000${row[2]}`
+
+const isRowOf = (change: Change, row: ReadonlyArray<unknown>) =>
+  row[2] === change.key.userId && row[1] === change.key.recordId && row[0] === change.key.recordType
+
+/**
+ * Marks the changes of `chunk` whose rows an INSERT .. RETURNING `returned`.
+ * MariaDB returns them in the order of the VALUES list, so they are matched in
+ * one pass; a row out of that order is looked up (`changeOf`) instead, so the
+ * result never depends on the order.
+ */
+export const markInserted = (chunk: ReadonlyArray<Change>, returned: ReadonlyArray<ReadonlyArray<unknown>>, changeOf: (row: ReadonlyArray<unknown>) => Change) => {
+  let at = 0
+  for (const row of returned) {
+    while (at < chunk.length && !isRowOf(chunk[at]!, row)) at++
+    if (at < chunk.length) chunk[at++]!.inserted = true
+    else changeOf(row).inserted = true
+  }
 }
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const server = yield* Mysql.MysqlServer
   // READ COMMITTED: locking reads take no gap locks, so concurrent batches over
   // different keys never wait for each other. Correctness does not rest on it
   // (see apply), only speed.
@@ -131,49 +179,69 @@ export const make = Effect.gen(function* () {
    * Runs inside the caller's transaction.
    *
    * Each aggregate moves by the difference between a rating's value before and
-   * after, so that value must be the one replaced. Ratings that exist are read
-   * with a lock, so nobody changes them before this transaction ends. Ratings that
-   * do not exist are inserted with a plain INSERT: if a concurrent transaction
-   * inserted one meanwhile, it fails on the duplicate key, and the transaction
-   * runs again and finds it.
+   * after, so that value must be the one replaced:
+   * - On MariaDB, new ratings go in first with `INSERT IGNORE .. RETURNING`,
+   *   which names the rows it inserted; the others existed. Finding that out
+   *   costs the server an insert's duplicate check, where reading the keys costs
+   *   it twice an insert (an IN list of row constructors is expensive to plan).
+   * - Ratings that exist are read with a lock, so nobody changes them before
+   *   this transaction ends.
+   * - Ratings still absent are inserted with a plain INSERT: if a concurrent
+   *   transaction inserted one meanwhile, it fails on the duplicate key, and the
+   *   transaction runs again and finds it.
    */
   const apply = (events: ReadonlyArray<RatingEvent>) =>
     Effect.gen(function* () {
-      const finals = new Map<string, Change>()
-      for (const event of events) {
-        const key = { recordType: event.recordType, recordId: event.recordId, userId: event.userId }
-        finals.set(ratingOf(key), { key, next: event.eventType === "put" ? event.value : undefined })
-      }
+      const finals = finalChanges(events)
       if (finals.size === 0) return 0
-      // Locking in key order keeps concurrent batches from deadlocking on each other as often.
-      const changes = [...finals.keys()].sort().map((id) => finals.get(id)!)
+      const changes = globalThis.Array.from(finals.values())
+      /** The batch's change for a rating the server returned. */
+      const changeOf = (row: ReadonlyArray<unknown>) => {
+        const change = finals.get(ratingOf(row))
+        if (change === undefined) throw new Error(`the database returned a rating this batch does not hold: ${ratingOf(row)}`)
+        return change
+      }
 
-      const previous = new Map<string, number>()
-      yield* inChunks(changes, (chunk) =>
+      if (server.returning) {
+        // IGNORE skips rows whose key exists; a value out of range still fails (CHECK), and validation bounds every column.
+        yield* inChunks(changes.filter((change) => change.next !== undefined), (chunk) =>
+          sql.unsafe(
+            `INSERT IGNORE INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}
+             RETURNING record_type, record_id, user_id`,
+            ratingParams(chunk)
+          ).values.pipe(Effect.map((rows) => markInserted(chunk, rows, changeOf))))
+      }
+
+      let existed = 0
+      yield* inChunks(changes.filter((change) => !change.inserted), (chunk) =>
         sql.unsafe(
           `SELECT record_type, record_id, user_id, value FROM ratings
            WHERE ${whereKeys(chunk.length)} FOR UPDATE`,
           keyParams(chunk)
-        ).pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Array(RatingRow))),
-          Effect.catchTag("ParseError", Effect.die), // rows we wrote ourselves: a mismatch is a bug
-          Effect.map((rows) => rows.forEach((row) => previous.set(ratingOf(row), row.value)))
-        ))
+        ).values.pipe(Effect.map((rows) =>
+          rows.forEach((row) => {
+            const value = row[3]
+            if (typeof value !== "number") throw new TypeError(`ratings.value arrived as ${typeof value}`)
+            changeOf(row).before = value
+            existed++
+          })
+        )))
 
       const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
       const inserts: Array<Change> = []
       const updates: Array<Change> = []
       const deletes: Array<Change> = []
       for (const change of changes) {
-        const before = previous.get(ratingOf(change.key))
-        if (before === change.next) continue
-        if (before === undefined) inserts.push(change)
-        else if (change.next === undefined) deletes.push(change)
+        const { before, next } = change
+        if (before === next) continue
+        if (before === undefined) {
+          if (!change.inserted) inserts.push(change)
+        } else if (next === undefined) deletes.push(change)
         else updates.push(change)
-        const record = recordOf(change.key)
-        const entry = deltas.get(record) ?? { key: { recordType: change.key.recordType, recordId: change.key.recordId }, delta: Aggregate.zero }
-        entry.delta = Aggregate.combine(entry.delta, Aggregate.delta(Option.fromNullable(before), Option.fromNullable(change.next)))
-        deltas.set(record, entry)
+        const entry = deltas.get(change.record)
+        const delta = Aggregate.delta(Option.fromNullable(before), Option.fromNullable(next))
+        if (entry === undefined) deltas.set(change.record, { key: change.key, delta })
+        else entry.delta = Aggregate.combine(entry.delta, delta)
       }
       yield* inChunks(inserts, (chunk) =>
         sql.unsafe(`INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}`, ratingParams(chunk)))
@@ -185,7 +253,12 @@ export const make = Effect.gen(function* () {
         ))
       yield* inChunks(deletes, (chunk) =>
         sql.unsafe(`DELETE FROM ratings WHERE ${whereKeys(chunk.length)}`, keyParams(chunk)))
-      const moved = [...deltas.values()].filter(({ delta }) => delta.count !== 0 || delta.sum !== 0)
+      // Aggregates are what concurrent batches share (when a producer does not key by record): taking
+      // their locks in one order keeps such batches waiting for each other rather than deadlocking.
+      const moved = globalThis.Array.from(deltas.entries())
+        .filter(([, { delta }]) => delta.count !== 0 || delta.sum !== 0)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([, entry]) => entry)
       yield* inChunks(moved, (chunk) =>
         sql.unsafe(
           `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${placeholders(chunk.length, 4)}
@@ -193,7 +266,7 @@ export const make = Effect.gen(function* () {
                                    ratings_sum = ratings_sum + VALUES(ratings_sum)`,
           aggregateParams(chunk)
         ))
-      return previous.size
+      return existed
     })
 
   const readCheckpoint = (stream: string, lock: boolean) =>
@@ -241,4 +314,4 @@ export const make = Effect.gen(function* () {
   })
 })
 
-export const layer: Layer.Layer<RatingRepository, never, SqlClient.SqlClient> = Layer.effect(RatingRepository, make)
+export const layer: Layer.Layer<RatingRepository, never, SqlClient.SqlClient | Mysql.MysqlServer> = Layer.effect(RatingRepository, make)
