@@ -62,7 +62,7 @@ describe("new ratings told from existing ones by INSERT .. RETURNING", () => {
   const marked = (userIds: ReadonlyArray<string>) => {
     const changes = [...RatingRepositoryMysql.finalChanges(events).values()]
     RatingRepositoryMysql.markInserted(changes, returned(userIds), (row) => changes.find((change) => change.key.userId === row[2])!)
-    return changes.filter((change) => change.inserted).map((change) => change.key.userId)
+    return changes.filter((change) => change.applied).map((change) => change.key.userId)
   }
 
   it("marks the rows returned in the order inserted", () => {

@@ -97,10 +97,10 @@ export interface Change {
   readonly key: RatingKey
   /** The value after the batch; undefined when deleted. */
   readonly next: number | undefined
-  /** The value before, once read. */
+  /** The value before, once known. */
   before: number | undefined
-  /** Inserted by the batch's first statements (the rating did not exist). */
-  inserted: boolean
+  /** Written already by the batch's first statements (MariaDB: inserted where absent, or deleted). */
+  applied: boolean
 }
 
 /** The last change of each rating in `events`, by ratingOf. */
@@ -109,7 +109,7 @@ export const finalChanges = (events: ReadonlyArray<RatingEvent>): Map<string, Ch
   for (const event of events) {
     const record = recordOf(event)
     const id = `${record}\u0000${event.userId}`
-    finals.set(id, { id, record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, inserted: false })
+    finals.set(id, { id, record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, applied: false })
   }
   return finals
 }
@@ -130,8 +130,8 @@ export const markInserted = (chunk: ReadonlyArray<Change>, returned: ReadonlyArr
   let at = 0
   for (const row of returned) {
     while (at < chunk.length && !isRowOf(chunk[at]!, row)) at++
-    if (at < chunk.length) chunk[at++]!.inserted = true
-    else changeOf(row).inserted = true
+    if (at < chunk.length) chunk[at++]!.applied = true
+    else changeOf(row).applied = true
   }
 }
 
@@ -181,11 +181,12 @@ export const make = Effect.gen(function* () {
    * Each aggregate moves by the difference between a rating's value before and
    * after, so that value must be the one replaced:
    * - On MariaDB, new ratings go in first with `INSERT IGNORE .. RETURNING`,
-   *   which names the rows it inserted; the others existed. Finding that out
-   *   costs the server an insert's duplicate check, where reading the keys costs
-   *   it twice an insert (an IN list of row constructors is expensive to plan).
-   * - Ratings that exist are read with a lock, so nobody changes them before
-   *   this transaction ends.
+   *   which names the rows it inserted; the others existed. Deletions return the
+   *   values they removed (`DELETE .. RETURNING`). Finding out this way costs
+   *   the server an insert's duplicate check, where reading the keys costs it
+   *   twice an insert (an IN list of row constructors is expensive to plan).
+   * - Other ratings that exist are read with a lock, so nobody changes them
+   *   before this transaction ends.
    * - Ratings still absent are inserted with a plain INSERT: if a concurrent
    *   transaction inserted one meanwhile, it fails on the duplicate key, and the
    *   transaction runs again and finds it.
@@ -201,6 +202,15 @@ export const make = Effect.gen(function* () {
         if (change === undefined) throw new Error(`the database returned a rating this batch does not hold: ${ratingOf(row)}`)
         return change
       }
+      /** Ratings as they were, from rows of (record_type, record_id, user_id, value). */
+      let existed = 0
+      const knowBefore = (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
+        rows.forEach((row) => {
+          const value = row[3]
+          if (typeof value !== "number") throw new TypeError(`ratings.value arrived as ${typeof value}`)
+          changeOf(row).before = value
+          existed++
+        })
 
       if (server.returning) {
         // IGNORE skips rows whose key exists; a value out of range still fails (CHECK), and validation bounds every column.
@@ -210,22 +220,19 @@ export const make = Effect.gen(function* () {
              RETURNING record_type, record_id, user_id`,
             ratingParams(chunk)
           ).values.pipe(Effect.map((rows) => markInserted(chunk, rows, changeOf))))
+        const deletions = changes.filter((change) => change.next === undefined)
+        yield* inChunks(deletions, (chunk) =>
+          sql.unsafe(`DELETE FROM ratings WHERE ${whereKeys(chunk.length)} RETURNING record_type, record_id, user_id, value`, keyParams(chunk))
+            .values.pipe(Effect.map(knowBefore)))
+        for (const change of deletions) change.applied = true
       }
 
-      let existed = 0
-      yield* inChunks(changes.filter((change) => !change.inserted), (chunk) =>
+      yield* inChunks(changes.filter((change) => !change.applied), (chunk) =>
         sql.unsafe(
           `SELECT record_type, record_id, user_id, value FROM ratings
            WHERE ${whereKeys(chunk.length)} FOR UPDATE`,
           keyParams(chunk)
-        ).values.pipe(Effect.map((rows) =>
-          rows.forEach((row) => {
-            const value = row[3]
-            if (typeof value !== "number") throw new TypeError(`ratings.value arrived as ${typeof value}`)
-            changeOf(row).before = value
-            existed++
-          })
-        )))
+        ).values.pipe(Effect.map(knowBefore)))
 
       const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
       const inserts: Array<Change> = []
@@ -234,10 +241,7 @@ export const make = Effect.gen(function* () {
       for (const change of changes) {
         const { before, next } = change
         if (before === next) continue
-        if (before === undefined) {
-          if (!change.inserted) inserts.push(change)
-        } else if (next === undefined) deletes.push(change)
-        else updates.push(change)
+        if (!change.applied) (before === undefined ? inserts : next === undefined ? deletes : updates).push(change)
         const entry = deltas.get(change.record)
         const delta = Aggregate.delta(Option.fromNullable(before), Option.fromNullable(next))
         if (entry === undefined) deltas.set(change.record, { key: change.key, delta })
