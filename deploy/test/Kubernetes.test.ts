@@ -344,6 +344,17 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         assert.deepStrictEqual(Programs.ingestorPublishesTo(job.container.args, Manifests.resolveEnv(job.container, all).env), consumes)
       })
 
+      it("the Kafka consumer's heap is set for a backlog's batches, and fits its memory limit with room to spare", () => {
+        const rating = serviceContainers.find((c) => c.image.target === "rating")!.container
+        const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(Manifests.resolveEnv(rating, all).env.NODE_OPTIONS ?? "")?.[1])
+        const limit = /^(\d+)Mi$/.exec(rating.resources?.limits?.memory ?? "")
+        assert.isDefined(limit, "rating: memory limit in Mi")
+        // Node's own choice, a quarter of the limit, ran out of memory under a backlog (see rating.yaml).
+        assert.isAtLeast(heapMiB, 192, "rating: NODE_OPTIONS --max-old-space-size")
+        // Young generation, code and Kafka's and MySQL's buffers live beside the heap: measured 248 MB resident at 256.
+        assert.isAtMost(heapMiB, Number(limit![1]) / 2, "rating: heap within half the memory limit")
+      })
+
       it("each service advertises its pod IP to Consul, and reads the agent's address and optional token from the overlay", () => {
         for (const { container } of serviceContainers) {
           const env = container.env as Array<any>

@@ -106,10 +106,13 @@ export type ServiceName = keyof typeof services
 
 export const isService = (name: string): name is ServiceName => Object.hasOwn(services, name)
 
-/** Every variable `service` can read. */
+/** Read by Node itself when a program starts (heap size, for one). */
+const nodeRuntime = ["NODE_OPTIONS"]
+
+/** Every variable `service` (or Node running it) can read. */
 export const readable = (service: ServiceName): ReadonlySet<string> => {
   const { config, everyPart } = services[service]
-  return new Set([config, ...everyPart].flatMap((c) => [...evaluate(c, {}).read]))
+  return new Set([...nodeRuntime, ...[config, ...everyPart].flatMap((c) => [...evaluate(c, {}).read])])
 }
 
 export interface Check {
