@@ -24,10 +24,10 @@ const isIdentifier = (value: unknown): value is string =>
 /**
  * The event `json` is when it is plainly a valid one, built as `RatingEvent`'s
  * decoding builds it; undefined for anything else, which the schema then judges
- * (and explains). Every message on the Kafka path is decoded, and the schema
- * costs about 3 µs an event there against 0.1 µs here, a sixth of what the
- * consumer may spend per event. A property test holds this to accepting only
- * what the schema accepts, as the schema decodes it.
+ * (and explains). Every message on the Kafka path is decoded: the schema costs
+ * about 3 µs an event, this 0.1 µs, where the consumer's one thread has 20 µs an
+ * event for everything at 50,000 events/s. A property test holds this to
+ * accepting only what the schema accepts, as the schema decodes it.
  */
 export const acceptPlainlyValid = (json: { readonly [key: string]: unknown }): RatingEvent | undefined => {
   const { eventType, providerId, recordId, recordType, userId, value } = json
