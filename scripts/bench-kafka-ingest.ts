@@ -22,6 +22,7 @@ import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Synthetic from "@movieapp/ratingingestor/Synthetic"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { Effect, Layer, Logger, LogLevel, Schema } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -31,29 +32,11 @@ const PARTITIONS = Number(process.argv[3] ?? 3)
 const INSTANCES = Number(process.argv[4] ?? 1)
 const UPSERT_BATCH = 1000
 
-/** CPU milliseconds process `pid` has used so far; undefined where there is no /proc (or no such process). */
-const cpuMs = (pid: number | string): number | undefined => {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100) // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return undefined
-  }
-}
-/** Peak resident memory of process `pid`, in MiB (VmHWM). */
-const peakMiB = (pid: number): number | undefined => {
-  try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
-    return kb === undefined ? undefined : Math.round(Number(kb) / 1024)
-  } catch {
-    return undefined
-  }
-}
-/** The local servers' PIDs, as scripts/*.sh start record them. */
+/** The local servers' CPU so far, by the PIDs scripts/*.sh start record. */
 const servers = { mariadb: ".data/mariadb/mariadb.pid", kafka: ".data/kafka/kafka.pid" } as const
-const serverPid = (name: keyof typeof servers) => {
+const serverCpuMs = (name: keyof typeof servers): number | undefined => {
   try {
-    return fs.readFileSync(servers[name], "utf8").trim()
+    return ProcessStats.cpuMillis(fs.readFileSync(servers[name], "utf8").trim())
   } catch {
     return undefined
   }
@@ -124,7 +107,7 @@ const program = Effect.gen(function* () {
   // Loaded and about to join: process start-up is not part of the figure.
   yield* Effect.forEach(consumers, (child) => Effect.async<void>((resume) => void child.stdout!.once("data", () => resume(Effect.void))), { discard: true })
   const pids = consumers.map((child) => child.pid!)
-  const cpuBefore = { consumers: sum(pids.map(cpuMs)), mariadb: cpuMs(serverPid("mariadb") ?? ""), kafka: cpuMs(serverPid("kafka") ?? "") }
+  const cpuBefore = { consumers: sum(pids.map(ProcessStats.cpuMillis)), mariadb: serverCpuMs("mariadb"), kafka: serverCpuMs("kafka") }
   const started = Date.now()
   // Sampled every 20 ms: the figures are accurate to that.
   let last = 0
@@ -140,9 +123,9 @@ const program = Effect.gen(function* () {
   const perEvent = (before: number | undefined, after: number | undefined) =>
     before === undefined || after === undefined ? "n/a" : `${(((after - before) * 1000) / EVENTS).toFixed(1)} µs`
   const cpu = {
-    consumers: perEvent(cpuBefore.consumers, sum(pids.map(cpuMs))),
-    mariadb: perEvent(cpuBefore.mariadb, cpuMs(serverPid("mariadb") ?? "")),
-    kafka: perEvent(cpuBefore.kafka, cpuMs(serverPid("kafka") ?? ""))
+    consumers: perEvent(cpuBefore.consumers, sum(pids.map(ProcessStats.cpuMillis))),
+    mariadb: perEvent(cpuBefore.mariadb, serverCpuMs("mariadb")),
+    kafka: perEvent(cpuBefore.kafka, serverCpuMs("kafka"))
   }
   const steady = firstStored === undefined ? undefined : { n: EVENTS - firstStored.n, ms: Date.now() - firstStored.at }
   console.log(`Kafka -> stored aggregates (exactly once, MariaDB), ${INSTANCES} consumer instance${INSTANCES === 1 ? "" : "s"}, from joining the group: ${rate(EVENTS, ms)} (${(ms / 1000).toFixed(1)} s)`)
@@ -150,7 +133,7 @@ const program = Effect.gen(function* () {
     console.log(`  after the first batch was stored (group join excluded): ${rate(steady.n, steady.ms)}`)
   }
   console.log(`  CPU per event: consumer${INSTANCES === 1 ? "" : "s"} (Node) ${cpu.consumers}, MariaDB ${cpu.mariadb}, Kafka broker ${cpu.kafka}`)
-  console.log(`  peak memory (resident) per consumer: ${pids.map((pid) => `${peakMiB(pid) ?? "n/a"} MiB`).join(", ")}`)
+  console.log(`  peak memory (resident) per consumer: ${pids.map((pid) => `${ProcessStats.peakResidentMiB(pid) ?? "n/a"} MiB`).join(", ")}`)
   const best = steady !== undefined && steady.ms > 0 ? (steady.n / steady.ms) * 1000 : (EVENTS / ms) * 1000
   console.log(`ratio to the raw upsert rate: ${(best / (EVENTS / rawMs * 1000)).toFixed(2)}; goal 50,000 events/s: ${best >= 50_000 ? "met" : "not met"}`)
 }).pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))

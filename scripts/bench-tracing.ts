@@ -15,8 +15,9 @@
  *
  *   npm run bench:tracing [-- --requests 2000 --concurrency 16 --rounds 5]
  */
+import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { execFile, spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { createServer } from "node:http"
 import { homedir } from "node:os"
 import { join } from "node:path"
@@ -163,11 +164,11 @@ function ms(nanos: number): string {
   return `${(nanos / 1e6).toFixed(2).padStart(6)} ms`
 }
 
-/** User and system CPU time a process has used so far (Linux /proc). */
+/** User and system CPU time a process has used so far, in seconds. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  const ms = ProcessStats.cpuMillis(pid)
+  if (ms === undefined) throw new Error(`no CPU figures for process ${pid} (Linux /proc is needed)`)
+  return ms / 1000
 }
 
 function onPath(command: string): boolean {

@@ -91,8 +91,7 @@ const isTransient = (error: unknown) =>
 
 /** A user's rating for a record after a batch, and what it was before. */
 export interface Change {
-  /** The rating's identity (see ratingOf), and its record's (recordOf). */
-  readonly id: string
+  /** Its record's identity (recordOf): aggregates are per record. */
   readonly record: string
   readonly key: RatingKey
   /** The value after the batch; undefined when deleted. */
@@ -103,13 +102,12 @@ export interface Change {
   applied: boolean
 }
 
-/** The last change of each rating in `events`, by ratingOf. */
+/** The last change of each rating in `events`, by its identity (as ratingOf builds it from a row). */
 export const finalChanges = (events: ReadonlyArray<RatingEvent>): Map<string, Change> => {
   const finals = new Map<string, Change>()
   for (const event of events) {
     const record = recordOf(event)
-    const id = `${record}\u0000${event.userId}`
-    finals.set(id, { id, record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, applied: false })
+    finals.set(`${record}\u0000${event.userId}`, { record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, applied: false })
   }
   return finals
 }

@@ -1,0 +1,26 @@
+/**
+ * What a running process has used, read from Linux's /proc: benchmarks print it
+ * beside their rates. Undefined where there is no /proc, or no such process.
+ */
+import { readFileSync } from "node:fs"
+
+const read = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU time (user and system) process `pid` has used so far, in milliseconds. */
+export const cpuMillis = (pid: number | string): number | undefined => {
+  const fields = read(`/proc/${pid}/stat`)?.split(") ")[1]?.split(" ")
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** The most memory process `pid` has held resident (VmHWM), in MiB. */
+export const peakResidentMiB = (pid: number | string): number | undefined => {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`) ?? "")?.[1]
+  return kb === undefined ? undefined : Math.round(Number(kb) / 1024)
+}
