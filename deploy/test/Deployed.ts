@@ -21,6 +21,7 @@ import { assert } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Docker from "./Docker.js"
 import { repo } from "./Repo.js"
 
 /** The programs deploy/Dockerfile builds, each its own target and image. */
@@ -243,3 +244,20 @@ export const registeredInConsul = (here: ThisMachine, listening: Readonly<Record
 export const deregistered = (here: ThisMachine, names: ReadonlyArray<string>) =>
   Effect.forEach(names, (service) =>
     Effect.map(Effect.orDie(registered(here, service, false)), (addresses) => assert.deepStrictEqual(addresses, [], `${service} deregistered`)))
+
+/** A service's container runs its program as uid 1000 on a read-only root file system. */
+export const confined = (container: string, name: string) =>
+  Effect.gen(function* () {
+    assert.strictEqual(yield* Docker.processUid(container), 1000, `${name} runs as uid 1000`)
+    const root = yield* Docker.rootIsReadOnly(container)
+    assert.isTrue(root.readOnly, `${name}: ${root.reason}`)
+  })
+
+/** A stopped service's container ended by itself after SIGTERM: exit code 0 (not 137, a SIGKILL), its servers stopped. */
+export const stoppedCleanly = (container: string, name: string) =>
+  Effect.gen(function* () {
+    const stopped = yield* Docker.state(container)
+    const output = yield* Docker.logs(container)
+    assert.strictEqual(stopped.ExitCode, 0, `${name}:\n${output.split("\n").slice(-10).join("\n")}`)
+    assert.include(Docker.logMessages(output), "gRPC server stopped", name)
+  })

@@ -2,8 +2,9 @@
  * A real Docker engine for the image and Compose suites, driven through the
  * docker CLI as an operator drives it. `scripts/docker.sh start` starts one, whose
  * socket (`.data/docker/docker.sock`) is found without DOCKER_HOST; DOCKER_HOST
- * names another. Without the engine or its plugins (buildx, Compose), the suites
- * are skipped locally with the reason, and fail in CI (CI=true).
+ * names another. Without the engine or its Compose plugin (which also builds the
+ * images, with BuildKit), the suites are skipped locally with the reason, and
+ * fail in CI (CI=true).
  *
  * Containers always run on the host's network: these machines have no bridge.
  */
@@ -34,9 +35,9 @@ const start = "bash scripts/docker.sh start"
 export const composeAvailable = async (): Promise<boolean> =>
   RequiredServer.required({ name: "Docker Compose", problem: await problem(["compose", "version"]).then((p) => p && `is not installed ${p}`), start })
 
-/** Whether the suites that run images run: the engine answers and builds with BuildKit (buildx), and Compose is there. */
+/** Whether the suites that build and run images run: the engine answers, and Compose is there. */
 export const engineAvailable = async (): Promise<boolean> => {
-  const missing = (await Promise.all([["version"], ["buildx", "version"], ["compose", "version"]].map(problem))).filter((p) => p !== undefined)
+  const missing = (await Promise.all([["version"], ["compose", "version"]].map(problem))).filter((p) => p !== undefined)
   return RequiredServer.required({ name: "Docker", problem: missing.length === 0 ? undefined : `is not usable ${missing.join(" ")}`, start })
 }
 

@@ -208,10 +208,8 @@ describe.runIf(withEngine)("the images", () => {
           for (const [target, id] of running) {
             // The startup and readiness probes (the manifest suite checks they are on the configured gRPC port).
             yield* Docker.whileRunning(id, Poll.until(Deployed.serving(listening[target as keyof typeof listening]), () => true, { what: `${target} to be SERVING`, interval: "200 millis" }))
-            assert.strictEqual(yield* Docker.processUid(id), 1000, `${target} runs as uid 1000`)
+            yield* Deployed.confined(id, target)
             assert.deepStrictEqual((yield* Docker.processArgv(id)).slice(0, 2), ["node", `packages/${target}/dist/main.js`], `${target}: node is PID 1`)
-            const root = yield* Docker.rootIsReadOnly(id)
-            assert.isTrue(root.readOnly, `${target}: ${root.reason}`)
           }
           yield* Deployed.registeredInConsul(here, listening)
           yield* Deployed.originalScenario(listening)
@@ -242,11 +240,7 @@ describe.runIf(withEngine)("the images", () => {
           for (const { workload, container, target } of services.reverse()) {
             const id = running.get(target)!
             yield* Docker.run(["stop", "--time", String(workload.pod.terminationGracePeriodSeconds - preStopSeconds(container)), id])
-            const stopped = yield* Docker.state(id)
-            const output = yield* Docker.logs(id)
-            // 0, not 137: it ended by itself before the SIGKILL.
-            assert.strictEqual(stopped.ExitCode, 0, `${target}:\n${output.split("\n").slice(-10).join("\n")}`)
-            assert.include(Docker.logMessages(output), "gRPC server stopped", target)
+            yield* Deployed.stoppedCleanly(id, target)
           }
           yield* Deployed.deregistered(here, Deployed.services)
           Deployed.tracesExported(here.otlp, caller)
