@@ -166,7 +166,7 @@ stop() {
     kill "$(cat "$pidfile")"
     for _ in $(seq 1 120); do running || break; sleep 0.5; done
     running && kill -9 "$(cat "$pidfile")"
-    rm -rf "$pidfile" "$exec_root"
+    rm -f "$pidfile"
     echo "docker: stopped"
   else
     echo "docker: not running"
