@@ -1,50 +1,42 @@
 /**
- * deploy/compose.yaml as Docker Compose reads it (YAML merge keys resolved),
- * and its validation against the Compose Specification's JSON schema
- * (deploy/test/compose-spec.json, from compose-spec/compose-spec, schema/
- * compose-spec.json at a08f8d5, Apache-2.0).
+ * The Compose files as Docker Compose itself reads them (`docker compose config`:
+ * validated, interpolated, merged, normalised), and Compose projects run from them.
  */
-import Ajv from "ajv"
-import draft07 from "ajv/dist/refs/json-schema-draft-07.json" with { type: "json" }
-import * as fs from "node:fs"
+import { Effect } from "effect"
 import * as path from "node:path"
-import * as YAML from "yaml"
-import { repo } from "./Dockerfile.js"
+import * as Docker from "./Docker.js"
+import { repo } from "./Repo.js"
 
-export const composePath = path.join(repo, "deploy/compose.yaml")
+/** The whole system, as a user with an image registry runs it. */
+export const full = ["deploy/compose.yaml"] as const
+/** The movieapp programs on the host's network, with the infrastructure on the host: these machines (no registry, no bridge). */
+export const onHost = ["deploy/compose.yaml", "deploy/compose.host.yaml"] as const
+/** Each Compose file as it is used: alone, or as an override. */
+export const configurations: ReadonlyArray<ReadonlyArray<string>> = [full, onHost]
 
-export interface ComposeFile {
-  readonly name?: string
+/** The services of the normalised model (fields as `docker compose config --format json` writes them). */
+export interface Model {
+  readonly name: string
   readonly services: Readonly<Record<string, any>>
   readonly volumes?: Readonly<Record<string, unknown>>
   readonly [key: string]: unknown
 }
 
-export const read = (file: string = composePath): ComposeFile => YAML.parse(fs.readFileSync(file, "utf8"), { merge: true })
+const fileArgs = (files: ReadonlyArray<string>) => files.flatMap((file) => ["--file", path.join(repo, file)])
 
-const schema = JSON.parse(fs.readFileSync(path.join(repo, "deploy/test/compose-spec.json"), "utf8"))
-const ajv = new Ajv.default({ allErrors: true, strict: false })
-// The spec names its meta-schema by the https spelling of draft-07's id.
-ajv.addMetaSchema({ ...draft07, $id: "https://json-schema.org/draft-07/schema" })
-const validator = ajv.compile(schema)
+/** `docker compose --file … <args>`, with `env` for interpolation; its standard output. */
+export const compose = (files: ReadonlyArray<string>, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+  Docker.run(["compose", ...fileArgs(files), ...args], { env })
 
-/** Schema violations as `path: message`, none when valid. */
-export const validate = (document: unknown): ReadonlyArray<string> =>
-  validator(document) ? [] : (validator.errors ?? []).map((e) => `${e.instancePath || "/"}: ${e.message}${e.params && "additionalProperty" in e.params ? ` (${e.params.additionalProperty})` : ""}`)
+/** The model Compose makes of `files` (failing as `docker compose config` fails), with `env` for interpolation. */
+export const config = (files: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Effect.Effect<Model, Docker.DockerError> =>
+  Effect.map(compose(files, ["config", "--format", "json"], env), (json) => JSON.parse(json) as Model)
 
-/** A service's environment as a map (Compose also takes a list of KEY=value). */
-export const environment = (service: any): Readonly<Record<string, string>> => {
-  const env = service.environment ?? {}
-  if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((entry: string) => {
-      const i = entry.indexOf("=")
-      return [entry.slice(0, i), entry.slice(i + 1)]
-    }))
-  }
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? "" : String(v)]))
-}
+/** A service's environment (null values, variables passed through unset, as empty strings). */
+export const environment = (service: any): Readonly<Record<string, string>> =>
+  Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, v === null ? "" : String(v)]))
 
-/** A Compose duration (`1m30s`, `15s`, `500ms`) in seconds. */
+/** A Compose duration as normalised (`1m30s`, `15s`, `500ms`) in seconds. */
 export const seconds = (duration: string): number => {
   const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 }
   let total = 0
@@ -69,3 +61,18 @@ export const referencedHosts = (env: Readonly<Record<string, string>>): Readonly
         const [host, port] = text.split(":")
         return { key, host: host!, port }
       }))
+
+/** A container of a project, as `docker compose ps --all --format json` lists it. */
+export interface ProjectContainer {
+  readonly ID: string
+  readonly Name: string
+  readonly Service: string
+  readonly State: string
+  readonly Health: string
+  readonly ExitCode: number
+}
+
+/** The containers of a project, stopped ones included (Compose writes one JSON object a line). */
+export const containers = (files: ReadonlyArray<string>, project: string) =>
+  Effect.map(compose(files, ["--project-name", project, "ps", "--all", "--format", "json"]), (out) =>
+    out.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as ProjectContainer))

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as YAML from "yaml"
-import { repo } from "./Dockerfile.js"
+import { repo } from "./Repo.js"
 
 export const kubernetesDir = path.join(repo, "deploy/kubernetes")
 

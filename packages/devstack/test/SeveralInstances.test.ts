@@ -19,10 +19,10 @@ import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingReposit
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
+import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
 import { Context, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Ref } from "effect"
-import { createServer } from "node:net"
 
 interface Entry {
   readonly Service: { readonly ID: string; readonly Port: number }
@@ -166,12 +166,6 @@ describe("several instances with Consul discovery (agent API double), every serv
 })
 
 describe("several instances with memory discovery, in one process", () => {
-  const freePort = Effect.async<number>((resume) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
-    })
-  })
   const server = (httpPort = 0, advertisePort?: number): ServerConfig => ({
     host: "127.0.0.1",
     grpcPort: 0,
@@ -190,7 +184,7 @@ describe("several instances with memory discovery, in one process", () => {
       // Rating A is reached only through a proxy (its advertised port), and talks to the
       // registry only while alive: dying cuts its connections and silences it, the way
       // a killed process would, without deregistering.
-      const httpPortA = yield* freePort
+      const httpPortA = yield* Ports.free
       const proxyA = yield* TcpProxy.make({ host: "127.0.0.1", port: httpPortA })
       const alive = yield* Ref.make(true)
       const whileAlive = <A>(effect: Effect.Effect<A, unknown>, otherwise: A) =>

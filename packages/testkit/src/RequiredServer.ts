@@ -1,7 +1,8 @@
 /**
- * The rule for suites that need a real server (MariaDB, Kafka): they run when the
- * server answers; without it they are skipped locally with a warning, and fail in
- * CI (CI=true), where a missing server must never pass for a green run.
+ * The rule for suites that need a real server (MariaDB, Kafka, a Docker engine):
+ * they run when the server answers; without it they are skipped locally with a
+ * warning, and fail in CI (CI=true), where a missing server must never pass for a
+ * green run.
  */
 import { Socket } from "node:net"
 
@@ -27,7 +28,21 @@ export const available = async (server: {
   readonly start: string
 }): Promise<boolean> => {
   if (await reachable(server.host, server.port)) return true
-  const message = `${server.name} is not reachable at ${server.host}:${server.port} (start it with ${server.start})`
+  return required({ name: server.name, problem: `is not reachable at ${server.host}:${server.port}`, start: server.start })
+}
+
+/**
+ * The same rule for a server looked for in another way: true when `problem` is
+ * undefined; else false with a warning, or an error in CI.
+ */
+export const required = (server: {
+  readonly name: string
+  /** Why the server cannot be used, as in "is not reachable at …"; undefined when it can. */
+  readonly problem: string | undefined
+  readonly start: string
+}): boolean => {
+  if (server.problem === undefined) return true
+  const message = `${server.name} ${server.problem} (start it with ${server.start})`
   if (process.env.CI) throw new Error(`${message}; CI requires it`)
   console.warn(`${message}: skipping ${server.name} suites`)
   return false
