@@ -43,7 +43,7 @@ export const movieappImage = (image: string): { readonly target: string; readonl
 
 /** Values standing in for what only a running pod knows. */
 export const fieldPlaceholders: Readonly<Record<string, string>> = {
-  "status.podIP": "10.1.2.3",
+  "status.podIP": "192.0.2.3",
   "metadata.name": "pod-0",
   "metadata.namespace": "movieapp"
 }

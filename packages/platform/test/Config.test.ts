@@ -72,8 +72,8 @@ describe("Config", () => {
       const config = (env: Record<string, string>) =>
         server.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)))
       assert.include(String(yield* Effect.flip(config({ SERVER_ADVERTISE_HOST: "0.0.0.0" }))), "Expected an address others can dial, not a wildcard")
-      const advertised = yield* config({ SERVER_ADVERTISE_HOST: "10.1.2.3", SERVER_ADVERTISE_PORT: "18092" })
-      assert.strictEqual(advertised.advertiseHost, "10.1.2.3")
+      const advertised = yield* config({ SERVER_ADVERTISE_HOST: "192.0.2.3", SERVER_ADVERTISE_PORT: "18092" })
+      assert.strictEqual(advertised.advertiseHost, "192.0.2.3")
       assert.strictEqual(advertised.advertisePort, 18092)
       assert.isUndefined((yield* config({})).advertisePort)
     }))

@@ -107,7 +107,7 @@ const blockingQueryInFlight = (agent: ConsulAgentDouble, service: string) =>
 
 describe("Consul adapter", () => {
   // Instances registered here without Registration's heartbeats: a TTL long enough for every test.
-  layer(Layer.mergeAll(adapterOn({ checkTtl: Duration.minutes(1) }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer({ nodeAddress: "10.9.8.7" }))), {
+  layer(Layer.mergeAll(adapterOn({ checkTtl: Duration.minutes(1) }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer({ nodeAddress: "192.0.2.87" }))), {
     excludeTestServices: true,
     timeout: "60 seconds"
   })("against the agent API double", (it) => {
@@ -115,10 +115,10 @@ describe("Consul adapter", () => {
       Effect.gen(function* () {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
-        yield* discovery.register({ id: "shape-1", service: "shape", host: "10.0.0.5", port: 8092 })
+        yield* discovery.register({ id: "shape-1", service: "shape", host: "192.0.2.5", port: 8092 })
         const answer = yield* raw(agent, "/v1/health/service/shape")
         const [entry] = JSON.parse(answer.body)
-        assert.deepInclude(entry.Service, { ID: "shape-1", Service: "shape", Address: "10.0.0.5", Port: 8092 })
+        assert.deepInclude(entry.Service, { ID: "shape-1", Service: "shape", Address: "192.0.2.5", Port: 8092 })
         const check = entry.Checks.find((c: { CheckID: string }) => c.CheckID === "service:shape-1")
         assert.strictEqual(check.Status, "passing")
         assert.strictEqual(check.Type, "ttl")
@@ -136,7 +136,7 @@ describe("Consul adapter", () => {
           body: JSON.stringify({ ID: "bare-1", Name: "bare", Port: 9000, Check: { TTL: "10s", Status: "passing" } })
         })
         assert.strictEqual(put.status, 200)
-        assert.deepStrictEqual(yield* discovery.healthy("bare"), [{ id: "bare-1", service: "bare", host: "10.9.8.7", port: 9000 }])
+        assert.deepStrictEqual(yield* discovery.healthy("bare"), [{ id: "bare-1", service: "bare", host: "192.0.2.87", port: 9000 }])
         yield* discovery.deregister("bare-1")
       }))
 
@@ -147,7 +147,7 @@ describe("Consul adapter", () => {
         const view = yield* follow("blocking")
         yield* view.until((v) => v.length === 0, "[]")
         for (const n of [1, 2, 3]) {
-          yield* discovery.register({ id: `blocking-${n}`, service: "blocking", host: "10.0.0.1", port: 7000 + n })
+          yield* discovery.register({ id: `blocking-${n}`, service: "blocking", host: "192.0.2.1", port: 7000 + n })
           yield* view.until((v) => v.length === n, `${n} instances`)
         }
         const queries = yield* healthQueries(agent, "blocking")
@@ -163,14 +163,14 @@ describe("Consul adapter", () => {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const view = yield* follow("restored")
-        yield* discovery.register({ id: "restored-1", service: "restored", host: "10.0.0.1", port: 7001 })
+        yield* discovery.register({ id: "restored-1", service: "restored", host: "192.0.2.1", port: 7001 })
         yield* view.until((v) => v.length === 1, "the first instance")
         yield* blockingQueryInFlight(agent, "restored")
         yield* agent.restoreEmptySnapshot
         yield* view.until((v) => v.length === 0, "the empty state after the restore")
         // The index is now below what the watch last saw: without a reset, its next
         // query would block for the whole 30-second wait and miss this registration.
-        yield* discovery.register({ id: "restored-2", service: "restored", host: "10.0.0.1", port: 7002 })
+        yield* discovery.register({ id: "restored-2", service: "restored", host: "192.0.2.1", port: 7002 })
         const [found] = yield* view.until((v) => v.length === 1, "the registration after the restore")
         assert.strictEqual(found?.id, "restored-2")
         yield* discovery.deregister("restored-2")
@@ -185,7 +185,7 @@ describe("Consul adapter", () => {
       Effect.gen(function* () {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
-        yield* discovery.register({ id: "outage-1", service: "outage", host: "10.0.0.1", port: 7001 })
+        yield* discovery.register({ id: "outage-1", service: "outage", host: "192.0.2.1", port: 7001 })
         const view = yield* follow("outage")
         yield* view.until((v) => v.length === 1, "the instance")
         yield* blockingQueryInFlight(agent, "outage")
@@ -209,7 +209,7 @@ describe("Consul adapter", () => {
         // Nothing was emitted meanwhile: consumers keep their last view.
         assert.strictEqual(yield* SubscriptionRef.get(view.views), viewsBefore)
         yield* agent.setUnavailable(false)
-        yield* discovery.register({ id: "outage-2", service: "outage", host: "10.0.0.1", port: 7002 })
+        yield* discovery.register({ id: "outage-2", service: "outage", host: "192.0.2.1", port: 7002 })
         yield* view.until((v) => v.length === 2, "both instances after the outage")
         yield* discovery.deregister("outage-1")
         yield* discovery.deregister("outage-2")
@@ -227,7 +227,7 @@ describe("Consul adapter", () => {
       Effect.gen(function* () {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
-        yield* discovery.register({ id: "acl-1", service: "acl", host: "10.0.0.1", port: 7001 })
+        yield* discovery.register({ id: "acl-1", service: "acl", host: "192.0.2.1", port: 7001 })
         assert.lengthOf(yield* discovery.healthy("acl"), 1)
         yield* discovery.deregister("acl-1")
         assert.isTrue((yield* agent.requests).every((r) => !r.query.has("token")))
@@ -240,7 +240,7 @@ describe("Consul adapter", () => {
           yield* Layer.build(DiscoveryConsul.layer(settings(agent.url)).pipe(Layer.provide(NodeHttpClient.layerUndici))),
           Discovery
         )
-        const error = yield* Effect.flip(anonymous.register({ id: "acl-2", service: "acl", host: "10.0.0.1", port: 7002 }))
+        const error = yield* Effect.flip(anonymous.register({ id: "acl-2", service: "acl", host: "192.0.2.1", port: 7002 }))
         assert.include(error.message, "discovery register failed: Consul answered 403")
       }))
   })
@@ -255,7 +255,7 @@ describe("Consul adapter", () => {
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "stopping", host: "10.0.0.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "stopping", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
           scope
         )
         assert.lengthOf(yield* discovery.healthy("stopping"), 1)
@@ -269,7 +269,7 @@ describe("Consul adapter", () => {
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "beating", host: "10.0.0.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "beating", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
           scope
         )
         const view = yield* follow("beating")
@@ -288,7 +288,7 @@ describe("Consul adapter", () => {
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "forgotten", host: "10.0.0.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "forgotten", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
           scope
         )
         assert.lengthOf(yield* discovery.healthy("forgotten"), 1)
@@ -320,8 +320,8 @@ describe("Consul config", () => {
   it.effect("CONSUL_HTTP_ADDR as Consul's own tools take it: host:port means http", () =>
     Effect.gen(function* () {
       assert.strictEqual((yield* read({ CONSUL_HTTP_ADDR: "consul.service:8500" })).httpAddr, "http://consul.service:8500")
-      assert.strictEqual((yield* read({ CONSUL_HTTP_ADDR: "https://10.0.0.2:8501/" })).httpAddr, "https://10.0.0.2:8501")
-      const error = String(yield* Effect.flip(read({ CONSUL_HTTP_ADDR: "ftp://10.0.0.2" })))
+      assert.strictEqual((yield* read({ CONSUL_HTTP_ADDR: "https://192.0.2.2:8501/" })).httpAddr, "https://192.0.2.2:8501")
+      const error = String(yield* Effect.flip(read({ CONSUL_HTTP_ADDR: "ftp://192.0.2.2" })))
       assert.include(error, "consul.httpAddr")
       assert.include(error, "Expected an http(s) URL or host:port")
     }))

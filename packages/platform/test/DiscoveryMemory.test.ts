@@ -14,13 +14,13 @@ describe("Registration", () => {
   it.effect("registers on start, heartbeats past the TTL, deregisters on stop", () =>
     Effect.gen(function* () {
       const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds" })
-      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000 }).pipe(
+      const registered = Registration.layer({ service: "svc", host: "192.0.2.9", port: 9000 }).pipe(
         Layer.provide(Layer.succeed(Discovery, discovery))
       )
       yield* Effect.scoped(Effect.gen(function* () {
         yield* Layer.build(registered)
         const [instance] = yield* discovery.healthy("svc")
-        assert.strictEqual(instance?.host, "10.0.0.9")
+        assert.strictEqual(instance?.host, "192.0.2.9")
         assert.strictEqual(instance?.port, 9000)
         assert.match(instance?.id ?? "", /^svc-[0-9a-f]+$/)
         // Well past the TTL: only the heartbeat keeps it healthy.
@@ -33,7 +33,7 @@ describe("Registration", () => {
   it.effect("registers again when the registry has forgotten the instance", () =>
     Effect.gen(function* () {
       const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds", deregisterCriticalAfter: "1 minute" })
-      const registered = Registration.layer({ service: "svc", host: "10.0.0.9", port: 9000 }).pipe(
+      const registered = Registration.layer({ service: "svc", host: "192.0.2.9", port: 9000 }).pipe(
         Layer.provide(Layer.succeed(Discovery, discovery))
       )
       yield* Effect.scoped(Effect.gen(function* () {
