@@ -134,10 +134,10 @@ export interface RegisteredService extends ServiceProcess {
 export const startService = (
   service: "metadata" | "rating" | "movie",
   env: Record<string, string>,
-  options: { readonly timeout?: Duration.DurationInput } = {}
+  options: StartOptions & { readonly timeout?: Duration.DurationInput } = {}
 ): Effect.Effect<RegisteredService, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const started = yield* start(`packages/${service}/src/main.ts`, env)
+    const started = yield* start(`packages/${service}/src/main.ts`, env, [], options)
     const registered = yield* started.awaitLog((line) =>
       line.message === "registered" || line.message === "not registering: the platform lists instances").pipe(
       Effect.timeoutFail({ duration: options.timeout ?? "60 seconds", onTimeout: () => new Error(`${service} did not register in time`) })
