@@ -31,10 +31,15 @@
  * `--env` passes a variable to the three services (or, prefixed with a service's
  * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
  */
+import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
+import { MovieConfig } from "@movieapp/movie/MovieConfig"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import { RatingConfig } from "@movieapp/rating/RatingConfig"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as grpc from "@grpc/grpc-js"
+import { type Config, ConfigProvider, Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as http2 from "node:http2"
@@ -190,20 +195,37 @@ const serviceEnv = (service: Service, own: Record<string, string>): Record<strin
 interface Ports {
   readonly grpc: number
   readonly http: number
+  /** Where the service serves Effect RPC (what METADATA_ADDRESS and RATING_ADDRESS name). */
+  readonly rpc: number
 }
 
+const portsEnv = (ports: Ports) => ({
+  SERVER_GRPC_PORT: String(ports.grpc),
+  SERVER_HTTP_PORT: String(ports.http),
+  SERVER_RPC_PORT: String(ports.rpc)
+})
+
 /**
- * Starts one of our services. The backends' Effect RPC endpoint is their HTTP
- * port (what METADATA_ADDRESS and RATING_ADDRESS name); the gateway is pointed at
- * `backends`, which need not run yet.
+ * Fresh ports for `service`. Its Effect RPC port is the one its own configuration
+ * serves Effect RPC on: `SERVER_RPC_PORT` where the service has one, its HTTP port
+ * where it serves Effect RPC over HTTP.
  */
+const freshPorts = async (service: Service): Promise<Ports> => {
+  const candidate = { grpc: await freePort(), http: await freePort(), rpc: await freePort() }
+  const config = { movie: MovieConfig, metadata: MetadataConfig, rating: RatingConfig }[service] as Config.Config<{ readonly server: ServerConfig }>
+  const provider = ConfigProvider.fromMap(new Map(Object.entries(portsEnv(candidate))), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
+  // `rpcPort` is read loosely so that this runs on both transports (ServerConfig has it with its own port).
+  const { server } = Effect.runSync(Effect.withConfigProvider(config, provider)) as { readonly server: ServerConfig & { readonly rpcPort?: number } }
+  return { ...candidate, rpc: server.rpcPort ?? server.httpPort }
+}
+
+/** Starts one of our services; the gateway is pointed at `backends`, which need not run yet. */
 const startService = async (service: Service, backends: { readonly metadata: Ports; readonly rating: Ports }) => {
-  const ports = service === "metadata" ? backends.metadata : service === "rating" ? backends.rating : { grpc: await freePort(), http: await freePort() }
+  const ports = service === "metadata" ? backends.metadata : service === "rating" ? backends.rating : await freshPorts("movie")
   const env = serviceEnv(service, {
-    SERVER_GRPC_PORT: String(ports.grpc),
-    SERVER_HTTP_PORT: String(ports.http),
+    ...portsEnv(ports),
     ...(service === "movie"
-      ? { METADATA_ADDRESS: `127.0.0.1:${backends.metadata.http}`, RATING_ADDRESS: `127.0.0.1:${backends.rating.http}` }
+      ? { METADATA_ADDRESS: `127.0.0.1:${backends.metadata.rpc}`, RATING_ADDRESS: `127.0.0.1:${backends.rating.rpc}` }
       : {})
   })
   const since = process.hrtime.bigint()
@@ -212,7 +234,6 @@ const startService = async (service: Service, backends: { readonly metadata: Por
   return { running, ports, startupMs }
 }
 
-const freshPorts = async (): Promise<Ports> => ({ grpc: await freePort(), http: await freePort() })
 
 // ---------------------------------------------------------------------------------
 // Seeding, through the public gRPC API
@@ -372,7 +393,7 @@ const main = async () => {
   const startups: Record<Service, Array<number>> = { movie: [], metadata: [], rating: [] }
   for (let attempt = 0; attempt < 3; attempt++) {
     for (const service of SERVICES) {
-      const started = await startService(service, { metadata: await freshPorts(), rating: await freshPorts() })
+      const started = await startService(service, { metadata: await freshPorts("metadata"), rating: await freshPorts("rating") })
       startups[service].push(started.startupMs)
       await started.running.stop()
     }
@@ -382,8 +403,8 @@ const main = async () => {
   }
 
   // 2. Both systems, side by side.
-  const metadataPorts = await freshPorts()
-  const ratingPorts = await freshPorts()
+  const metadataPorts = await freshPorts("metadata")
+  const ratingPorts = await freshPorts("rating")
   const backends = { metadata: metadataPorts, rating: ratingPorts }
   const ourMetadata = await startService("metadata", backends)
   const ourRating = await startService("rating", backends)
