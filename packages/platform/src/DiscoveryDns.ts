@@ -105,15 +105,14 @@ export const make = (dnsConfig: DnsConfig, options: Options = {}): Effect.Effect
         port
       }))
     if (isIP(host) !== 0) return Effect.succeed(instances([host]))
-    return Effect.tryPromise({
-      try: () => lookup(host),
-      catch: (cause) => cause
-    }).pipe(
+    return Effect.tryPromise({ try: () => lookup(host), catch: (cause) => cause }).pipe(
       Effect.map((found) => instances(found.map((a) => a.address))),
-      Effect.catchAll((cause) =>
-        NO_ADDRESS.has((cause as { readonly code?: unknown } | undefined)?.code as string)
+      Effect.catchAll((cause) => {
+        const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+        return NO_ADDRESS.has(code)
           ? Effect.succeed(instances([]))
-          : Effect.fail(new DiscoveryError({ operation: "healthy", cause: `cannot resolve ${host}: ${(cause as Error)?.message ?? String(cause)}` })))
+          : Effect.fail(new DiscoveryError({ operation: "healthy", cause: `cannot resolve ${host}: ${cause instanceof Error ? cause.message : String(cause)}` }))
+      })
     )
   })
 
