@@ -35,6 +35,7 @@ import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
+import * as Ports from "@movieapp/testkit/Ports"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
@@ -43,7 +44,6 @@ import { type Config, ConfigProvider, Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as http2 from "node:http2"
-import { createServer } from "node:net"
 import { cpus, homedir, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -98,13 +98,7 @@ const GOALS = {
 // ---------------------------------------------------------------------------------
 // Processes
 
-const freePort = () =>
-  new Promise<number>((resolvePort, reject) => {
-    const probe = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() => resolvePort(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
+const freePort = () => Effect.runPromise(Ports.free)
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 

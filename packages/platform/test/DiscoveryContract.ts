@@ -222,7 +222,7 @@ export const discoveryContract = (
         return
       }
       const { elapse, deregisterCriticalAfter } = options
-      const instance = (svc: string, id: string, port: number, host = "10.0.0.1"): Instance => ({
+      const instance = (svc: string, id: string, port: number, host = "192.0.2.1"): Instance => ({
         id: `${svc}-${id}`,
         service: svc,
         host,
@@ -263,9 +263,9 @@ export const discoveryContract = (
           const discovery = yield* Discovery
           const svc = service("r")
           yield* discovery.register(instance(svc, "1", 7001))
-          yield* discovery.register(instance(svc, "1", 7101, "10.0.0.2"))
+          yield* discovery.register(instance(svc, "1", 7101, "192.0.2.2"))
           const found = yield* eventually(discovery.healthy(svc), (l) => l.length === 1 && l[0]!.port === 7101, "the new address")
-          assert.deepStrictEqual(found, [instance(svc, "1", 7101, "10.0.0.2")])
+          assert.deepStrictEqual(found, [instance(svc, "1", 7101, "192.0.2.2")])
           yield* discovery.deregister(`${svc}-1`)
         }))
 
