@@ -54,6 +54,14 @@ export interface DnsServer {
 
 const NO_ADDRESS = new Set(["ENOTFOUND", "ENODATA"])
 
+/**
+ * Runs its arguments in the background, prints their process id, kills them
+ * (SIGKILL, which also ends a suspended process) once stdin closes, and exits
+ * when they do. An asynchronous list's stdin is /dev/null, hence the copy on fd 3.
+ */
+const WATCHDOG = 'exec 3<&0; "$@" & child=$!; echo "$child"; (read _ <&3; kill -9 "$child" 2>/dev/null) & wait "$child"'
+
+
 /** Asks `server` (`host:port`) for the A and AAAA records of `name`, as `dns.lookup` with `all: true` answers. */
 export const lookupAt = (server: string, options: { readonly timeoutMillis?: number } = {}) => {
   const resolver = new dns.Resolver({ timeout: options.timeoutMillis ?? 500, tries: 1 })
@@ -95,7 +103,9 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
       const output: Array<string> = []
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn(bin, [
+          // Through a small shell that kills dnsmasq as soon as its stdin closes: when the scope
+          // closes, and also when this process dies without closing it (a killed test worker).
+          spawn("sh", ["-c", WATCHDOG, "sh", bin,
             "--keep-in-foreground",
             "--log-facility=-",
             "--conf-file=/dev/null",
@@ -110,16 +120,19 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
             "--local=/#/",
             `--hostsdir=${hosts}`,
             "--no-negcache"
-          ], { stdio: ["ignore", "ignore", "pipe"] })),
+          ], { stdio: ["pipe", "pipe", "pipe"] })),
         (child) =>
           Effect.async<void>((resume) => {
             if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
             child.once("exit", () => resume(Effect.void))
-            // A suspended process only acts on SIGKILL (or SIGCONT).
-            child.kill("SIGKILL")
+            child.stdin!.end()
           })
       )
       child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
+      // The shell's first line: dnsmasq's own process id, for suspend and resume.
+      const pid = yield* Effect.async<number>((resume) => {
+        child.stdout!.once("data", (chunk: Buffer) => resume(Effect.succeed(Number.parseInt(chunk.toString("utf8"), 10))))
+      })
       const server = `${host}:${port}`
       const lookup = lookupAt(server, { timeoutMillis: 200 })
       // Ready once it answers (NXDOMAIN for a name it does not know is an answer), or gone
@@ -130,9 +143,9 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
         { what: `dnsmasq answering at ${server}`, timeout: "10 seconds", interval: "20 millis" }
       )
       if (child.exitCode !== null) return yield* Effect.fail(new Error(`dnsmasq exited: ${output.join("")}`))
-      return { host, port, server, child, lookup }
+      return { host, port, server, pid, lookup }
     })
-    const { host, port, server, child, lookup } = yield* launch.pipe(Effect.retry({ times: 4 }))
+    const { host, port, server, pid, lookup } = yield* launch.pipe(Effect.retry({ times: 4 }))
 
     const resolve = async (name: string) => {
       try {
@@ -167,8 +180,8 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
       server,
       set,
       resolve,
-      suspend: Effect.sync(() => void child.kill("SIGSTOP")),
-      resume: Effect.sync(() => void child.kill("SIGCONT")),
+      suspend: Effect.sync(() => process.kill(pid, "SIGSTOP")),
+      resume: Effect.sync(() => process.kill(pid, "SIGCONT")),
       resolvConf: (search) =>
         Effect.gen(function* () {
           if (port !== 53) return yield* Effect.dieMessage("resolv.conf can only name a server on port 53")
