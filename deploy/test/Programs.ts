@@ -10,6 +10,7 @@ import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as Telemetry from "@movieapp/platform/Telemetry"
@@ -59,8 +60,9 @@ export interface Service {
 
 type Settings<C> = C extends Config.Config<infer A> ? A : never
 
-const discovery = (settings: { readonly discovery: "memory" | "consul" }) =>
-  settings.discovery === "consul" ? [DiscoveryConsul.config] : []
+/** The discovery settings main.ts reads; with DNS, the addresses of the services it calls. */
+const discovery = (calls: ReadonlyArray<string>) => (settings: { readonly discovery: "memory" | "consul" | "dns" }) =>
+  settings.discovery === "consul" ? [DiscoveryConsul.config] : settings.discovery === "dns" ? [DiscoveryDns.config(calls)] : []
 
 /** With a trace endpoint, the stop ends flushing pending spans, for at most Telemetry.SHUTDOWN_TIMEOUT. */
 const traceFlush = (settings: { readonly tracing: Telemetry.TracingConfig }) =>
@@ -75,9 +77,9 @@ export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>
     config: MetadataConfig,
     parts: (settings: Settings<typeof MetadataConfig>) => [
       ...(settings.repository === "mysql" ? [Mysql.config] : []),
-      ...discovery(settings)
+      ...discovery([])(settings)
     ],
-    everyPart: [Mysql.config, DiscoveryConsul.config],
+    everyPart: [Mysql.config, DiscoveryConsul.config, DiscoveryDns.config([])],
     afterDrain: traceFlush
   },
   rating: {
@@ -85,9 +87,9 @@ export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>
     parts: (settings: Settings<typeof RatingConfig>) => [
       ...(settings.repository === "mysql" ? [Mysql.config] : []),
       ...(settings.ingestion === "kafka" ? [RatingEventSourceKafka.config] : []),
-      ...discovery(settings)
+      ...discovery([])(settings)
     ],
-    everyPart: [Mysql.config, RatingEventSourceKafka.config, DiscoveryConsul.config],
+    everyPart: [Mysql.config, RatingEventSourceKafka.config, DiscoveryConsul.config, DiscoveryDns.config([])],
     // The servers stop first; then the Kafka consumer finishes the batch in hand (RatingServer, main.ts).
     afterDrain: (settings: Settings<typeof RatingConfig>) => [
       ...(settings.ingestion === "kafka" ? [Config.map(RatingEventSourceKafka.config, (c) => c.drainTimeout)] : []),
@@ -96,8 +98,8 @@ export const services: Readonly<Record<"metadata" | "rating" | "movie", Service>
   },
   movie: {
     config: MovieConfig,
-    parts: (settings: Settings<typeof MovieConfig>) => discovery(settings),
-    everyPart: [DiscoveryConsul.config],
+    parts: discovery(["metadata", "rating"]),
+    everyPart: [DiscoveryConsul.config, DiscoveryDns.config(["metadata", "rating"])],
     afterDrain: traceFlush
   }
 }

@@ -2,10 +2,14 @@
  * Several instances behind the gateway: it spreads calls over two rating
  * instances, survives one of them stopping abruptly (no deregistration, its
  * connections cut), and the dead instance leaves the healthy set by itself.
- * Twice: every service in its own process with `DISCOVERY=consul` against the
- * Consul agent API double (the dead one is killed with SIGKILL and its TTL check
- * goes critical), and all in one process on the memory registry (the dead one's
- * connections are cut and it stops reporting, so it goes stale).
+ * Three times: every service in its own process with `DISCOVERY=consul` against
+ * the Consul agent API double (the dead one is killed with SIGKILL and its TTL
+ * check goes critical); every service in its own process with `DISCOVERY=dns`,
+ * the gateway resolving a short name through its resolv.conf's search domains to
+ * both instances' addresses at a real DNS server (the test removes the dead one's
+ * record, as Kubernetes does with a pod that fails its readiness probe); and all
+ * in one process on the memory registry (the dead one's connections are cut and
+ * it stops reporting, so it goes stale).
  */
 import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
@@ -19,6 +23,7 @@ import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingReposit
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
+import * as DnsServer from "@movieapp/testkit/DnsServer"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
@@ -163,6 +168,62 @@ describe("several instances with Consul discovery (agent API double), every serv
       assert.strictEqual((yield* rating.exited).code, 0)
       assert.deepStrictEqual(yield* instancesOf(agent, "rating", false), [])
     }).pipe(Effect.scoped), 60_000)
+})
+
+describe("several instances with DNS discovery, every service in its own process", () => {
+  const environment = {
+    DISCOVERY: "dns",
+    SERVER_GRPC_PORT: "0",
+    LOG_LEVEL: "Info"
+  }
+  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.port}`
+  const runs = DnsServer.available() && (DnsServer.isRoot() || (() => {
+    const message = "the DNS discovery test mounts its own /etc/resolv.conf in a namespace and needs root"
+    if (process.env.CI) throw new Error(`${message}; CI requires it`)
+    console.warn(`${message}: skipping it`)
+    return false
+  })())
+
+  it.live.skipIf(!runs)("two rating pods behind one name: one is killed (SIGKILL), no call fails, its record goes", () =>
+    Effect.gen(function* () {
+      const dns = yield* DnsServer.start()
+      const domain = "movieapp.svc.cluster.local"
+      const resolvConf = yield* dns.resolvConf([domain, "svc.cluster.local", "cluster.local"])
+      // Two pods at the same port on addresses of their own, as behind a headless Service.
+      const [metadata, ratingA] = yield* Effect.all([
+        ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" }),
+        ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" })
+      ], { concurrency: "unbounded" })
+      const ratingB = yield* ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.2", SERVER_HTTP_PORT: String(ratingA.port) })
+      yield* dns.set(`metadata.${domain}`, [metadata.host])
+      yield* dns.set(`rating.${domain}`, [ratingA.host, ratingB.host])
+      const movie = yield* ServiceProcess.startService("movie", {
+        ...environment,
+        SERVER_HOST: "127.0.0.1",
+        SERVER_HTTP_PORT: "0",
+        METADATA_ADDRESS: `metadata:${metadata.port}`,
+        RATING_ADDRESS: `rating:${ratingA.port}`,
+        DNS_REFRESH_INTERVAL: "200 millis"
+      }, { resolvConf })
+      yield* seed(url(metadata), [url(ratingA), url(ratingB)])
+      const skipsOfRating = Effect.sync(() => movie.logs().filter((l) => isSkipOfRating(l.message, l.annotations)).length)
+      const scope = yield* Effect.scope
+
+      yield* survivesKill({
+        label: "DNS, processes",
+        gateway: url(movie),
+        kill: ratingA.kill("SIGKILL").pipe(
+          Effect.zipRight(ratingA.exited),
+          // The platform takes the pod's address out once it fails (here: once the gateway met it failing).
+          Effect.zipRight(Effect.forkIn(waitUntil(skipsOfRating, (n) => n > 0, "the gateway to meet the dead pod").pipe(
+            Effect.zipRight(dns.set(`rating.${domain}`, [ratingB.host]))
+          ), scope)),
+          Effect.asVoid
+        ),
+        listed: Effect.promise(() => dns.resolve(`rating.${domain}`)).pipe(Effect.map((addresses) => addresses.includes(ratingA.host))),
+        skips: skipsOfRating
+      })
+    }).pipe(Effect.scoped), 180_000)
 })
 
 describe("several instances with memory discovery, in one process", () => {

@@ -9,7 +9,10 @@ export const MetadataConfig = Config.all({
   tracing: Telemetry.config,
   /** `REPOSITORY`: where metadata is stored. */
   repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
-  /** `DISCOVERY`: how instances find each other (`consul`: settings under `CONSUL_*`). */
-  discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const))
+  /**
+   * `DISCOVERY`: how instances find each other: `consul` (settings under `CONSUL_*`), or
+   * `dns`, where the platform lists instances under a name (this service then registers nowhere).
+   */
+  discovery: Config.literal("memory", "consul", "dns")("discovery").pipe(Config.withDefault("memory" as const))
 })
 export type MetadataConfig = Config.Config.Success<typeof MetadataConfig>

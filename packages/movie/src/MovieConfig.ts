@@ -18,7 +18,10 @@ export const MovieConfig = Config.all({
   log: PlatformConfig.log,
   tracing: Telemetry.config,
   backends: BackendsConfig,
-  /** `DISCOVERY`: how the gateway finds metadata and rating instances (`consul`: settings under `CONSUL_*`). */
-  discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const))
+  /**
+   * `DISCOVERY`: how the gateway finds metadata and rating instances: `consul` (settings under
+   * `CONSUL_*`), or `dns`: every address of `METADATA_ADDRESS` and `RATING_ADDRESS` (`host:port`).
+   */
+  discovery: Config.literal("memory", "consul", "dns")("discovery").pipe(Config.withDefault("memory" as const))
 })
 export type MovieConfig = Config.Config.Success<typeof MovieConfig>

@@ -1,6 +1,7 @@
 /** Composition root of the movie gateway: config, adapters, launch. */
 import { NodeHttpClient } from "@effect/platform-node"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
@@ -15,6 +16,9 @@ const Main = Layer.unwrapEffect(
     const config = yield* MovieConfig
     const discovery = config.discovery === "consul"
       ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      : config.discovery === "dns"
+      // The services the backend adapters call: METADATA_ADDRESS, RATING_ADDRESS.
+      ? DiscoveryDns.layer(yield* DiscoveryDns.config(["metadata", "rating"]))
       : DiscoveryMemory.layer()
     return MovieServer.layer(config).pipe(
       Layer.provide(discovery),

@@ -148,7 +148,7 @@ export interface LogConfig {
   readonly level: LogLevel.LogLevel
 }
 
-/** `log.level`: trace, debug, info, warning, error, fatal or none. */
+/** `log.level`: all, trace, debug, info, warn, error, fatal or off (Effect's labels, any case). */
 export const log: Config.Config<LogConfig> = Config.all({
   level: Config.logLevel("level").pipe(Config.withDefault(LogLevel.Info))
 }).pipe(Config.nested("log"))

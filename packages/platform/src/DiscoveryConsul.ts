@@ -189,6 +189,7 @@ export const make = (
       })
 
     return Discovery.of({
+      listedBy: "instances",
       ttl: consul.checkTtl,
       register: (instance) =>
         put("register", "/v1/agent/service/register", {

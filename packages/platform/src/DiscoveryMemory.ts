@@ -82,6 +82,7 @@ export const make = (options: Options = {}) =>
       }))
 
     return Discovery.of({
+      listedBy: "instances",
       ttl,
       register: (instance) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {

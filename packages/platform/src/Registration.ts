@@ -1,7 +1,9 @@
 /**
  * Keeps this instance registered for as long as the layer lives: registers on
  * build, heartbeats in the background, deregisters when the scope closes (every
- * graceful stop, and a start that fails after registering).
+ * graceful stop, and a start that fails after registering). Where the platform
+ * lists instances (`Discovery.listedBy`), it only says so in the log: readiness
+ * (gRPC health) is then what takes an instance in and out.
  */
 import { Duration, Effect, Layer, Random, Schedule } from "effect"
 import { Discovery, type Instance } from "./Discovery.js"
@@ -18,6 +20,11 @@ export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const discovery = yield* Discovery
+      if (discovery.listedBy === "platform") {
+        return yield* Effect.logInfo("not registering: the platform lists instances").pipe(
+          Effect.annotateLogs("address", `${options.host}:${options.port}`)
+        )
+      }
       const suffix = (yield* Random.nextInt).toString(16).replace("-", "")
       const instance: Instance = { id: `${options.service}-${suffix}`, service: options.service, host: options.host, port: options.port }
       const heartbeatInterval = options.heartbeatInterval ?? Duration.millis(Duration.toMillis(discovery.ttl) / 3)

@@ -36,6 +36,7 @@ const fastReaper = { checkDeregisterIntervalMin: "1 second", checkReapInterval: 
 // Removal comes 4 seconds after an instance turns critical: later than the contract's one-second margins past the TTL.
 
 discoveryContract("Consul (agent API double)", adapterOn({ deregisterCriticalAfter: Duration.seconds(4) }).pipe(Layer.provide(ConsulAgent.layer(fastReaper))), {
+  listedBy: "instances",
   elapse: Effect.sleep,
   deregisterCriticalAfter: "4 seconds",
   live: { patience: "10 seconds" }
@@ -50,6 +51,7 @@ if (realAgent !== undefined && realAgent !== "") {
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
     )
   discoveryContract(`Consul agent at ${realAgent}`, real, {
+    listedBy: "instances",
     elapse: Effect.sleep,
     deregisterCriticalAfter: "1 minute",
     live: { patience: "100 seconds" },

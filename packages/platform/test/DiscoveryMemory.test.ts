@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Duration, Effect, Layer, Ref, TestClock } from "effect"
 import { Discovery } from "../src/Discovery.js"
+import * as DiscoveryDns from "../src/DiscoveryDns.js"
 import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as Registration from "../src/Registration.js"
 import { discoveryContract } from "./DiscoveryContract.js"
 
 discoveryContract("memory", DiscoveryMemory.layer({ ttl: "5 seconds", deregisterCriticalAfter: "1 minute" }), {
+  listedBy: "instances",
   elapse: TestClock.adjust,
   deregisterCriticalAfter: "1 minute"
 })
@@ -45,5 +47,28 @@ describe("Registration", () => {
         yield* TestClock.adjust("5 seconds")
         assert.deepStrictEqual(yield* discovery.healthy("svc"), [instance!])
       }))
+    }))
+
+  it.effect("does nothing where the platform lists instances (DNS)", () =>
+    Effect.gen(function* () {
+      const dns = yield* DiscoveryDns.make({ addresses: new Map(), refreshInterval: Duration.seconds(5) })
+      const calls = yield* Ref.make<ReadonlyArray<string>>([])
+      const record = (call: string) => Ref.update(calls, (all) => [...all, call])
+      const discovery = Discovery.of({
+        ...dns,
+        register: (instance) => Effect.zipRight(record(`register ${instance.id}`), dns.register(instance)),
+        reportHealthy: (id) => Effect.zipRight(record(`reportHealthy ${id}`), dns.reportHealthy(id)),
+        deregister: (id) => Effect.zipRight(record(`deregister ${id}`), dns.deregister(id))
+      })
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* Layer.build(
+          Registration.layer({ service: "metadata", host: "127.0.0.1", port: 8091, heartbeatInterval: "1 second" }).pipe(
+            Layer.provide(Layer.succeed(Discovery, discovery))
+          )
+        )
+        // Time for a few heartbeats, had there been any.
+        yield* TestClock.adjust("5 seconds")
+      }))
+      assert.deepStrictEqual(yield* Ref.get(calls), [])
     }))
 })

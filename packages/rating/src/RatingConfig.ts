@@ -9,8 +9,11 @@ export const RatingConfig = Config.all({
   tracing: Telemetry.config,
   /** `REPOSITORY`: where ratings are stored. */
   repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
-  /** `DISCOVERY`: how instances find each other (`consul`: settings under `CONSUL_*`). */
-  discovery: Config.literal("memory", "consul")("discovery").pipe(Config.withDefault("memory" as const)),
+  /**
+   * `DISCOVERY`: how instances find each other: `consul` (settings under `CONSUL_*`), or
+   * `dns`, where the platform lists instances under a name (this service then registers nowhere).
+   */
+  discovery: Config.literal("memory", "consul", "dns")("discovery").pipe(Config.withDefault("memory" as const)),
   /** `INGESTION`: where rating events come from: submitted to this process, or a Kafka topic (`KAFKA_*`). */
   ingestion: Config.literal("inprocess", "kafka")("ingestion").pipe(Config.withDefault("inprocess" as const))
 })

@@ -1,6 +1,7 @@
 /** Composition root of the rating service: config, adapters, launch. */
 import { NodeHttpClient } from "@effect/platform-node"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
@@ -32,6 +33,9 @@ const Main = Layer.unwrapEffect(
       : RatingEventSourceInProcess.layer
     const discovery = config.discovery === "consul"
       ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      : config.discovery === "dns"
+      // Calls no other service: nothing to resolve, and the platform lists this one.
+      ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))
       : DiscoveryMemory.layer()
     return RatingServer.layer(config.server).pipe(
       Layer.provide([repository, events, discovery]),

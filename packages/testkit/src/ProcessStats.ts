@@ -24,3 +24,19 @@ export const peakResidentMiB = (pid: number | string): number | undefined => {
   const kb = /VmHWM:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`) ?? "")?.[1]
   return kb === undefined ? undefined : Math.round(Number(kb) / 1024)
 }
+
+/** The memory process `pid` holds resident now (VmRSS), in MiB. */
+export const residentMiB = (pid: number | string): number | undefined => {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`) ?? "")?.[1]
+  return kb === undefined ? undefined : Math.round(Number(kb) / 1024)
+}
+
+/**
+ * CPU time (user and system) of this process's children that have exited and
+ * been waited for (cutime and cstime), in milliseconds: what a finished command
+ * such as a load generator cost.
+ */
+export const exitedChildrenCpuMillis = (): number | undefined => {
+  const fields = read("/proc/self/stat")?.split(") ")[1]?.split(" ")
+  return fields === undefined ? undefined : (Number(fields[13]) + Number(fields[14])) * 10
+}

@@ -35,11 +35,21 @@ export interface ServiceProcess {
   readonly whileRunning: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
+export interface StartOptions {
+  /**
+   * A file the process sees as its /etc/resolv.conf, so that its system resolver
+   * asks a test's DNS server (`DnsServer.resolvConf`). The process then runs in a
+   * mount namespace of its own (`unshare`; needs root).
+   */
+  readonly resolvConf?: string
+}
+
 /** Starts `main` (a path relative to the repository root) with `env` added to this process's environment. */
 export const start = (
   main: string,
   env: Record<string, string>,
-  args: ReadonlyArray<string> = []
+  args: ReadonlyArray<string> = [],
+  options: StartOptions = {}
 ): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     const exit = yield* Deferred.make<Exit>()
@@ -47,7 +57,7 @@ export const start = (
     const waiters = new Set<{ readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, ["--conditions=source", "--import", "tsx", main, ...args], {
+        spawn(...command([process.execPath, "--conditions=source", "--import", "tsx", main, ...args], options), {
           cwd: repo,
           env: { ...process.env, ...env },
           stdio: ["ignore", "pipe", "inherit"]
@@ -104,6 +114,12 @@ export const start = (
     } satisfies ServiceProcess
   })
 
+const command = (argv: ReadonlyArray<string>, options: StartOptions): [string, Array<string>] =>
+  options.resolvConf === undefined
+    ? [argv[0]!, argv.slice(1)]
+    // The bind mount is private to the new namespace: nothing else on the machine sees it.
+    : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', options.resolvConf, ...argv]]
+
 /** A service's process that has registered in discovery, and where: host and HTTP (Effect RPC) port. */
 export interface RegisteredService extends ServiceProcess {
   readonly host: string
@@ -112,16 +128,18 @@ export interface RegisteredService extends ServiceProcess {
 
 /**
  * Starts `packages/<service>/src/main.ts` and waits until it has registered in
- * discovery (its "registered" log line), the way it runs in production.
+ * discovery (its "registered" log line), the way it runs in production; with
+ * `DISCOVERY=dns`, until it serves and says that the platform lists it.
  */
 export const startService = (
   service: "metadata" | "rating" | "movie",
   env: Record<string, string>,
-  options: { readonly timeout?: Duration.DurationInput } = {}
+  options: StartOptions & { readonly timeout?: Duration.DurationInput } = {}
 ): Effect.Effect<RegisteredService, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const started = yield* start(`packages/${service}/src/main.ts`, env)
-    const registered = yield* started.awaitLog((line) => line.message === "registered").pipe(
+    const started = yield* start(`packages/${service}/src/main.ts`, env, [], options)
+    const registered = yield* started.awaitLog((line) =>
+      line.message === "registered" || line.message === "not registering: the platform lists instances").pipe(
       Effect.timeoutFail({ duration: options.timeout ?? "60 seconds", onTimeout: () => new Error(`${service} did not register in time`) })
     )
     const [host, port] = String(registered.annotations?.address).split(/:(?=\d+$)/)

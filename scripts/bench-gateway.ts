@@ -1,0 +1,561 @@
+/**
+ * GetMovieDetails through the gateway in the production topology, beside a plain
+ * grpc-js ceiling, in one run (issue 17's goals printed beside the figures).
+ * Prints figures; asserts nothing.
+ *
+ * The system: the three compiled services (`node packages/<service>/dist/main.js`,
+ * `npm run build` first), each its own process, memory storage, tracing off,
+ * `DISCOVERY=dns` with the backends' addresses on 127.0.0.1, log level Warning,
+ * seeded through their public gRPC APIs with a catalog of movies, each rated by
+ * three users. The ceiling: scripts/bench-gateway-ceiling.ts, the same fan-out in
+ * plain grpc-js, three processes holding the same catalog.
+ *
+ * Measured:
+ * - start-up: each service started alone, from spawn to grpc.health.v1 SERVING;
+ * - GetMovieDetails: ghz at the gateway, requests spread over every movie of the
+ *   catalog; calls/s, p50/p99, errors, server CPU per call per process (from
+ *   /proc) and summed; the same at the ceiling, the two taking turns round after
+ *   round so that load from outside falls on both alike; medians over rounds;
+ * - GetAggregatedRating, one hop: ghz straight at the rating service, CPU per call;
+ * - resident memory per process: idle once started and seeded, peak over the
+ *   run, idle again after the load.
+ *
+ * Needs ghz: `go install github.com/bojand/ghz/cmd/ghz@v0.121.0` (on PATH, in
+ * ~/go/bin, or named by GHZ). Run it alone on the machine (under
+ * `flock /tmp/movieapp-bench.lock` where benchmarks share one).
+ *
+ *   npm run bench:gateway [-- --duration 10 | --requests 30000] [--concurrency 50] [--connections 5]
+ *                            [--rounds 3] [--movies 500] [--warmup 3] [--api original|v1]
+ *                            [--env KEY=VALUE | --env movie:KEY=VALUE ...]
+ *
+ * `--env` passes a variable to the three services (or, prefixed with a service's
+ * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
+ */
+import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
+import { MovieConfig } from "@movieapp/movie/MovieConfig"
+import type { ServerConfig } from "@movieapp/platform/Config"
+import { RatingConfig } from "@movieapp/rating/RatingConfig"
+import * as Ports from "@movieapp/testkit/Ports"
+import * as ProcessStats from "@movieapp/testkit/ProcessStats"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as grpc from "@grpc/grpc-js"
+import { type Config, ConfigProvider, Effect } from "effect"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as http2 from "node:http2"
+import { cpus, homedir, loadavg, tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { catalog } from "./bench-gateway-ceiling.js"
+
+const repo = resolve(fileURLToPath(new URL("..", import.meta.url)))
+
+// ---------------------------------------------------------------------------------
+// Options
+
+const args = process.argv.slice(2)
+const option = (name: string): string | undefined => {
+  const index = args.indexOf(`--${name}`)
+  return index === -1 ? undefined : args[index + 1]
+}
+const numberOption = (name: string, fallback: number) => {
+  const text = option(name)
+  const value = text === undefined ? fallback : Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number, got ${text}`)
+  return value
+}
+const requests = option("requests") === undefined ? undefined : numberOption("requests", 0)
+const durationSeconds = numberOption("duration", 10)
+const concurrency = numberOption("concurrency", 50)
+const connections = numberOption("connections", 5)
+const rounds = numberOption("rounds", 3)
+const movies = Math.max(500, numberOption("movies", 500))
+const warmupSeconds = numberOption("warmup", 3)
+const api = option("api") ?? "original"
+if (api !== "original" && api !== "v1") throw new Error(`--api expects original or v1, got ${api}`)
+const SERVICES = ["movie", "metadata", "rating"] as const
+type Service = typeof SERVICES[number]
+/** `--env KEY=VALUE` for every service, `--env movie:KEY=VALUE` for one. */
+const passthrough: Record<Service, Record<string, string>> = { movie: {}, metadata: {}, rating: {} }
+args.forEach((arg, index) => {
+  if (arg !== "--env") return
+  const match = /^(?:(movie|metadata|rating):)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(args[index + 1] ?? "")
+  if (match === null) throw new Error(`--env expects KEY=VALUE or <service>:KEY=VALUE, got ${args[index + 1]}`)
+  for (const service of match[1] === undefined ? SERVICES : [match[1] as Service]) passthrough[service][match[2]!] = match[3]!
+})
+
+const GOALS = {
+  callsPerSecond: 3_200,
+  cpuPerCallMs: 0.45,
+  p99Ms: 30,
+  oneHopCpuMicros: 60,
+  idleMiB: 80,
+  loadMiB: 150,
+  startupMs: 500
+}
+
+// ---------------------------------------------------------------------------------
+// Processes
+
+const freePort = () => Effect.runPromise(Ports.free)
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
+
+interface Running {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly output: () => string
+  readonly stop: () => Promise<void>
+}
+
+const launch = (name: string, command: ReadonlyArray<string>, env: Record<string, string>): Running => {
+  const child = spawn(command[0]!, command.slice(1), { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-20_000)
+  }
+  child.stdout!.on("data", keep)
+  child.stderr!.on("data", keep)
+  const exited = new Promise<void>((done) => child.once("exit", () => done()))
+  return {
+    name,
+    child,
+    pid: child.pid!,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill("SIGTERM")
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
+}
+
+/** Whether the gRPC server at `port` answers grpc.health.v1 Check("") with SERVING; false on any failure. */
+const serving = (port: number) =>
+  new Promise<boolean>((done) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    const finish = (ok: boolean) => {
+      session.destroy()
+      done(ok)
+    }
+    session.once("error", () => finish(false))
+    const call = session.request({
+      ":method": "POST",
+      ":path": "/grpc.health.v1.Health/Check",
+      "content-type": "application/grpc",
+      te: "trailers"
+    })
+    const chunks: Array<Buffer> = []
+    call.on("data", (chunk: Buffer) => chunks.push(chunk))
+    call.once("error", () => finish(false))
+    // HealthCheckResponse { status: SERVING (1) } is field 1, varint 1, after the 5-byte gRPC frame header.
+    call.once("end", () => {
+      const body = Buffer.concat(chunks)
+      finish(body.length >= 7 && body[5] === 0x08 && body[6] === 0x01)
+    })
+    // An empty HealthCheckRequest (service "": the server as a whole).
+    call.end(Buffer.alloc(5))
+  })
+
+/** How often start-up polls health: the start-up figures are late by at most this, plus one check. */
+const POLL_MS = 2
+
+/** Polls `port` until SERVING; milliseconds since `since`. */
+const untilServing = async (running: Running, port: number, since: bigint, timeoutMs = 60_000): Promise<number> => {
+  for (;;) {
+    if (await serving(port)) return Number(process.hrtime.bigint() - since) / 1e6
+    if (running.child.exitCode !== null) throw new Error(`${running.name} exited:\n${running.output()}`)
+    if (Number(process.hrtime.bigint() - since) / 1e6 > timeoutMs) throw new Error(`${running.name} not SERVING within ${timeoutMs} ms:\n${running.output()}`)
+    await sleep(POLL_MS)
+  }
+}
+
+/** Only what the service needs: nothing of this shell's configuration leaks in. */
+const serviceEnv = (service: Service, own: Record<string, string>): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  NODE_ENV: "production",
+  REPOSITORY: "memory",
+  DISCOVERY: "dns",
+  LOG_LEVEL: "Warn",
+  SERVER_HOST: "127.0.0.1",
+  ...own,
+  ...passthrough[service]
+})
+
+interface Ports {
+  readonly grpc: number
+  readonly http: number
+  /** Where the service serves Effect RPC (what METADATA_ADDRESS and RATING_ADDRESS name). */
+  readonly rpc: number
+}
+
+const portsEnv = (ports: Ports) => ({
+  SERVER_GRPC_PORT: String(ports.grpc),
+  SERVER_HTTP_PORT: String(ports.http),
+  SERVER_RPC_PORT: String(ports.rpc)
+})
+
+/**
+ * Fresh ports for `service`. Its Effect RPC port is the one its own configuration
+ * serves Effect RPC on: `SERVER_RPC_PORT` where the service has one, its HTTP port
+ * where it serves Effect RPC over HTTP.
+ */
+const freshPorts = async (service: Service): Promise<Ports> => {
+  const candidate = { grpc: await freePort(), http: await freePort(), rpc: await freePort() }
+  const config = { movie: MovieConfig, metadata: MetadataConfig, rating: RatingConfig }[service] as Config.Config<{ readonly server: ServerConfig }>
+  const provider = ConfigProvider.fromMap(new Map(Object.entries(portsEnv(candidate))), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
+  // `rpcPort` is read loosely so that this runs on both transports (ServerConfig has it with its own port).
+  const { server } = Effect.runSync(Effect.withConfigProvider(config, provider)) as { readonly server: ServerConfig & { readonly rpcPort?: number } }
+  return { ...candidate, rpc: server.rpcPort ?? server.httpPort }
+}
+
+/** Starts one of our services; the gateway is pointed at `backends`, which need not run yet. */
+const startService = async (service: Service, backends: { readonly metadata: Ports; readonly rating: Ports }) => {
+  const ports = service === "metadata" ? backends.metadata : service === "rating" ? backends.rating : await freshPorts("movie")
+  const env = serviceEnv(service, {
+    ...portsEnv(ports),
+    ...(service === "movie"
+      ? { METADATA_ADDRESS: `127.0.0.1:${backends.metadata.rpc}`, RATING_ADDRESS: `127.0.0.1:${backends.rating.rpc}` }
+      : {})
+  })
+  const since = process.hrtime.bigint()
+  const running = launch(service, [process.execPath, `packages/${service}/dist/main.js`], env)
+  const startupMs = await untilServing(running, ports.grpc, since)
+  return { running, ports, startupMs }
+}
+
+
+// ---------------------------------------------------------------------------------
+// Seeding, through the public gRPC API
+
+const unary = <Req, Res>(client: grpc.Client, method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown, request: Req) =>
+  new Promise<Res>((done, fail) => method.call(client, request, (error, response) => error ? fail(error) : done(response)))
+
+const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await run(items[next++]!)
+  }))
+}
+
+const seed = async (metadataGrpc: number, ratingGrpc: number) => {
+  const credentials = grpc.credentials.createInsecure()
+  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
+  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
+  const movieList = catalog(movies)
+  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
+  const ratings = movieList.flatMap((movie) =>
+    movie.ratings.map((r) => ({ recordId: movie.metadata.id, recordType: "movie", userId: r.userId, ratingValue: r.value })))
+  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
+  metadata.close()
+  rating.close()
+}
+
+// ---------------------------------------------------------------------------------
+// Load: ghz
+
+const ghz = [process.env.GHZ, join(homedir(), "go/bin/ghz"), ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "ghz"))]
+  .find((candidate) => candidate !== undefined && candidate !== "" && existsSync(candidate))
+
+interface GhzReport {
+  readonly count: number
+  readonly rps: number
+  readonly latencyDistribution: ReadonlyArray<{ readonly percentage: number; readonly latency: number }> | null
+  readonly statusCodeDistribution: Readonly<Record<string, number>>
+  readonly errorDistribution?: Readonly<Record<string, number>> | null
+}
+
+interface Load {
+  readonly calls: number
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+  readonly errorKinds: ReadonlyArray<string>
+  /** CPU per call of each measured process, in milliseconds. */
+  readonly cpuMs: ReadonlyArray<number>
+  /** CPU per call of ghz itself, in milliseconds (the machine's other consumer). */
+  readonly ghzCpuMs: number
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), "bench-gateway-"))
+const movieIds = catalog(movies).map((movie) => movie.metadata.id)
+const dataFile = (name: string, items: ReadonlyArray<unknown>) => {
+  const path = join(dataDir, name)
+  writeFileSync(path, JSON.stringify(items))
+  return path
+}
+const CALLS = {
+  details: api === "v1"
+    ? { proto: "proto/movieapp/v1/movie.proto", call: "movieapp.v1.MovieService/GetMovieDetails" }
+    : { proto: "proto/legacy/movie.proto", call: "MovieService/GetMovieDetails" },
+  oneHop: { proto: "proto/legacy/movie.proto", call: "RatingService/GetAggregatedRating" }
+} as const
+// ghz sends the array's items in turn: every movie of the catalog, round-robin.
+const DATA = {
+  details: dataFile("details.json", movieIds.map((id) => ({ movie_id: id }))),
+  oneHop: dataFile("one-hop.json", movieIds.map((id) => ({ record_id: id, record_type: "movie" })))
+} as const
+
+const load = async (kind: keyof typeof CALLS, port: number, pids: ReadonlyArray<number>, seconds: number, total?: number): Promise<Load> => {
+  const cpu = () => pids.map((pid) => ProcessStats.cpuMillis(pid) ?? NaN)
+  const before = cpu()
+  const ghzBefore = ProcessStats.exitedChildrenCpuMillis() ?? NaN
+  const output = await new Promise<string>((done, fail) =>
+    execFile(ghz!, [
+      "--insecure",
+      "--proto", join(repo, CALLS[kind].proto),
+      "--import-paths", join(repo, "proto"),
+      "--call", CALLS[kind].call,
+      "--data-file", DATA[kind],
+      // At the end of a duration, calls in flight finish and count (ghz would otherwise cancel them as errors).
+      ...(total === undefined ? ["--duration", `${seconds}s`, "--total", "0", "--duration-stop", "wait"] : ["--total", String(total)]),
+      "--concurrency", String(concurrency),
+      "--connections", String(connections),
+      "--format", "json",
+      `127.0.0.1:${port}`
+    ], { maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout)))
+  const after = cpu()
+  const ghzAfter = ProcessStats.exitedChildrenCpuMillis() ?? NaN
+  const report = JSON.parse(output) as GhzReport
+  const errors = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce((n, [, count]) => n + count, 0)
+  const latency = (p: number) => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6
+  return {
+    calls: report.count,
+    rps: report.rps,
+    p50Ms: latency(50),
+    p99Ms: latency(99),
+    errors,
+    errorKinds: Object.keys(report.errorDistribution ?? {}).slice(0, 3),
+    cpuMs: after.map((ms, i) => (ms - before[i]!) / report.count),
+    ghzCpuMs: (ghzAfter - ghzBefore) / report.count
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Figures
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
+const fixed = (value: number, digits: number, width: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a").padStart(width)
+const verdict = (ok: boolean) => (ok ? "met" : "NOT met")
+const loadAverage = () => loadavg().map((n) => n.toFixed(1)).join(" ")
+
+interface System {
+  readonly label: string
+  /** gateway, metadata, rating */
+  readonly processes: ReadonlyArray<Running>
+  readonly gatewayPort: number
+  readonly ratingPort: number
+}
+
+const rssOf = (system: System) => system.processes.map((p) => ProcessStats.residentMiB(p.pid) ?? NaN)
+
+const describeLoad = (label: string, result: Load, names: ReadonlyArray<string>) =>
+  `  ${label.padEnd(34)} ${fixed(result.rps, 0, 6)} calls/s  p50 ${fixed(result.p50Ms, 1, 6)} ms  p99 ${fixed(result.p99Ms, 1, 6)} ms  ` +
+  `errors ${result.errors}${result.errorKinds.length > 0 ? ` (${result.errorKinds.join("; ")})` : ""}  CPU/call ${
+    names.map((name, i) => `${name} ${fixed(result.cpuMs[i]! * 1000, 0, 4)}`).join(" ")
+  } µs, sum ${fixed(sum(result.cpuMs) * 1000, 0, 4)} µs  (ghz ${fixed(result.ghzCpuMs * 1000, 0, 3)} µs)`
+
+// ---------------------------------------------------------------------------------
+// Run
+
+const main = async () => {
+  if (ghz === undefined) throw new Error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@v0.121.0 (or set GHZ=/path/to/ghz)")
+  if (ProcessStats.cpuMillis(process.pid) === undefined) throw new Error("Linux /proc is needed for CPU and memory figures")
+  for (const service of SERVICES) {
+    if (!existsSync(join(repo, `packages/${service}/dist/main.js`))) throw new Error(`packages/${service}/dist/main.js is missing: npm run build`)
+  }
+  const loadText = requests === undefined ? `${durationSeconds} s` : `${requests} calls`
+  console.log(
+    `bench:gateway — ${api === "v1" ? CALLS.details.call : "MovieService/GetMovieDetails (original API)"}, ghz ${loadText} per measurement, ` +
+      `concurrency ${concurrency} over ${connections} connections, ${rounds} rounds, ${movies} movies (3 ratings each), ` +
+      `warm-up ${warmupSeconds} s; Node ${process.version}, ${cpus().length} cores, load average ${loadAverage()}` +
+      (Object.values(passthrough).some((env) => Object.keys(env).length > 0) ? `; env ${JSON.stringify(passthrough)}` : "")
+  )
+
+  // 1. Start-up, each service alone (nothing else starting), three times.
+  console.log(`\nstart-up, each service alone, spawn to grpc.health.v1 SERVING (polled every ${POLL_MS} ms over a new HTTP/2 connection: each figure is late by at most that plus one check, about 1 ms):`)
+  const startups: Record<Service, Array<number>> = { movie: [], metadata: [], rating: [] }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    for (const service of SERVICES) {
+      const started = await startService(service, { metadata: await freshPorts("metadata"), rating: await freshPorts("rating") })
+      startups[service].push(started.startupMs)
+      await started.running.stop()
+    }
+  }
+  for (const service of SERVICES) {
+    console.log(`  ${service.padEnd(9)} median ${fixed(median(startups[service]), 0, 5)} ms  (${startups[service].map((ms) => ms.toFixed(0)).join(", ")} ms)`)
+  }
+
+  // 2. Both systems, side by side.
+  const metadataPorts = await freshPorts("metadata")
+  const ratingPorts = await freshPorts("rating")
+  const backends = { metadata: metadataPorts, rating: ratingPorts }
+  const ourMetadata = await startService("metadata", backends)
+  const ourRating = await startService("rating", backends)
+  const ourMovie = await startService("movie", backends)
+  const ours: System = {
+    label: "movieapp",
+    processes: [ourMovie.running, ourMetadata.running, ourRating.running],
+    gatewayPort: ourMovie.ports.grpc,
+    ratingPort: ratingPorts.grpc
+  }
+
+  const ceilingPorts = { gateway: await freePort(), metadata: await freePort(), rating: await freePort() }
+  const ceilingScript = await compileCeiling()
+  const startCeiling = async (role: string, extra: ReadonlyArray<string>) => {
+    const running = launch(`ceiling ${role}`, [process.execPath, ceilingScript, role, ...extra], { PATH: process.env.PATH ?? "", NODE_ENV: "production" })
+    for (;;) {
+      if (running.output().includes("ready")) return running
+      if (running.child.exitCode !== null) throw new Error(`ceiling ${role} exited:\n${running.output()}`)
+      await sleep(10)
+    }
+  }
+  const ceilingMetadata = await startCeiling("metadata", [String(ceilingPorts.metadata), String(movies)])
+  const ceilingRating = await startCeiling("rating", [String(ceilingPorts.rating), String(movies)])
+  const ceilingGateway = await startCeiling("gateway", [String(ceilingPorts.gateway), String(ceilingPorts.metadata), String(ceilingPorts.rating)])
+  const ceiling: System = {
+    label: "ceiling (plain grpc-js)",
+    processes: [ceilingGateway, ceilingMetadata, ceilingRating],
+    gatewayPort: ceilingPorts.gateway,
+    ratingPort: ceilingPorts.rating
+  }
+  const systems = [ours, ceiling] as const
+  const everything = [...ours.processes, ...ceiling.processes]
+  try {
+    const seedStart = Date.now()
+    await seed(metadataPorts.grpc, ratingPorts.grpc)
+    console.log(`\nseeded ${movies} movies and ${movies * 3} ratings through gRPC in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`)
+    await sanityCheck(ours.gatewayPort, ceiling.gatewayPort)
+    const idle = systems.map(rssOf)
+
+    // 3. Warm-up (JIT, connections, pools), then rounds taking turns.
+    for (const system of systems) {
+      await load("details", system.gatewayPort, [], warmupSeconds)
+      await load("oneHop", system.ratingPort, [], Math.max(1, warmupSeconds / 3))
+    }
+    const details = new Map<System, Array<Load>>(systems.map((s) => [s, []]))
+    const oneHop = new Map<System, Array<Load>>(systems.map((s) => [s, []]))
+    const names = ["gateway", "metadata", "rating"]
+    console.log("\nrounds (CPU per call of each server process, from /proc; ghz's own CPU in brackets):")
+    for (let round = 1; round <= rounds; round++) {
+      const order = round % 2 === 1 ? systems : [...systems].reverse()
+      for (const system of order) {
+        const result = await load("details", system.gatewayPort, system.processes.map((p) => p.pid), durationSeconds, requests)
+        details.get(system)!.push(result)
+        console.log(describeLoad(`${round}: ${system.label} GetMovieDetails`, result, names))
+      }
+      for (const system of order) {
+        const result = await load("oneHop", system.ratingPort, [system.processes[2]!.pid], Math.max(1, durationSeconds / 2), requests === undefined ? undefined : Math.ceil(requests / 2))
+        oneHop.get(system)!.push(result)
+        console.log(describeLoad(`${round}: ${system.label} GetAggregatedRating`, result, ["rating"]))
+      }
+    }
+    const peak = systems.map((system) => system.processes.map((p) => ProcessStats.peakResidentMiB(p.pid) ?? NaN))
+    console.log(`  (load average now ${loadAverage()}: the machine's other work competes for its ${cpus().length} cores)`)
+    await sleep(2_000)
+    const idleAfter = systems.map(rssOf)
+
+    // 4. Medians.
+    const summary = (system: System) => {
+      const results = details.get(system)!
+      const hop = oneHop.get(system)!
+      return {
+        rps: median(results.map((r) => r.rps)),
+        p50: median(results.map((r) => r.p50Ms)),
+        p99: median(results.map((r) => r.p99Ms)),
+        errors: sum(results.map((r) => r.errors)),
+        cpu: [0, 1, 2].map((i) => median(results.map((r) => r.cpuMs[i]!))),
+        cpuSum: median(results.map((r) => sum(r.cpuMs))),
+        hopRps: median(hop.map((r) => r.rps)),
+        hopCpu: median(hop.map((r) => r.cpuMs[0]!)),
+        hopErrors: sum(hop.map((r) => r.errors))
+      }
+    }
+    const us = summary(ours)
+    const top = summary(ceiling)
+    console.log(`\nmedians over ${rounds} rounds           calls/s    p50 ms    p99 ms  errors   CPU per call: gateway  metadata   rating     sum`)
+    for (const [system, s] of [[ours, us], [ceiling, top]] as const) {
+      console.log(
+        `  ${system.label.padEnd(34)} ${fixed(s.rps, 0, 7)} ${fixed(s.p50, 1, 9)} ${fixed(s.p99, 1, 9)} ${String(s.errors).padStart(7)}   ` +
+          `${fixed(s.cpu[0]! * 1000, 0, 14)} µs ${fixed(s.cpu[1]! * 1000, 0, 6)} µs ${fixed(s.cpu[2]! * 1000, 0, 5)} µs ${fixed(s.cpuSum * 1000, 0, 5)} µs`
+      )
+    }
+    console.log(`  ratio movieapp / ceiling: ${fixed(us.rps / top.rps, 2, 0)} of its calls/s, ${fixed(us.cpuSum / top.cpuSum, 2, 0)}× its CPU per call`)
+    console.log(`\nGetAggregatedRating, one hop (ghz at the rating service), medians:`)
+    for (const [system, s] of [[ours, us], [ceiling, top]] as const) {
+      console.log(`  ${system.label.padEnd(34)} ${fixed(s.hopRps, 0, 7)} calls/s  CPU per call ${fixed(s.hopCpu * 1000, 0, 4)} µs  errors ${s.hopErrors}`)
+    }
+    console.log(`\nresident memory per process (MiB): idle once started and seeded / peak over the run / idle 2 s after the load`)
+    systems.forEach((system, s) => {
+      system.processes.forEach((process, i) => {
+        console.log(`  ${`${system.label} ${names[i]}`.padEnd(34)} ${fixed(idle[s]![i]!, 0, 5)} / ${fixed(peak[s]![i]!, 0, 5)} / ${fixed(idleAfter[s]![i]!, 0, 5)}`)
+      })
+    })
+
+    // 5. Goals (issue 17), for the system.
+    const startupMax = Math.max(...SERVICES.map((service) => median(startups[service])))
+    const idleMax = Math.max(...idle[0]!)
+    const peakMax = Math.max(...peak[0]!)
+    console.log("\ngoals (issue 17)                                   measured      goal")
+    const goal = (what: string, measured: string, target: string, ok: boolean) =>
+      console.log(`  ${what.padEnd(48)} ${measured.padStart(10)}   ${target.padEnd(10)} ${verdict(ok)}`)
+    goal("GetMovieDetails calls/s", fixed(us.rps, 0, 0), `>= ${GOALS.callsPerSecond}`, us.rps >= GOALS.callsPerSecond)
+    goal("server CPU per GetMovieDetails, summed", `${fixed(us.cpuSum, 3, 0)} ms`, `<= ${GOALS.cpuPerCallMs} ms`, us.cpuSum <= GOALS.cpuPerCallMs)
+    goal("p99", `${fixed(us.p99, 1, 0)} ms`, `<= ${GOALS.p99Ms} ms`, us.p99 <= GOALS.p99Ms)
+    goal("GetAggregatedRating CPU per call (one hop)", `${fixed(us.hopCpu * 1000, 0, 0)} µs`, `<= ${GOALS.oneHopCpuMicros} µs`, us.hopCpu * 1000 <= GOALS.oneHopCpuMicros)
+    goal("resident memory idle, largest process", `${idleMax} MiB`, `<= ${GOALS.idleMiB} MB`, idleMax <= GOALS.idleMiB)
+    goal("resident memory under load, largest peak", `${peakMax} MiB`, `<= ${GOALS.loadMiB} MB`, peakMax <= GOALS.loadMiB)
+    goal("spawn to SERVING, slowest service (median)", `${fixed(startupMax, 0, 0)} ms`, `<= ${GOALS.startupMs} ms`, startupMax <= GOALS.startupMs)
+    goal("errors", String(us.errors + us.hopErrors), "0", us.errors + us.hopErrors === 0)
+  } finally {
+    await Promise.all(everything.map((p) => p.stop()))
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The ceiling as plain JavaScript, as our services run: TypeScript's own
+ * transpiler, no loader in the process (tsx's would add its memory and a thread).
+ * Written under node_modules so that its imports resolve as the repository's do.
+ */
+const compileCeiling = async () => {
+  const ts = await import("typescript")
+  const source = readFileSync(join(repo, "scripts/bench-gateway-ceiling.ts"), "utf8")
+  const output = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+  const dir = join(repo, "node_modules/.cache/bench-gateway")
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, "bench-gateway-ceiling.mjs")
+  writeFileSync(path, output)
+  return path
+}
+
+/** Both gateways give the same details for a few movies: the two hold the same catalog. */
+const sanityCheck = async (oursPort: number, ceilingPort: number) => {
+  const { MovieServiceClient } = await import("@movieapp/proto/gen/legacy/movie")
+  const credentials = grpc.credentials.createInsecure()
+  const clients = [new MovieServiceClient(`127.0.0.1:${oursPort}`, credentials), new MovieServiceClient(`127.0.0.1:${ceilingPort}`, credentials)]
+  try {
+    for (const id of [movieIds[0]!, movieIds[Math.floor(movieIds.length / 2)]!, movieIds.at(-1)!]) {
+      const [a, b] = await Promise.all(clients.map((client) =>
+        unary(client, client.getMovieDetails, { movieId: id }).then((response) => JSON.stringify(response))))
+      if (a !== b) throw new Error(`the system and the ceiling disagree on ${id}: ${a} vs ${b}`)
+    }
+  } finally {
+    clients.forEach((client) => client.close())
+  }
+}
+
+main().then(() => process.exit(0), (error) => {
+  console.error(error instanceof Error ? error.message : error)
+  process.exit(1)
+})
