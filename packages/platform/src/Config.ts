@@ -114,7 +114,8 @@ export interface ServerConfig {
 
 /**
  * 64 KiB: the largest request of the APIs, a movie's metadata, holds at most
- * 4,736 characters (at most 4 bytes each in UTF-8, 6 as a JSON escape).
+ * 4,736 UTF-16 units: 14 KB in UTF-8 (3 bytes a unit at most), 28 KB as JSON
+ * with every one escaped (6 bytes).
  */
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 

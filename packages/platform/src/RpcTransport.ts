@@ -30,7 +30,7 @@ const statusOf = (exit: Exit.Exit<unknown, unknown>): string => {
 const concealingDefects = (effect: Effect.Effect<unknown, unknown>, tag: string) =>
   Effect.catchAllCause(effect, (cause) =>
     Cause.isDie(cause) && !Cause.isInterruptedOnly(cause)
-      ? Effect.logError("Effect RPC handler failed on a bug", cause).pipe(
+      ? Effect.logError("Effect RPC handler failed", cause).pipe(
         Effect.annotateLogs("rpc.method", tag),
         Effect.zipRight(Effect.die("internal error"))
       )

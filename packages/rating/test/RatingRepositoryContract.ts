@@ -209,7 +209,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
                 }
               }))
             }),
-            { numRuns: 100 }
+            { numRuns: 200 }
           )
         )
       }))
