@@ -25,6 +25,7 @@ import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
 import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
 import * as RatingServer from "../src/RatingServer.js"
+import { testServerConfig } from "./TestServerConfig.js"
 
 const kafkaUp = await TestKafka.available()
 
@@ -44,6 +45,15 @@ const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.Co
   sessionTimeout: Duration.seconds(6)
 })
 
+/** A topic of `partitions` partitions, and a consumer group reading it, both of the test's own. */
+const freshTopic = (partitions: number) =>
+  Effect.gen(function* () {
+    const topic = TestKafka.unique("ratings")
+    const group = TestKafka.unique("rating")
+    yield* TestKafka.createTopic(topic, partitions)
+    return { topic, group, config: consumerConfig(topic, group) }
+  })
+
 const ingestion = (config: RatingEventSourceKafka.ConsumerConfig) =>
   Ingester.layer.pipe(Layer.provide(RatingEventSourceKafka.layer(config)))
 
@@ -62,10 +72,7 @@ const produce = (config: RatingEventSourceKafka.ConsumerConfig, events: Readonly
 describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
   it.live("stores valid events, dead-letters invalid ones with the reason, and commits only what is stored", () =>
     Effect.gen(function* () {
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 3)
+      const { config, group, topic } = yield* freshTopic(3)
 
       const keyed = [
         put("k1", "a", 4), put("k1", "b", 6), put("k2", "a", 10),
@@ -177,10 +184,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
     Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
       const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 1)
+      const { config, group, topic } = yield* freshTopic(1)
       const storageFailed = yield* Deferred.make<void>()
       const watchLogs = Logger.add(Logger.make(({ message }) => {
         const text = globalThis.Array.isArray(message) ? message[0] : message
@@ -242,10 +246,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
   it.live("an id with a lone surrogate among valid events: the valid ones are stored, it is dead-lettered with the reason, the lag reaches 0", () =>
     Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 1)
+      const { config, group, topic } = yield* freshTopic(1)
       // As the independent check sent it: JSON text whose escape decodes to a lone surrogate.
       const poison = `{"eventType":"put","recordType":"movie","recordId":"p","userId":"\\ud800","value":5}`
       const before = Array.from({ length: 50 }, (_, i) => RatingEventJson.stringify(put("p", `b${i}`, (i % 10) + 1)))
@@ -269,10 +270,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
   it.live("events storage refuses are set aside one by one (dead-lettered with the reason); the rest of their batch is stored and the lag reaches 0", () =>
     Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 1)
+      const { config, group, topic } = yield* freshTopic(1)
       const events = Array.from({ length: 40 }, (_, i) => put("r", `u${i}`, (i % 10) + 1))
       // Valid events, which this storage refuses: amid the batch and at its end.
       events.splice(7, 0, put("r", "refused", 3))
@@ -302,10 +300,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
   it.live("the batch is retried in place; health turns NOT_SERVING, the failures are logged at ERROR and counted; all is stored once they pass", () =>
     Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 1)
+      const { config, group, topic } = yield* freshTopic(1)
       // A bug that strikes every time these events are stored, until it is "fixed".
       const broken = yield* Ref.make(true)
       const failing = Layer.effect(
@@ -321,15 +316,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
       const errorLog = Logger.make(({ logLevel, message }) => {
         if (logLevel._tag === "Error") errors.push(String(globalThis.Array.isArray(message) ? message[0] : message))
       })
-      const service = RatingServer.layer({
-        host: "127.0.0.1",
-        grpcPort: 0,
-        httpPort: 0,
-        advertiseHost: "127.0.0.1",
-        shutdownTimeout: Duration.seconds(5),
-        healthCheckInterval: Duration.millis(100),
-        healthCheckTimeout: Duration.seconds(1)
-      }).pipe(
+      const service = RatingServer.layer(testServerConfig).pipe(
         Layer.provide([failing, RatingEventSourceKafka.layer(config), RatingEventInbox.layerClosed("Kafka"), DiscoveryMemory.layer()]),
         Layer.provide(Readiness.layer),
         Layer.provide(Layer.merge(Logger.replace(Logger.defaultLogger, errorLog), Logger.minimumLogLevel(LogLevel.Error)))
