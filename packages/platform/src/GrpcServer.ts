@@ -5,10 +5,10 @@
  * also serves the standard health service, driven by the service's readiness
  * checks, and server reflection built from a real descriptor set.
  */
+import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
-import { BinaryReader } from "@bufbuild/protobuf/wire"
 import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime, type Tracer } from "effect"
 import { camelToSnake } from "effect/String"
 import { HealthImplementation } from "grpc-health-check"
@@ -51,7 +51,8 @@ let invalidUtf8 = false
  * Protobuf strings must be UTF-8; the generated decoder would turn broken bytes
  * into U+FFFD, making different ids a client sent one. Such a string decodes to
  * a lone surrogate instead, which valid UTF-8 never decodes to, so the field can
- * be found and named. Only strings with bytes beyond ASCII come here.
+ * be found and named. Short ASCII strings never come here (the reader has a
+ * fast path for them), so the check costs only on other strings.
  */
 const decodeUtf8 = (bytes: Uint8Array): string => {
   try {

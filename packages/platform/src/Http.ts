@@ -14,7 +14,7 @@ import { createServer } from "node:http"
 import { DEFAULT_MAX_REQUEST_BYTES } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 
-export interface BodyLimits {
+interface BodyLimits {
   /** Bytes a request body may hold. */
   readonly maxBodyBytes: number
   /** Other limits for some paths (exact path, no query), e.g. a bigger one for Effect RPC. */
