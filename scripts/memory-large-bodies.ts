@@ -10,11 +10,10 @@
  * two versions can be compared.
  */
 import * as LargeBody from "@movieapp/testkit/LargeBody"
+import * as Ports from "@movieapp/testkit/Ports"
+import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { Effect, Schedule } from "effect"
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -23,16 +22,7 @@ const MB = 1024 * 1024
 const BODIES = 5
 const BODY_BYTES = 100 * MB
 
-const residentMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024
-
-/** A port nothing listens on now. */
-const freePort = () =>
-  new Promise<number>((resolvePort) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolvePort(port))
-    })
-  })
+const residentMiB = (pid: number) => ProcessStats.residentMiB(pid) ?? 0
 
 /** The metadata service of `repository` as its own process, answering HTTP on `port`; stopped with the scope. */
 const startService = (port: number) =>
@@ -72,16 +62,16 @@ const round = (pid: number, port: number, declareLength: boolean) =>
   })
 
 const main = Effect.gen(function* () {
-  const port = yield* Effect.promise(freePort)
+  const port = yield* Ports.free
   const { pid } = yield* startService(port)
   const before = residentMiB(pid!)
-  console.log(`metadata service of ${repository}, pid ${pid}: ${before.toFixed(0)} MiB resident before`)
+  console.log(`metadata service of ${repository}, pid ${pid}: ${before} MiB resident before`)
   console.log(`| ${BODIES} bodies of ${BODY_BYTES / MB} MB at once | answers | bytes the connections took | peak resident | after | time |`)
   console.log("|---|---|---|---|---|---|")
   for (const declareLength of [true, false]) {
     const { peak, seconds, statuses, taken } = yield* round(pid!, port, declareLength)
     const after = residentMiB(pid!)
-    console.log(`| ${declareLength ? "length declared" : "chunked"} | ${statuses} | ${taken.toFixed(1)} MB | ${peak.toFixed(0)} MiB | ${after.toFixed(0)} MiB | ${seconds.toFixed(1)} s |`)
+    console.log(`| ${declareLength ? "length declared" : "chunked"} | ${statuses} | ${taken.toFixed(1)} MB | ${peak} MiB | ${after} MiB | ${seconds.toFixed(1)} s |`)
   }
 }).pipe(Effect.scoped)
 
