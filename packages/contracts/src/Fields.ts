@@ -10,19 +10,45 @@ export const MAX_DESCRIPTION_LENGTH = 4096
 
 const mustBeString = { message: () => "must be a string" }
 
-/** An identifier: 1 to {@link MAX_ID_LENGTH} characters, no surrounding whitespace. */
+// UTF-8 has no encoding for a lone surrogate: MySQL and MariaDB would store U+FFFD in its place.
+const LONE_SURROGATE = /\p{Cs}/u
+// C0, DEL and C1, NUL among them: invisible in logs, meaningless in a name.
+const CONTROL = /\p{Cc}/u
+// What a decoder puts where it could not read the bytes: two different ids sent would look alike.
+const REPLACEMENT_CHARACTER = "\uFFFD"
+const NOT_IN_IDENTIFIERS = /[\p{Cc}\p{Cs}\uFFFD]/u
+
+/**
+ * Whether `value` is a valid identifier, exactly as {@link identifier} decides,
+ * without the schema: for paths that check many values (Kafka events) and must
+ * agree with it (a property test holds them together).
+ */
+export const isIdentifier = (value: unknown): value is string =>
+  typeof value === "string" && value.length >= 1 && value.length <= MAX_ID_LENGTH && value.trim() === value &&
+  !NOT_IN_IDENTIFIERS.test(value)
+
+/**
+ * An identifier: 1 to {@link MAX_ID_LENGTH} characters (UTF-16 code units), no
+ * surrounding whitespace, well-formed Unicode (no lone surrogate), no control
+ * characters, no U+FFFD. These rules keep the id a client sent and the id
+ * stored the same string.
+ */
 export const identifier = <const B extends string>(brand: B) =>
   Schema.String.annotations(mustBeString).pipe(
     Schema.minLength(1, { message: () => "must not be empty" }),
     Schema.maxLength(MAX_ID_LENGTH, { message: () => `must be at most ${MAX_ID_LENGTH} characters` }),
     Schema.filter((s) => s.trim() === s, { message: () => "must not start or end with whitespace" }),
+    Schema.filter((s) => !LONE_SURROGATE.test(s), { message: () => "must be well-formed Unicode (it holds a lone surrogate)" }),
+    Schema.filter((s) => !CONTROL.test(s), { message: () => "must not contain control characters" }),
+    Schema.filter((s) => !s.includes(REPLACEMENT_CHARACTER), { message: () => "must not contain U+FFFD (the replacement character)" }),
     Schema.brand(brand)
   )
 
-/** Free text of bounded length; `min` 1 makes it required. */
+/** Free text of bounded length, well-formed Unicode; `min` 1 makes it required. */
 export const text = (options: { readonly min: 0 | 1; readonly max: number }) => {
   const bounded = Schema.String.annotations(mustBeString).pipe(
-    Schema.maxLength(options.max, { message: () => `must be at most ${options.max} characters` })
+    Schema.maxLength(options.max, { message: () => `must be at most ${options.max} characters` }),
+    Schema.filter((s) => !LONE_SURROGATE.test(s), { message: () => "must be well-formed Unicode (it holds a lone surrogate)" })
   )
   return options.min === 1 ? bounded.pipe(Schema.minLength(1, { message: () => "must not be empty" })) : bounded
 }

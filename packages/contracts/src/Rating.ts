@@ -107,9 +107,14 @@ export class RatingRpcs extends RpcGroup.make(
     payload: RatingKey,
     error: Schema.Union(RatingNotFound, InvalidArgument, ServiceUnavailable)
   }),
-  /** Hands a batch of rating events to the service's in-process ingestion. */
+  /**
+   * Hands a batch of rating events to the service's in-process ingestion. The
+   * events are rating events in their JSON shape (RatingEventJson); the handler
+   * validates them, so that a bad one is answered as InvalidArgument naming it
+   * (`events.3.userId`) rather than as a payload the server cannot decode.
+   */
   Rpc.make("SubmitRatingEvents", {
-    payload: { events: Schema.Array(RatingEvent) },
+    payload: { events: Schema.Array(Schema.Unknown) },
     success: SubmitResult,
     error: Schema.Union(InvalidArgument, ServiceUnavailable)
   })

@@ -6,7 +6,7 @@
  */
 import { Either, ParseResult, Schema, type Types } from "effect"
 import { InvalidArgument } from "./Errors.js"
-import { MAX_ID_LENGTH } from "./Fields.js"
+import { isIdentifier } from "./Fields.js"
 import { DeleteRatingEvent, MAX_RATING, MIN_RATING, PutRatingEvent, RECORD_TYPES, type ProviderId, RatingEvent, type RatingValue, type RecordId, type RecordType, type UserId } from "./Rating.js"
 
 const decodeEvent = Schema.decodeUnknownEither(RatingEvent)
@@ -17,9 +17,6 @@ export const describeType = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`
 
 const isRecordType = (value: unknown): value is RecordType => (RECORD_TYPES as ReadonlyArray<unknown>).includes(value)
-
-const isIdentifier = (value: unknown): value is string =>
-  typeof value === "string" && value.length >= 1 && value.length <= MAX_ID_LENGTH && value.trim() === value
 
 /**
  * The event `json` is when it is plainly a valid one, built as `RatingEvent`'s
@@ -49,16 +46,23 @@ export const acceptPlainlyValid = (json: { readonly [key: string]: unknown }): R
   return undefined
 }
 
-/** A parsed JSON value as a rating event, or why it is not one. */
-export const decode = (value: unknown): Either.Either<RatingEvent, string> => {
+/**
+ * A parsed JSON value as a rating event, or the field (as written, e.g. `userId`;
+ * empty for the value as a whole) and the reason it is not one.
+ */
+export const decodeOrInvalid = (value: unknown): Either.Either<RatingEvent, InvalidArgument> => {
   // A union's decode error for a non-object spells out both struct types; say it plainly.
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return Either.left(`must be a JSON object, found ${describeType(value)}`)
+    return Either.left(new InvalidArgument({ field: "", reason: `must be a JSON object, found ${describeType(value)}` }))
   }
   const plain = acceptPlainlyValid(value as { readonly [key: string]: unknown })
   if (plain !== undefined) return Either.right(plain)
-  return Either.mapLeft(decodeEvent(value), (error: ParseResult.ParseError) => InvalidArgument.fromParseError(error, "asWritten").message)
+  return Either.mapLeft(decodeEvent(value), (error: ParseResult.ParseError) => InvalidArgument.fromParseError(error, "asWritten"))
 }
+
+/** A parsed JSON value as a rating event, or why it is not one (one line naming the field). */
+export const decode = (value: unknown): Either.Either<RatingEvent, string> =>
+  Either.mapLeft(decodeOrInvalid(value), (invalid) => invalid.message)
 
 /** JSON text as a rating event, or why it is not one. */
 export const parse = (text: string): Either.Either<RatingEvent, string> => {

@@ -2,8 +2,11 @@
  * Bad input on every endpoint gets INVALID_ARGUMENT (gRPC) or 400 (HTTP) naming
  * the field and the reason, and stores nothing.
  */
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
+import { RatingRpcs } from "@movieapp/contracts/Rating"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as legacy from "@movieapp/proto/gen/legacy/movie"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
@@ -20,6 +23,12 @@ const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
 const long = (n: number) => "x".repeat(n)
 const movie = (overrides: Record<string, unknown>) => ({ id: "m", title: "T", description: "", director: "", ...overrides })
+
+/** A protobuf string field as raw bytes, whatever they are. */
+const stringField = (field: number, bytes: ReadonlyArray<number>) => [(field << 3) | 2, bytes.length, ...bytes]
+const ascii = (text: string) => [...Buffer.from(text, "latin1")]
+/** Bytes that are not UTF-8: a lone continuation byte, an overlong encoding, a truncated sequence. */
+const notUtf8 = [[0x61, 0xff, 0x62], [0xc0, 0xaf], [0xe2, 0x82]] as const
 
 const expectInvalid = <A>(call: Effect.Effect<A, { code: number; details: string }>, details: string) =>
   Effect.flip(call).pipe(Effect.map((error) => {
@@ -70,6 +79,9 @@ describe("bad input", () => {
           yield* expectInvalid(Grpc.call(get, { movieId: "" }), "movie_id: must not be empty")
           yield* expectInvalid(Grpc.call(get, { movieId: long(129) }), "movie_id: must be at most 128 characters")
           yield* expectInvalid(Grpc.call(get, { movieId: " padded" }), "movie_id: must not start or end with whitespace")
+          yield* expectInvalid(Grpc.call(get, { movieId: "a\u0000b" }), "movie_id: must not contain control characters")
+          yield* expectInvalid(Grpc.call(get, { movieId: "a\u001bb" }), "movie_id: must not contain control characters")
+          yield* expectInvalid(Grpc.call(get, { movieId: "a\ufffdb" }), "movie_id: must not contain U+FFFD (the replacement character)")
           yield* expectInvalid(Grpc.call(put, {} as v1Metadata.PutMetadataRequest), "metadata: is required")
           const id = `bad-${api}`
           yield* expectInvalid(Grpc.call(put, { metadata: movie({ id: "" }) }), "metadata.id: must not be empty")
@@ -81,9 +93,35 @@ describe("bad input", () => {
           assert.strictEqual(stored.code, NOT_FOUND)
         }))
 
+      it.scoped(`${api} MetadataService: bytes that are not protobuf, or strings that are not UTF-8, are INVALID_ARGUMENT naming the field; nothing stored`, () =>
+        Effect.gen(function* () {
+          const address = `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
+          const service = api === "movieapp.v1" ? "/movieapp.v1.MetadataService" : "/MetadataService"
+          const raw = (method: string, bytes: ReadonlyArray<number>) => Grpc.callRaw(address, `${service}/${method}`, Uint8Array.from(bytes))
+          for (const bytes of notUtf8) {
+            yield* expectInvalid(raw("GetMetadata", stringField(1, bytes)), "movie_id: must be valid UTF-8")
+            const id = `utf8-${api}`
+            const metadata = [...stringField(1, ascii(id)), ...stringField(2, ascii("T")), ...stringField(4, bytes)]
+            yield* expectInvalid(raw("PutMetadata", stringField(1, metadata)), "metadata.director: must be valid UTF-8")
+            assert.strictEqual((yield* Effect.flip(raw("GetMetadata", stringField(1, ascii(id))))).code, NOT_FOUND)
+          }
+          // A length beyond the message's end; a field of wire type 7, which does not exist.
+          for (const bytes of [[0x0a, 0x05, 0x61], [0x0f, 0x01]]) {
+            const error = yield* Effect.flip(raw("GetMetadata", bytes))
+            assert.strictEqual(error.code, INVALID_ARGUMENT, error.details)
+            assert.match(error.details, /^the request is not a valid protobuf message \(.+\)$/)
+          }
+          // Valid UTF-8 beyond ASCII, a leading U+FEFF, and a U+FFFD sent as such all arrive as sent.
+          const client = yield* Grpc.client(clients.Metadata, address)
+          const text = { id: `text-${api}`, title: "\ufeffAmélie 😀", description: "\ufffd stands for bytes a decoder could not read", director: "Jean-Pierre Jeunet" }
+          yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: text })
+          assert.deepStrictEqual((yield* Grpc.call(Grpc.method(client, "getMetadata"), { movieId: text.id })).metadata, text)
+        }))
+
       it.scoped(`${api} RatingService: field named, nothing stored`, () =>
         Effect.gen(function* () {
-          const client = yield* Grpc.client(clients.Rating, `127.0.0.1:${(yield* RatingServer.Ports).grpc}`)
+          const ratingPort = (yield* RatingServer.Ports).grpc
+          const client = yield* Grpc.client(clients.Rating, `127.0.0.1:${ratingPort}`)
           const put = Grpc.method(client, "putRating")
           const get = Grpc.method(client, "getAggregatedRating")
           const recordId = `bad-${api}`
@@ -98,6 +136,19 @@ describe("bad input", () => {
           yield* expectInvalid(Grpc.call(put, rating({ userId: "" })), "user_id: must not be empty")
           yield* expectInvalid(Grpc.call(put, rating({ recordId: "" })), "record_id: must not be empty")
           yield* expectInvalid(Grpc.call(put, rating({ userId: long(129) })), "user_id: must be at most 128 characters")
+          // (record a, user b\0c) and (record a\0b, user c) were one rating once.
+          yield* expectInvalid(Grpc.call(put, rating({ userId: "b\u0000c" })), "user_id: must not contain control characters")
+          yield* expectInvalid(Grpc.call(put, rating({ recordId: `${recordId}\u0000u1` })), "record_id: must not contain control characters")
+          yield* expectInvalid(Grpc.call(put, rating({ userId: "\u007f" })), "user_id: must not contain control characters")
+          yield* expectInvalid(Grpc.call(put, rating({ userId: "\ufffd" })), "user_id: must not contain U+FFFD (the replacement character)")
+          const rawPut = (bytes: ReadonlyArray<number>) =>
+            Grpc.callRaw(`127.0.0.1:${(ratingPort)}`, api === "movieapp.v1" ? "/movieapp.v1.RatingService/PutRating" : "/RatingService/PutRating", Uint8Array.from(bytes))
+          for (const bytes of notUtf8) {
+            yield* expectInvalid(
+              rawPut([...stringField(1, ascii(recordId)), ...stringField(2, bytes), ...stringField(3, ascii("movie")), 0x20, 5]),
+              "user_id: must be valid UTF-8"
+            )
+          }
           yield* expectInvalid(Grpc.call(get, { recordId: "", recordType: "movie" }), "record_id: must not be empty")
           yield* expectInvalid(Grpc.call(get, { recordId: recordId, recordType: "book" }), `record_type: must be one of "movie", "tv"`)
           if (api === "movieapp.v1") {
@@ -115,6 +166,10 @@ describe("bad input", () => {
           const client = yield* Grpc.client(clients.Movie, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
           yield* expectInvalid(Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: "" }), "movie_id: must not be empty")
           yield* expectInvalid(Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: long(200) }), "movie_id: must be at most 128 characters")
+          yield* expectInvalid(Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: "\u0000" }), "movie_id: must not contain control characters")
+          const path = api === "movieapp.v1" ? "/movieapp.v1.MovieService/GetMovieDetails" : "/MovieService/GetMovieDetails"
+          const address = `127.0.0.1:${(yield* MovieServer.Ports).grpc}`
+          yield* expectInvalid(Grpc.callRaw(address, path, Uint8Array.from(stringField(1, [0x31, 0xed, 0xa0, 0x80]))), "movie_id: must be valid UTF-8")
         }))
     }
   })
@@ -129,6 +184,10 @@ describe("bad input", () => {
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1", title: "" }))), "title")
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1", description: long(4097) }))), "description")
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify({ id: "h1" })), "title")
+        assertBadRequest(yield* http(port, "GET", "/metadata?id=a%00b"), "id")
+        assertBadRequest(yield* http(port, "GET", "/metadata?id=%EF%BF%BD"), "id")
+        assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1\u0000" }))), "id")
+        assertBadRequest(yield* http(port, "PUT", "/metadata", `{"id":"h1","title":"\\udc00","description":"","director":""}`), "title")
         assert.strictEqual((yield* http(port, "GET", "/metadata?id=h1")).status, 404)
       }))
 
@@ -147,9 +206,37 @@ describe("bad input", () => {
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ recordType: "book" })), "recordType")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: long(129) })), "userId")
         assertBadRequest(yield* http(port, "DELETE", "/rating?id=h2&type=movie"), "userId")
+        // JSON escapes: a lone surrogate, and the two halves of one rating key cut at a NUL elsewhere.
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "\ud800" })), "userId")
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ recordId: "h2\u0000a", userId: "b" })), "recordId")
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "a\u0000b" })), "userId")
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "\ufffd" })), "userId")
+        assertBadRequest(yield* http(port, "DELETE", "/rating?id=h2&type=movie&userId=%00"), "userId")
         const after = yield* http(port, "GET", "/rating?id=h2&type=movie")
         assert.deepStrictEqual(after, { status: 200, body: { recordType: "movie", recordId: "h2", ratingsCount: 0 } })
       }))
+
+    it.effect("SubmitRatingEvents (Effect RPC): InvalidArgument naming the event and the field, none of the batch stored", () =>
+      Effect.gen(function* () {
+        const { http: port } = yield* RatingServer.Ports
+        const client = yield* RpcTransport.makeClient(RatingRpcs, `http://127.0.0.1:${port}`)
+        const event = (userId: string, recordId = "rpc-1") => ({ eventType: "put", recordType: "movie", recordId, userId, value: 5 })
+        const refused = (events: ReadonlyArray<unknown>) => Effect.flip(client.SubmitRatingEvents({ events }))
+        for (const [events, message] of [
+          [[event("a"), event("\ud800")], "events.1.userId: must be well-formed Unicode (it holds a lone surrogate)"],
+          // One rating key cut at a NUL in two places: a batch once lost one of them.
+          [[event("b\u0000c", "rpc-1"), event("c", "rpc-1\u0000b")], "events.0.userId: must not contain control characters"],
+          [[event("a"), event("b"), { ...event("c"), value: 11 }], "events.2.value: must be an integer from 1 to 10"],
+          [[event("a"), [1]], "events.1: must be a JSON object, found an array"]
+        ] as const) {
+          const error = yield* refused(events)
+          assert.strictEqual(error._tag, "InvalidArgument")
+          assert.strictEqual(error.message, message)
+        }
+        const after = yield* client.GetAggregatedRating({ recordType: "movie", recordId: "rpc-1" as never })
+        assert.strictEqual(after.count, 0)
+        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: [event("a"), event("b")] }), { applied: 2 })
+      }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
     it.effect("movie endpoint: 400 naming the field", () =>
       Effect.gen(function* () {

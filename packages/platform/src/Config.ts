@@ -99,7 +99,32 @@ export interface ServerConfig {
   readonly healthCheckInterval?: Duration.Duration
   /** How long one readiness check may take before it counts as failed. 2 s when absent. */
   readonly healthCheckTimeout?: Duration.Duration
+  /**
+   * The largest request a client may send to the gRPC and HTTP JSON edges, in
+   * bytes: a gRPC message (larger: RESOURCE_EXHAUSTED), an HTTP body (larger:
+   * 413). {@link DEFAULT_MAX_REQUEST_BYTES} when absent.
+   */
+  readonly maxRequestBytes?: number
+  /**
+   * The largest Effect RPC message between services, in bytes (today the body
+   * of a POST to `/rpc`). {@link DEFAULT_MAX_RPC_MESSAGE_BYTES} when absent.
+   */
+  readonly maxRpcMessageBytes?: number
 }
+
+/**
+ * 64 KiB: the largest request of the APIs, a movie's metadata, holds at most
+ * 4,736 UTF-16 units: 14 KB in UTF-8 (3 bytes a unit at most), 28 KB as JSON
+ * with every one escaped (6 bytes).
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+
+/**
+ * 4 MiB: the largest Effect RPC message is a batch of rating events from the
+ * ingestor; at its default 500 events a batch takes about 50 KB, and at most
+ * 0.7 MB with every id 128 characters long.
+ */
+export const DEFAULT_MAX_RPC_MESSAGE_BYTES = 4 * 1024 * 1024
 
 const isWildcard = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]"
 
@@ -107,6 +132,12 @@ const isWildcard = (host: string) => host === "0.0.0.0" || host === "::" || host
 const port = (name: string) =>
   Config.integer(name).pipe(
     Config.validate({ message: "Expected a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65535 })
+  )
+
+/** A size in bytes: 1 to 2^31 - 1 (gRPC's limits are 32-bit integers). */
+const bytes = (name: string) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "Expected a number of bytes from 1 to 2147483647", validation: (n) => n >= 1 && n <= 2 ** 31 - 1 })
   )
 
 /** `server.*`: the defaults differ per service, so they are parameters. */
@@ -122,7 +153,9 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
     advertisePort: Config.port("advertisePort").pipe(Config.option),
     shutdownTimeout: Config.duration("shutdownTimeout").pipe(Config.withDefault(Duration.seconds(10))),
     healthCheckInterval: Config.duration("healthCheckInterval").pipe(Config.withDefault(Duration.seconds(5))),
-    healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2)))
+    healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2))),
+    maxRequestBytes: bytes("maxRequestBytes").pipe(Config.withDefault(DEFAULT_MAX_REQUEST_BYTES)),
+    maxRpcMessageBytes: bytes("maxRpcMessageBytes").pipe(Config.withDefault(DEFAULT_MAX_RPC_MESSAGE_BYTES))
   }).pipe(
     Config.map(({ advertiseHost, advertisePort, ...rest }): ServerConfig => ({
       ...rest,

@@ -5,14 +5,16 @@
  * also serves the standard health service, driven by the service's readiness
  * checks, and server reflection built from a real descriptor set.
  */
+import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
 import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime, type Tracer } from "effect"
+import { camelToSnake } from "effect/String"
 import { HealthImplementation } from "grpc-health-check"
 import { performance } from "node:perf_hooks"
 import * as Deadline from "./Deadline.js"
-import { Code, type GrpcStatusError } from "./GrpcStatus.js"
+import { Code, type GrpcStatusError, invalidArgument } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
 import * as Readiness from "./Readiness.js"
 import * as Telemetry from "./Telemetry.js"
@@ -37,13 +39,81 @@ export interface Service<R> {
   readonly handlers: Handlers<grpc.ServiceDefinition, R>
 }
 
-/** Pairs a generated service definition with its Effect handlers. */
+/** A request grpc-js received but that is no valid message: its handler answers INVALID_ARGUMENT with `details`. */
+class UndecodableRequest {
+  constructor(readonly details: string) {}
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+/** Set by {@link decodeUtf8} while a request is decoded (decoding is synchronous). */
+let invalidUtf8 = false
+/**
+ * Protobuf strings must be UTF-8; the generated decoder would turn broken bytes
+ * into U+FFFD, making different ids a client sent one. Such a string decodes to
+ * a lone surrogate instead, which valid UTF-8 never decodes to, so the field can
+ * be found and named. Short ASCII strings never come here (the reader has a
+ * fast path for them), so the check costs only on other strings.
+ */
+const decodeUtf8 = (bytes: Uint8Array): string => {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    invalidUtf8 = true
+    return "\ud800"
+  }
+}
+
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** The path of the first string in `value` holding a lone surrogate, in proto field names (`metadata.title`). */
+const brokenStringAt = (value: unknown, path: string): string | undefined => {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const at = Array.isArray(value) ? `${path}[${key}]` : path === "" ? camelToSnake(key) : `${path}.${camelToSnake(key)}`
+    if (LONE_SURROGATE.test(key)) return at
+    const found = brokenStringAt(item, at)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * A generated `requestDeserialize` that never throws (grpc-js would answer
+ * INTERNAL): bytes that are no message, or hold a string that is not UTF-8,
+ * become an {@link UndecodableRequest}. ts-proto's deserializers hand their
+ * argument to the message's `decode`, which takes a BinaryReader as well as
+ * bytes: the reader is given the strict UTF-8 decoder.
+ */
+const strictly = (deserialize: (bytes: Buffer) => unknown) => (bytes: Buffer): unknown => {
+  invalidUtf8 = false
+  let message: unknown
+  try {
+    message = deserialize(new BinaryReader(bytes, decodeUtf8) as unknown as Buffer)
+  } catch (error) {
+    return new UndecodableRequest(`the request is not a valid protobuf message (${error instanceof Error ? error.message : String(error)})`)
+  }
+  return invalidUtf8 ? new UndecodableRequest(`${brokenStringAt(message, "") ?? "request"}: must be valid UTF-8`) : message
+}
+
+/**
+ * Pairs a generated service definition with its Effect handlers. Requests that
+ * cannot be decoded (not protobuf, a string that is not UTF-8) are answered
+ * INVALID_ARGUMENT before any handler runs.
+ */
 export const service = <S extends grpc.ServiceDefinition, R = never>(definition: S, handlers: Handlers<S, R>): Service<R> => {
   const firstPath = Object.values(definition)[0]?.path ?? ""
+  const strict: Record<string, grpc.MethodDefinition<unknown, unknown>> = {}
+  const guarded: Record<string, (request: unknown) => Effect.Effect<unknown, GrpcStatusError, R | ServerCall>> = {}
+  for (const [name, method] of Object.entries(definition)) {
+    strict[name] = { ...method, requestDeserialize: strictly(method.requestDeserialize) }
+    const handler = (handlers as unknown as typeof guarded)[name]!
+    guarded[name] = (request) => request instanceof UndecodableRequest ? Effect.fail(invalidArgument(request.details)) : handler(request)
+  }
   return {
     name: firstPath.slice(1, firstPath.lastIndexOf("/")),
-    definition,
-    handlers: handlers as unknown as Handlers<grpc.ServiceDefinition, R>
+    definition: strict as grpc.ServiceDefinition,
+    handlers: guarded as unknown as Handlers<grpc.ServiceDefinition, R>
   }
 }
 
@@ -181,6 +251,8 @@ export interface Options<R> {
   readonly descriptorSet: Buffer
   /** How long a graceful stop waits for in-flight calls before cutting them off. */
   readonly shutdownTimeout?: Duration.DurationInput
+  /** The largest request message accepted, in bytes; larger ones are answered RESOURCE_EXHAUSTED. grpc-js's 4 MiB by default. */
+  readonly maxReceiveMessageBytes?: number | undefined
   /** How often the readiness checks run, and how long each may take (5 s and 2 s by default). */
   readonly healthCheck?: {
     readonly interval?: Duration.DurationInput | undefined
@@ -199,7 +271,9 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
     GrpcServer,
     Effect.gen(function* () {
       const runtime = yield* Effect.runtime<R>()
-      const server = new grpc.Server()
+      const server = new grpc.Server(
+        options.maxReceiveMessageBytes === undefined ? {} : { "grpc.max_receive_message_length": options.maxReceiveMessageBytes }
+      )
       for (const { definition, handlers } of options.services) {
         const implementation: grpc.UntypedServiceImplementation = {}
         for (const [method, handler] of Object.entries(handlers)) {

@@ -23,10 +23,23 @@ const statusOf = (exit: Exit.Exit<unknown, unknown>): string => {
   return typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" ? error._tag : "ERROR"
 }
 
-const measured = (effect: Effect.Effect<unknown, unknown>, record: Metrics.CallRecorder) =>
+/**
+ * A defect (a bug) is logged at ERROR with its cause and reaches the caller as
+ * "internal error" only: RpcServer would send the defect itself, text and all.
+ */
+const concealingDefects = (effect: Effect.Effect<unknown, unknown>, tag: string) =>
+  Effect.catchAllCause(effect, (cause) =>
+    Cause.isDie(cause) && !Cause.isInterruptedOnly(cause)
+      ? Effect.logError("Effect RPC handler failed", cause).pipe(
+        Effect.annotateLogs("rpc.method", tag),
+        Effect.zipRight(Effect.die("internal error"))
+      )
+      : Effect.failCause(cause))
+
+const measured = (effect: Effect.Effect<unknown, unknown>, record: Metrics.CallRecorder, tag: string) =>
   Effect.suspend(() => {
     const started = performance.now()
-    return Effect.onExit(effect, (exit) => Effect.sync(() => record(statusOf(exit), (performance.now() - started) / 1000)))
+    return Effect.onExit(concealingDefects(effect, tag), (exit) => Effect.sync(() => record(statusOf(exit), (performance.now() - started) / 1000)))
   })
 
 /**
@@ -46,9 +59,9 @@ const instrumented = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>) =>
         ...entry,
         handler: (payload: unknown, options: Parameters<Rpc.Handler<string>["handler"]>[1]) => {
           const result = entry.handler(payload, options)
-          if (Effect.isEffect(result)) return measured(result, record)
+          if (Effect.isEffect(result)) return measured(result, record, tag)
           if (Rpc.isWrapper(result) && Effect.isEffect(result.value)) {
-            return Rpc.wrap({ fork: result.fork, uninterruptible: result.uninterruptible })(measured(result.value as Effect.Effect<unknown, unknown>, record))
+            return Rpc.wrap({ fork: result.fork, uninterruptible: result.uninterruptible })(measured(result.value as Effect.Effect<unknown, unknown>, record, tag))
           }
           return result // streams are not measured per call
         }

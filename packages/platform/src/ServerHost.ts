@@ -6,11 +6,12 @@
  */
 import { HttpServer } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
-import type { ServerConfig } from "./Config.js"
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RPC_MESSAGE_BYTES, type ServerConfig } from "./Config.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
 import * as Registration from "./Registration.js"
+import * as RpcTransport from "./RpcTransport.js"
 
 /** Ports actually bound (differ from the config when it asked for port 0). */
 export class BoundPorts extends Context.Tag("@movieapp/platform/ServerHost/BoundPorts")<BoundPorts, {
@@ -28,15 +29,24 @@ export interface Options<E, R> {
 
 export const layer = <E, R>(options: Options<E, R>) => {
   const { config } = options
+  const maxRequestBytes = config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
   const grpc = GrpcServer.layer({
     host: config.host,
     port: config.grpcPort,
     services: options.grpcServices,
     descriptorSet: options.descriptorSet,
     shutdownTimeout: config.shutdownTimeout,
-    healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout }
+    healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
+    maxReceiveMessageBytes: maxRequestBytes
   })
-  const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), { host: config.host, port: config.httpPort, shutdownTimeout: config.shutdownTimeout })
+  const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), {
+    host: config.host,
+    port: config.httpPort,
+    shutdownTimeout: config.shutdownTimeout,
+    maxBodyBytes: maxRequestBytes,
+    // While Effect RPC travels as HTTP bodies, its messages get their own limit.
+    maxBodyBytesAt: { [RpcTransport.PATH]: config.maxRpcMessageBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES }
+  })
   const registration = Layer.unwrapEffect(
     Effect.map(HttpServer.HttpServer, (server) =>
       Registration.layer({ service: options.service, host: config.advertiseHost, port: config.advertisePort ?? Http.boundPort(server) }))

@@ -67,6 +67,21 @@ describe("Config", () => {
       assert.include(String(yield* Effect.flip(config({ SERVER_HTTP_PORT: "70000" }))), "httpPort: \"Expected a port number from 0 to 65535")
     }))
 
+  it.effect("request size limits: 64 KiB for client requests and 4 MiB for Effect RPC by default; set in bytes, a bad one named", () =>
+    Effect.gen(function* () {
+      const config = (env: Record<string, string>) =>
+        server.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)))
+      const defaults = yield* config({})
+      assert.deepStrictEqual([defaults.maxRequestBytes, defaults.maxRpcMessageBytes], [65536, 4194304])
+      const set = yield* config({ SERVER_MAX_REQUEST_BYTES: "1048576", SERVER_MAX_RPC_MESSAGE_BYTES: "16777216" })
+      assert.deepStrictEqual([set.maxRequestBytes, set.maxRpcMessageBytes], [1048576, 16777216])
+      const error = Config.ConfigurationError.fromConfigError(yield* Effect.flip(config({ SERVER_MAX_REQUEST_BYTES: "0", SERVER_MAX_RPC_MESSAGE_BYTES: "4MB" })))
+      assert.sameMembers([...error.problems], [
+        "SERVER_MAX_REQUEST_BYTES (server.maxRequestBytes in CONFIG_FILE): Expected a number of bytes from 1 to 2147483647",
+        "SERVER_MAX_RPC_MESSAGE_BYTES (server.maxRpcMessageBytes in CONFIG_FILE): Expected an integer value but received \"4MB\""
+      ])
+    }))
+
   it.effect("the advertised address: never a wildcard; the port only when set", () =>
     Effect.gen(function* () {
       const config = (env: Record<string, string>) =>

@@ -1,17 +1,20 @@
 /** The rating use cases; every edge (gRPC, HTTP, Effect RPC) calls these. */
-import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { type AggregatedRating, type Rating, type RatingEvent, type RatingKey, RatingNotFound, type RecordKey } from "@movieapp/contracts/Rating"
 import { Context, Effect, Layer } from "effect"
 import { RatingEventInbox } from "./ports/RatingEventInbox.js"
-import { RatingRepository } from "./ports/RatingRepository.js"
+import { RatingRepository, type StorageRefused } from "./ports/RatingRepository.js"
 
 export class RatingService extends Context.Tag("@movieapp/rating/RatingService")<RatingService, {
   readonly aggregate: (key: RecordKey) => Effect.Effect<AggregatedRating, ServiceUnavailable>
-  readonly put: (rating: Rating) => Effect.Effect<void, ServiceUnavailable>
-  readonly remove: (key: RatingKey) => Effect.Effect<void, RatingNotFound | ServiceUnavailable>
+  readonly put: (rating: Rating) => Effect.Effect<void, InvalidArgument | ServiceUnavailable>
+  readonly remove: (key: RatingKey) => Effect.Effect<void, RatingNotFound | InvalidArgument | ServiceUnavailable>
   /** Applies submitted events through the same path as consumed ones. */
-  readonly submit: (events: ReadonlyArray<RatingEvent>) => Effect.Effect<void, ServiceUnavailable>
+  readonly submit: (events: ReadonlyArray<RatingEvent>) => Effect.Effect<void, InvalidArgument | ServiceUnavailable>
 }>() {}
+
+/** What the caller sent cannot be stored: bad input, though it passed validation. */
+const notStorable = (refused: StorageRefused) => new InvalidArgument({ field: "", reason: `the rating cannot be stored: ${refused.reason}` })
 
 export const layer = Layer.effect(
   RatingService,
@@ -23,10 +26,10 @@ export const layer = Layer.effect(
         return yield* repository.aggregate(key)
       }),
       put: Effect.fn("RatingService.put")(function* (rating) {
-        yield* repository.put(rating)
+        yield* repository.put(rating).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
       }),
       remove: Effect.fn("RatingService.remove")(function* (key) {
-        const removed = yield* repository.remove(key)
+        const removed = yield* repository.remove(key).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
         if (!removed) return yield* new RatingNotFound(key)
       }),
       submit: Effect.fn("RatingService.submit")(function* (events) {

@@ -4,14 +4,14 @@
  * and a stopping service answers submitters instead of leaving them hanging.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { AggregatedRating, type RatingEvent, RecordId, UserId } from "@movieapp/contracts/Rating"
 import { Context, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
-import { RatingRepository } from "../src/ports/RatingRepository.js"
+import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
 
 const movie = RecordId.make("m1")
 const event = (userId: string, value: number): RatingEvent => ({
@@ -40,6 +40,19 @@ const FlakyRepository = (failures: number) =>
     })
   )
 
+/** The memory repository, refusing (StorageRefused) every write holding an event of user `refused`. */
+const RefusingRepository = Layer.effect(
+  RatingRepository,
+  Effect.map(RatingRepositoryMemory.make, (memory) =>
+    RatingRepository.of({
+      ...memory,
+      applyEvents: (events) =>
+        events.some((e) => e.userId === "refused")
+          ? Effect.fail(new StorageRefused({ reason: "a string is not text its column can hold (injected)" }))
+          : memory.applyEvents(events)
+    }))
+)
+
 const Ingestion = (repository: Layer.Layer<RatingRepository>) =>
   Ingester.layer.pipe(Layer.provideMerge(Layer.merge(RatingEventSourceInProcess.layer, repository)))
 
@@ -59,6 +72,17 @@ describe("in-process ingestion", () => {
       yield* inbox.submit([event("a", 3)])
       assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 3 }))
     }).pipe(Effect.provide(Ingestion(FlakyRepository(2)))))
+
+  it.live("events storage refuses: the submitter gets InvalidArgument, none of them is applied, and later submissions go through", () =>
+    Effect.gen(function* () {
+      const inbox = yield* RatingEventInbox
+      const repository = yield* RatingRepository
+      const error = yield* Effect.flip(inbox.submit([event("a", 4), event("refused", 8)]))
+      assert.instanceOf(error, InvalidArgument)
+      assert.strictEqual(error.message, "events: cannot be stored: a string is not text its column can hold (injected)")
+      yield* inbox.submit([event("b", 6)])
+      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 6 }))
+    }).pipe(Effect.provide(Ingestion(RefusingRepository))))
 
   it.live("stopping answers waiting submitters with ServiceUnavailable", () =>
     Effect.gen(function* () {

@@ -12,12 +12,20 @@ import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
-import { ConfigProvider, Context, Deferred, Duration, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import * as Readiness from "@movieapp/platform/Readiness"
+import * as Grpc from "@movieapp/testkit/Grpc"
+import * as PrometheusText from "@movieapp/testkit/PrometheusText"
+import { ConfigProvider, Context, Deferred, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Scope } from "effect"
 import * as RatingEventSourceKafka from "../src/adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import * as Ingester from "../src/Ingester.js"
-import { RatingRepository } from "../src/ports/RatingRepository.js"
+import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
+import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
+import * as RatingServer from "../src/RatingServer.js"
+import { testServerConfig } from "./TestServerConfig.js"
 
 const kafkaUp = await TestKafka.available()
 
@@ -37,6 +45,15 @@ const consumerConfig = (topic: string, group: string): RatingEventSourceKafka.Co
   sessionTimeout: Duration.seconds(6)
 })
 
+/** A topic of `partitions` partitions, and a consumer group reading it, both of the test's own. */
+const freshTopic = (partitions: number) =>
+  Effect.gen(function* () {
+    const topic = TestKafka.unique("ratings")
+    const group = TestKafka.unique("rating")
+    yield* TestKafka.createTopic(topic, partitions)
+    return { topic, group, config: consumerConfig(topic, group) }
+  })
+
 const ingestion = (config: RatingEventSourceKafka.ConsumerConfig) =>
   Ingester.layer.pipe(Layer.provide(RatingEventSourceKafka.layer(config)))
 
@@ -55,10 +72,7 @@ const produce = (config: RatingEventSourceKafka.ConsumerConfig, events: Readonly
 describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
   it.live("stores valid events, dead-letters invalid ones with the reason, and commits only what is stored", () =>
     Effect.gen(function* () {
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 3)
+      const { config, group, topic } = yield* freshTopic(3)
 
       const keyed = [
         put("k1", "a", 4), put("k1", "b", 6), put("k2", "a", 10),
@@ -170,10 +184,7 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
     Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
       const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
-      const topic = TestKafka.unique("ratings")
-      const group = TestKafka.unique("rating")
-      const config = consumerConfig(topic, group)
-      yield* TestKafka.createTopic(topic, 1)
+      const { config, group, topic } = yield* freshTopic(1)
       const storageFailed = yield* Deferred.make<void>()
       const watchLogs = Logger.add(Logger.make(({ message }) => {
         const text = globalThis.Array.isArray(message) ? message[0] : message
@@ -198,6 +209,138 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
       // The pool may hand out a connection that died in the outage once more before it reconnects.
       const after = yield* Poll.until(storage.aggregate(movie("down")), () => true, { what: "storage to answer again" })
       assert.deepStrictEqual(after, new AggregatedRating({ count: 3, sum: 20 }))
+    }).pipe(Effect.scoped), { timeout: 120_000 })
+})
+
+/** Messages with these values, keyed as the ingestor keys them, in this order: one partition keeps them in it. */
+const produceRaw = (config: RatingEventSourceKafka.ConsumerConfig, values: ReadonlyArray<string>) =>
+  Effect.scoped(Effect.gen(function* () {
+    const producer = yield* Kafka.producer(yield* Kafka.make(config.kafka), config.kafka)
+    yield* Effect.promise(() => producer.send({ topic: config.kafka.topic, messages: values.map((value) => ({ key: "movie/p", value })) }))
+  }))
+
+/** The MariaDB repository on `database`. */
+const mariaDbRepository = (database: Mysql.MysqlConfig) =>
+  RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations)))
+
+/**
+ * The MariaDB repository, refusing (StorageRefused) any write that holds an
+ * event of user `refused`, as storage refuses a value it cannot hold; everything
+ * else goes to the real repository. Which event of a batch is at fault is not
+ * said, as MariaDB does not say it either.
+ */
+const RefusingRepository = (database: Mysql.MysqlConfig) =>
+  Layer.effect(
+    RatingRepository,
+    Effect.map(RatingRepository, (real) => {
+      const refuses = (events: ReadonlyArray<RatingEvent>) => events.some((event) => event.userId === "refused")
+      const refusal = new StorageRefused({ reason: "a string is not text its column can hold (injected)" })
+      return RatingRepository.of({
+        ...real,
+        applyStreamBatch: (batch) => refuses(batch.events.map((e) => e.event)) ? Effect.fail(refusal) : real.applyStreamBatch(batch)
+      })
+    })
+  ).pipe(Layer.provide(mariaDbRepository(database)))
+
+describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: events storage cannot apply (real broker, MariaDB)", () => {
+  it.live("an id with a lone surrogate among valid events: the valid ones are stored, it is dead-lettered with the reason, the lag reaches 0", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const { config, group, topic } = yield* freshTopic(1)
+      // As the independent check sent it: JSON text whose escape decodes to a lone surrogate.
+      const poison = `{"eventType":"put","recordType":"movie","recordId":"p","userId":"\\ud800","value":5}`
+      const before = Array.from({ length: 50 }, (_, i) => RatingEventJson.stringify(put("p", `b${i}`, (i % 10) + 1)))
+      const after = Array.from({ length: 51 }, (_, i) => RatingEventJson.stringify(put("p", `a${i}`, 10)))
+      yield* produceRaw(config, [...before, poison, ...after])
+
+      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), mariaDbRepository(database)))
+      yield* TestKafka.awaitCaughtUp(group, topic)
+      const storage = Context.get(context, RatingRepository)
+      const sum = Array.from({ length: 50 }, (_, i) => (i % 10) + 1).reduce((a, b) => a + b, 0) + 51 * 10
+      assert.deepStrictEqual(yield* storage.aggregate(movie("p")), new AggregatedRating({ count: 101, sum }))
+      assert.deepStrictEqual(yield* storage.checkpoint(RatingEventSourceKafka.streamOf(topic, 0)), Option.some(102n))
+
+      const [deadLetter, ...others] = yield* Poll.until(TestKafka.readAll(config.deadLetterTopic), (m) => m.length >= 1, { what: "the dead letter" })
+      assert.strictEqual(others.length, 0)
+      assert.strictEqual(deadLetter!.value, poison)
+      assert.strictEqual(deadLetter!.headers[RatingEventSourceKafka.DeadLetterHeaders.reason], "userId: must be well-formed Unicode (it holds a lone surrogate)")
+      assert.strictEqual(deadLetter!.headers[RatingEventSourceKafka.DeadLetterHeaders.offset], "50")
+    }).pipe(Effect.scoped), { timeout: 120_000 })
+
+  it.live("events storage refuses are set aside one by one (dead-lettered with the reason); the rest of their batch is stored and the lag reaches 0", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const { config, group, topic } = yield* freshTopic(1)
+      const events = Array.from({ length: 40 }, (_, i) => put("r", `u${i}`, (i % 10) + 1))
+      // Valid events, which this storage refuses: amid the batch and at its end.
+      events.splice(7, 0, put("r", "refused", 3))
+      events.push(put("r", "refused", 4))
+      yield* produce(config, events)
+
+      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), RefusingRepository(database)))
+      yield* TestKafka.awaitCaughtUp(group, topic)
+      const storage = Context.get(context, RatingRepository)
+      const stored = events.filter((e) => e.userId !== "refused")
+      assert.deepStrictEqual(
+        yield* storage.aggregate(movie("r")),
+        new AggregatedRating({ count: stored.length, sum: stored.reduce((n, e) => n + (e.eventType === "put" ? e.value : 0), 0) })
+      )
+      assert.deepStrictEqual(yield* storage.checkpoint(RatingEventSourceKafka.streamOf(topic, 0)), Option.some(BigInt(events.length)))
+
+      const deadLetters = yield* Poll.until(TestKafka.readAll(config.deadLetterTopic), (m) => m.length >= 2, { what: "the dead letters" })
+      assert.deepStrictEqual(deadLetters.map((m) => m.headers[RatingEventSourceKafka.DeadLetterHeaders.offset]), ["7", String(events.length - 1)])
+      for (const letter of deadLetters) {
+        assert.strictEqual(letter.headers[RatingEventSourceKafka.DeadLetterHeaders.reason], "storage refused it: a string is not text its column can hold (injected)")
+        assert.include(letter.value, `"userId":"refused"`)
+      }
+    }).pipe(Effect.scoped), { timeout: 120_000 })
+})
+
+describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: events that keep failing (real broker, MariaDB, gRPC health)", () => {
+  it.live("the batch is retried in place; health turns NOT_SERVING, the failures are logged at ERROR and counted; all is stored once they pass", () =>
+    Effect.gen(function* () {
+      const database = yield* MariaDb.makeTestDatabase
+      const { config, group, topic } = yield* freshTopic(1)
+      // A bug that strikes every time these events are stored, until it is "fixed".
+      const broken = yield* Ref.make(true)
+      const failing = Layer.effect(
+        RatingRepository,
+        Effect.map(RatingRepository, (real) =>
+          RatingRepository.of({
+            ...real,
+            applyStreamBatch: (batch) =>
+              Effect.flatMap(Ref.get(broken), (bug) => bug ? Effect.dieMessage("injected bug") : real.applyStreamBatch(batch))
+          }))
+      ).pipe(Layer.provide(mariaDbRepository(database)))
+      const errors: Array<string> = []
+      const errorLog = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Error") errors.push(String(globalThis.Array.isArray(message) ? message[0] : message))
+      })
+      const service = RatingServer.layer(testServerConfig).pipe(
+        Layer.provide([failing, RatingEventSourceKafka.layer(config), RatingEventInbox.layerClosed("Kafka"), DiscoveryMemory.layer()]),
+        Layer.provide(Readiness.layer),
+        Layer.provide(Layer.merge(Logger.replace(Logger.defaultLogger, errorLog), Logger.minimumLogLevel(LogLevel.Error)))
+      )
+      const ports = Context.get(yield* Layer.build(service), RatingServer.Ports)
+      const health = Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, "")
+      const metrics = Effect.promise(() => fetch(`http://127.0.0.1:${ports.http}/metrics`).then((r) => r.text())).pipe(Effect.map(PrometheusText.parse))
+      assert.strictEqual(yield* health, "SERVING")
+
+      yield* produce(config, [put("s", "a", 2), put("s", "b", 8)])
+      yield* health.pipe(Effect.repeat({ until: (status) => status === "NOT_SERVING", schedule: Schedule.spaced("100 millis") }), Effect.timeout("30 seconds"))
+      assert.include(errors, "rating ingestion stalled: the same events keep failing")
+      assert.include(errors, "storing rating events failed on a bug; retrying")
+      const during = yield* metrics
+      assert.isAtLeast(PrometheusText.value(during, "rating_ingestion_failures_total", { reason: "defect" }) ?? 0, Ingester.STALLED_AFTER)
+      assert.strictEqual(PrometheusText.value(during, "rating_ingestion_stalled", {}), 1)
+      assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 2n, "nothing committed")
+
+      yield* Ref.set(broken, false)
+      yield* TestKafka.awaitCaughtUp(group, topic)
+      yield* health.pipe(Effect.repeat({ until: (status) => status === "SERVING", schedule: Schedule.spaced("100 millis") }), Effect.timeout("30 seconds"))
+      assert.strictEqual(PrometheusText.value(yield* metrics, "rating_ingestion_stalled", {}), 0)
+      const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${ports.grpc}`)
+      assert.deepStrictEqual(yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: "s", recordType: "movie" }), { ratingValue: 5, ratingsCount: 2 })
     }).pipe(Effect.scoped), { timeout: 120_000 })
 })
 

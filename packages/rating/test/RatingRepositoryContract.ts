@@ -4,27 +4,58 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { AggregatedRating, type Rating, type RatingEvent, RatingValue, RecordId, type RecordKey, type RecordType, UserId } from "@movieapp/contracts/Rating"
-import { Effect, type Layer, Option, Random } from "effect"
-import { EventBatch, type PositionedEvent } from "../src/ports/RatingEventSource.js"
+import { Effect, FastCheck as fc, type Layer, Option, Random, Runtime } from "effect"
+import type { PositionedEvent, StreamBatch } from "../src/ports/RatingEventSource.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 
-const key = (recordId: string, recordType: RecordType = "movie"): RecordKey => ({ recordType, recordId: RecordId.make(recordId) })
+// Ids unchecked (not `make`): storage keeps any ids apart, whatever validation lets through.
+const key = (recordId: string, recordType: RecordType = "movie"): RecordKey => ({ recordType, recordId: recordId as RecordId })
 const rating = (recordId: string, userId: string, value: number, recordType: RecordType = "movie"): Rating => ({
   ...key(recordId, recordType),
-  userId: UserId.make(userId),
+  userId: userId as UserId,
   value: RatingValue.make(value)
 })
 const put = (r: Rating): RatingEvent => ({ eventType: "put", ...r })
-const del = (recordId: string, userId: string): RatingEvent => ({ eventType: "delete", ...key(recordId), userId: UserId.make(userId) })
+const del = (recordId: string, userId: string): RatingEvent => ({ eventType: "delete", ...key(recordId), userId: userId as UserId })
 const aggregate = (count: number, sum: number) => new AggregatedRating({ count, sum })
 /** Events at consecutive positions from `first`, as a stream batch ending after the last one. */
-const streamBatch = (stream: string, first: number, events: ReadonlyArray<RatingEvent>, next = first + events.length) =>
-  EventBatch.Stream({
-    stream,
-    events: events.map((event, i): PositionedEvent => ({ position: BigInt(first + i), event })),
-    next: BigInt(next)
-  })
+const streamBatch = (stream: string, first: number, events: ReadonlyArray<RatingEvent>, next = first + events.length): StreamBatch => ({
+  stream,
+  events: events.map((event, i): PositionedEvent => ({ position: BigInt(first + i), event })),
+  next: BigInt(next)
+})
 const uniqueStream = (name: string) => `test/${name}/${Math.random().toString(36).slice(2)}`
+
+/**
+ * Characters ids may hold, weighted towards those a key built by joining ids
+ * would confuse: separators, NUL, digits and colons (a length prefix's), astral
+ * characters (two UTF-16 units). Ids are not validated here: storage must keep
+ * any two of them apart, whatever validation lets through.
+ */
+const idUnit = fc.oneof(
+  { arbitrary: fc.constantFrom("\u0000", "a", "1", ":"), weight: 8 },
+  fc.constantFrom("/", "|", "\u0001", "😀", "𝄞"),
+  fc.string({ unit: "binary", minLength: 1, maxLength: 1 })
+)
+const idSuffix = fc.oneof(
+  // Few characters, so that one id is another's start or end cut at a separator.
+  fc.string({ unit: fc.constantFrom("\u0000", "a"), maxLength: 3 }),
+  // Not ending with a space: MariaDB compares VARCHARs ignoring trailing spaces (one reason ids cannot end with whitespace).
+  fc.string({ unit: idUnit, maxLength: 4 }).filter((s) => !s.endsWith(" "))
+)
+
+/** A few ids, and events rating records of them by users of them: collisions are likely wherever keys could collide. */
+const collidingEvents = fc.uniqueArray(idSuffix, { minLength: 3, maxLength: 8 }).chain((ids) =>
+  fc.array(
+    fc.record({
+      recordType: fc.constantFrom("movie" as const, "tv" as const),
+      recordId: fc.constantFrom(...ids),
+      userId: fc.constantFrom(...ids),
+      value: fc.option(fc.integer({ min: 1, max: 10 }), { freq: 4 })
+    }),
+    { minLength: 1, maxLength: 24 }
+  )
+)
 
 export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<RatingRepository, unknown>) =>
   layer(adapter, { timeout: "120 seconds", excludeTestServices: true })(`RatingRepository contract: ${name}`, (it) => {
@@ -122,6 +153,67 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
         }
       }))
   
+    it.effect("ids that differ only in where a separator falls are different ratings, in a batch or one by one", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        // The same characters, cut at another place between record and user.
+        const first = rating("c-sep\u0000x", "y", 4)
+        const second = rating("c-sep", "x\u0000y", 6)
+        yield* repository.applyEvents([put(first), put(second)])
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-sep\u0000x")), aggregate(1, 4))
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-sep")), aggregate(1, 6))
+        yield* repository.put(rating("c-sep", "x\u0000y", 2))
+        yield* repository.put(rating("c-sep\u0000x", "y", 9))
+        yield* repository.applyStreamBatch(streamBatch(uniqueStream("sep"), 0, [put(rating("c-sep", "x\u0000y", 1)), put(rating("c-sep\u0000x", "y", 10))]))
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-sep\u0000x")), aggregate(1, 10))
+        assert.deepStrictEqual(yield* repository.aggregate(key("c-sep")), aggregate(1, 1))
+      }))
+
+    it.effect("distinct ids stay distinct whatever they hold (separators, NUL, astral characters): aggregates equal a model keyed by the ids themselves", () =>
+      Effect.gen(function* () {
+        const repository = yield* RatingRepository
+        const run = Runtime.runPromise(yield* Effect.runtime<never>())
+        let round = 0
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(collidingEvents, fc.constantFrom("batch", "one by one", "stream"), async (drawn, path) => {
+              // Every round rates records of its own.
+              const prefix = `c-keys-${round++}-`
+              const events = drawn.map(({ recordId, recordType, userId, value }): RatingEvent => {
+                const ratingKey = { recordType, recordId: (prefix + recordId) as RecordId, userId: userId as UserId }
+                return value === null ? { eventType: "delete", ...ratingKey } : { eventType: "put", ...ratingKey, value: RatingValue.make(value) }
+              })
+              const model = new Map<string, number>()
+              for (const event of events) {
+                const id = JSON.stringify([event.recordType, event.recordId, event.userId])
+                if (event.eventType === "put") model.set(id, event.value)
+                else model.delete(id)
+              }
+              await run(Effect.gen(function* () {
+                if (path === "batch") yield* repository.applyEvents(events)
+                else if (path === "stream") yield* repository.applyStreamBatch(streamBatch(uniqueStream("keys"), 0, events))
+                else {
+                  for (const event of events) {
+                    if (event.eventType === "put") yield* repository.put(event)
+                    else yield* repository.remove(event)
+                  }
+                }
+                const records = new Map(events.map((e) => [JSON.stringify([e.recordType, e.recordId]), { recordType: e.recordType, recordId: e.recordId }]))
+                for (const [record, recordKey] of records) {
+                  const values = [...model].filter(([id]) => id.startsWith(record.slice(0, -1) + ",")).map(([, value]) => value)
+                  assert.deepStrictEqual(
+                    yield* repository.aggregate(recordKey),
+                    aggregate(values.length, values.reduce((a, b) => a + b, 0)),
+                    `${JSON.stringify(recordKey)} after ${JSON.stringify(events)} (${path})`
+                  )
+                }
+              }))
+            }),
+            { numRuns: 200 }
+          )
+        )
+      }))
+
     it.effect("a stream batch is applied once and moves the stream's checkpoint", () =>
       Effect.gen(function* () {
         const repository = yield* RatingRepository

@@ -3,7 +3,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { AggregatedRating, type RatingEvent, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
-import { Deferred, Effect, Fiber, Layer, Random } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Random } from "effect"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
@@ -148,6 +148,37 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
           yield* Fiber.join(holder)
           assert.isTrue(removed)
           assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("lock-0") }), new AggregatedRating({ count: 1, sum: 3 }))
+        }))
+
+      it.effect("a value the database cannot hold as sent is refused (StorageRefused), and nothing of the write is applied", () =>
+        Effect.gen(function* () {
+          const repository = yield* RatingRepository
+          // MariaDB: INSERT IGNORE .. RETURNING unless the test turned it off.
+          const insertIgnore = returning === "as the server allows"
+          const valid: RatingEvent = { eventType: "put", recordType: "movie", recordId: RecordId.make("refuse-0"), userId: UserId.make("u"), value: RatingValue.make(5) }
+          // Built past validation, as a bug (or validation and schema drifting apart) would.
+          const tooLong: RatingEvent = { ...valid, recordId: "x".repeat(200) as RecordId }
+          const outOfRange: RatingEvent = { ...valid, userId: UserId.make("v"), value: 11 as RatingValue }
+          const loneSurrogate: RatingEvent = { ...valid, userId: "\ud800" as UserId }
+
+          const refusals = [
+            // INSERT IGNORE truncates instead of failing; RETURNING shows what it stored.
+            [tooLong, insertIgnore ? "it stored an id other than the one sent" : "a string is longer than its column"],
+            [outOfRange, "a value breaks a CHECK constraint"],
+            // Stored as U+FFFD, which INSERT .. RETURNING shows (without it, nothing tells).
+            ...(insertIgnore ? [[loneSurrogate, "it stored an id other than the one sent"] as const] : [])
+          ] as const
+          for (const [event, reason] of refusals) {
+            const batch = yield* Effect.flip(repository.applyEvents([valid, event]))
+            assert.strictEqual(batch._tag, "StorageRefused")
+            assert.include(batch.message, reason)
+            const stream = `test/refused/${Math.random().toString(36).slice(2)}`
+            const streamed = yield* Effect.flip(repository.applyStreamBatch({ stream, events: [{ position: 0n, event: valid }, { position: 1n, event }], next: 2n }))
+            assert.strictEqual(streamed._tag, "StorageRefused")
+            assert.isTrue(Option.isNone(yield* repository.checkpoint(stream)), "the checkpoint did not move")
+            if (event.eventType === "put") assert.strictEqual((yield* Effect.flip(repository.put(event)))._tag, "StorageRefused")
+          }
+          assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("refuse-0") }), AggregatedRating.empty)
         }))
 
       it.effect("writers racing to give the same users their first ratings count each rating once", () =>

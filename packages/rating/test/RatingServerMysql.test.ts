@@ -19,19 +19,12 @@ import { Duration, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "e
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import * as RatingServer from "../src/RatingServer.js"
+import { testServerConfig } from "./TestServerConfig.js"
 
 const UNAVAILABLE = 14
 
 const server = (database: Mysql.MysqlConfig) =>
-  RatingServer.layer({
-    host: "127.0.0.1",
-    grpcPort: 0,
-    httpPort: 0,
-    advertiseHost: "127.0.0.1",
-    shutdownTimeout: Duration.seconds(5),
-    healthCheckInterval: Duration.millis(100),
-    healthCheckTimeout: Duration.seconds(1)
-  }).pipe(
+  RatingServer.layer(testServerConfig).pipe(
     Layer.provide([
       RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))),
       RatingEventSourceInProcess.layer,

@@ -53,6 +53,24 @@ layer(NodeFileSystem.layer)("EventFile", (it) => {
       assert.strictEqual(error.message, "/nonexistent/ratings.json: no such file")
     }))
 
+  it.scoped("ids must be well-formed Unicode without control characters or U+FFFD, as on every other wire", () =>
+    Effect.gen(function* () {
+      // Escapes written as JSON text: a lone surrogate, NUL, and bytes a reader could not decode.
+      const path = yield* eventFile(`[
+        {"userId":"\\ud800","recordId":"1","recordType":"movie","value":5,"eventType":"put"},
+        {"userId":"a","recordId":"1\\u0000b","recordType":"movie","value":5,"eventType":"put"},
+        {"userId":"a","recordId":"1","recordType":"movie","value":5,"providerId":"\\ufffd","eventType":"put"},
+        {"userId":"😀","recordId":"1","recordType":"movie","value":5,"eventType":"put"}
+      ]`)
+      const { invalid, valid: events } = yield* EventFile.read(path)
+      assert.deepStrictEqual(invalid, [
+        { index: 0, reason: "userId: must be well-formed Unicode (it holds a lone surrogate)" },
+        { index: 1, reason: "recordId: must not contain control characters" },
+        { index: 2, reason: "providerId: must not contain U+FFFD (the replacement character)" }
+      ])
+      assert.deepStrictEqual(events.map((e) => e.userId), ["😀"])
+    }))
+
   it.scoped("reports every bad record with its index and field", () =>
     Effect.gen(function* () {
       const { value: _value, ...withoutValue } = valid

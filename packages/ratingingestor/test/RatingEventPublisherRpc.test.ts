@@ -22,16 +22,16 @@ const urlOf = (context: Context.Context<HttpServer.HttpServer>) =>
  */
 class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServiceStub, {
   readonly url: string
-  readonly received: Effect.Effect<ReadonlyArray<ReadonlyArray<RatingEvent>>>
+  readonly received: Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>>
 }>() {
   static readonly layer = Layer.scoped(
     RatingServiceStub,
     Effect.gen(function* () {
-      const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<RatingEvent>>>([])
+      const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
       const unused = () => Effect.dieMessage("not used by the ingestor")
       const handlers = RatingRpcs.toLayer({
         SubmitRatingEvents: ({ events }) => {
-          const users = new Set<string>(events.map((event) => event.userId))
+          const users = new Set(events.map((event) => (event as RatingEvent).userId as string))
           if (users.has("reject")) {
             return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
           }

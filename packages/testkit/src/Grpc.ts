@@ -37,6 +37,24 @@ export const call = <Req, Res>(
     return Effect.sync(() => pending.cancel())
   })
 
+/**
+ * One unary call of `path` whose request is `bytes` as they are, the way a
+ * client that does not share our .proto files (or a broken one) may send them;
+ * the answer's bytes as they are.
+ */
+export const callRaw = (address: string, path: string, bytes: Uint8Array): Effect.Effect<Buffer, grpc.ServiceError> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => new grpc.Client(address, grpc.credentials.createInsecure())),
+    (client) =>
+      Effect.async<Buffer, grpc.ServiceError>((resume) => {
+        const identity = (value: Buffer) => value
+        const pending = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), (error, response) =>
+          resume(error ? Effect.fail(error) : Effect.succeed(response!)))
+        return Effect.sync(() => pending.cancel())
+      }),
+    (client) => Effect.sync(() => client.close())
+  )
+
 /** Binds a generated client's method, keeping `this`. */
 export const method = <C, K extends keyof C>(c: C, name: K) => (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
 

@@ -5,15 +5,15 @@
  * handled as part of its submitter's trace, as a broker's message would be
  * through its headers.
  */
-import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import type { RatingEvent } from "@movieapp/contracts/Rating"
-import { Context, Deferred, Effect, Exit, Layer, Option, Queue, type Tracer } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Queue, type Tracer } from "effect"
 import { RatingEventInbox } from "../ports/RatingEventInbox.js"
-import { EventBatch, RatingEventSource } from "../ports/RatingEventSource.js"
+import { RatingEventSource } from "../ports/RatingEventSource.js"
 
 interface Submission {
   readonly events: ReadonlyArray<RatingEvent>
-  readonly applied: Deferred.Deferred<void, ServiceUnavailable>
+  readonly applied: Deferred.Deferred<void, InvalidArgument | ServiceUnavailable>
   readonly span: Option.Option<Tracer.AnySpan>
 }
 
@@ -32,17 +32,27 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
         Effect.zipRight(Queue.shutdown(queue))
       ))
     const source = RatingEventSource.of({
-      consume: (handle) =>
+      consume: (handlers) =>
         Queue.take(queue).pipe(
           Effect.flatMap((submission) =>
             // A submitter that gave up (deadline, cancel) was told its events were not
             // applied; applying them later would contradict that, and could overwrite
             // newer ratings when the caller retries.
-            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handle(EventBatch.Direct({ events: submission.events })), submission.span).pipe(
+            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handlers.direct(submission.events), submission.span).pipe(
               Effect.onExit(Exit.match({
                 onSuccess: () => Deferred.succeed(submission.applied, undefined),
-                onFailure: () => Deferred.fail(submission.applied, notApplied("the events could not be applied"))
-              }))
+                onFailure: (cause) =>
+                  Deferred.fail(
+                    submission.applied,
+                    Option.match(Cause.failureOption(cause), {
+                      // The events themselves: what the caller sent cannot be stored.
+                      onSome: (refused) => new InvalidArgument({ field: "events", reason: `cannot be stored: ${refused.reason}` }),
+                      onNone: () => notApplied("the events could not be applied")
+                    })
+                  )
+              })),
+              // Told to its submitter; the next submission is not held up by it.
+              Effect.catchAllCause(() => Effect.void)
             )))),
           Effect.forever
         )
@@ -50,7 +60,7 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
     const inbox = RatingEventInbox.of({
       submit: (events) =>
         Effect.gen(function* () {
-          const applied = yield* Deferred.make<void, ServiceUnavailable>()
+          const applied = yield* Deferred.make<void, InvalidArgument | ServiceUnavailable>()
           const span = yield* Effect.option(Effect.currentParentSpan)
           yield* Queue.offer(queue, { events, applied, span })
           return yield* Deferred.await(applied).pipe(Effect.onInterrupt(() => Deferred.interrupt(applied)))

@@ -10,7 +10,8 @@
  *
  * Messages that are not valid rating events go to the dead-letter topic, unchanged,
  * with the reason and their origin in headers, before the batch is handed over;
- * they still move the partition's position, so they never block ingestion.
+ * they still move the partition's position, so they never block ingestion. So do
+ * valid events storage refuses: the batch's handler sets them aside here.
  */
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
@@ -18,7 +19,7 @@ import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config, Duration, Effect, Either, Fiber, FiberSet, Layer, Metric, Option, Schedule, type Tracer } from "effect"
 import type { Batch, IHeaders, KafkaMessage, Producer } from "kafkajs"
-import { EventBatch, type PositionedEvent, RatingEventSource } from "../ports/RatingEventSource.js"
+import { type PositionedEvent, RatingEventSource } from "../ports/RatingEventSource.js"
 
 export interface ConsumerConfig {
   readonly kafka: Kafka.KafkaConfig
@@ -79,10 +80,13 @@ export const DeadLetterHeaders = {
   offset: "dead-letter-offset"
 } as const
 
+/** Dead-lettered messages by why: `invalid` (not a valid rating event) or `refused` (storage cannot hold it). */
 const deadLettered = Metric.counter("rating_events_dead_lettered_total", {
-  description: "Kafka messages that were not valid rating events, sent to the dead-letter topic",
+  description: "Kafka messages sent to the dead-letter topic, by reason: invalid (not a valid rating event), refused (storage cannot hold it)",
   incremental: true
 })
+const deadLetteredInvalid = Metric.tagged(deadLettered, "reason", "invalid")
+const deadLetteredRefused = Metric.tagged(deadLettered, "reason", "refused")
 const consumerLag = Metric.gauge("rating_consumer_lag", {
   description: "Messages in the partition after the batch being applied"
 })
@@ -90,9 +94,14 @@ const consumerLag = Metric.gauge("rating_consumer_lag", {
 /** The stream a partition is to the repository: its checkpoint does not depend on the group's name. */
 export const streamOf = (topic: string, partition: number) => `kafka/${topic}/${partition}`
 
+interface DeadLetter {
+  readonly message: KafkaMessage
+  readonly reason: string
+}
+
 interface Decoded {
   readonly events: ReadonlyArray<PositionedEvent>
-  readonly invalid: ReadonlyArray<{ readonly message: KafkaMessage; readonly reason: string }>
+  readonly invalid: ReadonlyArray<DeadLetter>
 }
 
 const decode = (messages: ReadonlyArray<KafkaMessage>): Decoded => {
@@ -164,13 +173,19 @@ export const make = (config: ConsumerConfig) =>
   Effect.gen(function* () {
     const kafka = yield* Kafka.make(config.kafka)
     const unavailable = Kafka.unavailable(config.kafka)
-    const sendDeadLetters = (deadLetters: Producer, batch: Batch, invalid: Decoded["invalid"]) =>
+    /** Sends `letters` to the dead-letter topic, retrying until the broker has them (acks from all replicas). */
+    const sendDeadLetters = (
+      deadLetters: Producer,
+      batch: Batch,
+      letters: ReadonlyArray<DeadLetter>,
+      kind: { readonly counter: Metric.Metric.Counter<number>; readonly log: string }
+    ) =>
       Effect.tryPromise({
         try: () =>
           deadLetters.send({
             topic: config.deadLetterTopic,
             acks: -1,
-            messages: invalid.map(({ message, reason }) => ({
+            messages: letters.map(({ message, reason }) => ({
               key: message.key,
               value: message.value,
               headers: {
@@ -187,14 +202,14 @@ export const make = (config: ConsumerConfig) =>
         Effect.tapError((error) => Effect.logWarning("dead-lettering failed; retrying", error)),
         Effect.retry(retryForever),
         Effect.orDie,
-        Effect.zipRight(Metric.incrementBy(deadLettered, invalid.length)),
-        Effect.zipRight(Effect.forEach(invalid, ({ message, reason }) =>
-          Effect.logWarning("dead-lettered an invalid rating event").pipe(
+        Effect.zipRight(Metric.incrementBy(kind.counter, letters.length)),
+        Effect.zipRight(Effect.forEach(letters, ({ message, reason }) =>
+          Effect.logWarning(kind.log).pipe(
             Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, offset: message.offset, reason })
           ), { discard: true }))
       )
 
-    const consume = <E, R>(handle: (batch: EventBatch) => Effect.Effect<void, E, R>) =>
+    const consume: RatingEventSource["Type"]["consume"] = (handlers) =>
       Effect.gen(function* () {
         // Connected here rather than at build, so the service starts (and serves reads) while the broker is away.
         const deadLetters = yield* Kafka.producer(kafka, config.kafka).pipe(
@@ -203,7 +218,7 @@ export const make = (config: ConsumerConfig) =>
           Effect.orDie // the schedule never ends
         )
         const fibers = yield* FiberSet.make<void, unknown>()
-        const runPromise = yield* FiberSet.runtimePromise(fibers)<R>()
+        const runPromise = yield* FiberSet.runtimePromise(fibers)<Effect.Effect.Context<ReturnType<typeof handlers.stream>>>()
         const consumer = kafka.consumer({
           groupId: config.group,
           maxBytesPerPartition: config.maxBytesPerPartition,
@@ -216,7 +231,19 @@ export const make = (config: ConsumerConfig) =>
         const processBatch = (batch: Batch, heartbeat: () => Promise<void>, resolveOffset: (offset: string) => void) =>
           Effect.gen(function* () {
             const { events, invalid } = decode(batch.messages)
-            if (invalid.length > 0) yield* sendDeadLetters(deadLetters, batch, invalid)
+            if (invalid.length > 0) {
+              yield* sendDeadLetters(deadLetters, batch, invalid, { counter: deadLetteredInvalid, log: "dead-lettered an invalid rating event" })
+            }
+            const setAside = (event: PositionedEvent, reason: string) => {
+              const offset = event.position.toString()
+              const message = batch.messages.find((m) => m.offset === offset)
+              return message === undefined
+                ? Effect.dieMessage(`no message at offset ${offset} in the batch`)
+                : sendDeadLetters(deadLetters, batch, [{ message, reason: `storage refused it: ${reason}` }], {
+                  counter: deadLetteredRefused,
+                  log: "dead-lettered a rating event storage refused"
+                })
+            }
             const next = BigInt(batch.lastOffset()) + 1n
             // The batch may wait long for storage; keep the group from deciding we died.
             const beating = yield* Effect.tryPromise(heartbeat).pipe(
@@ -224,7 +251,7 @@ export const make = (config: ConsumerConfig) =>
               Effect.repeat(Schedule.spaced("1 second")),
               Effect.fork
             )
-            yield* handle(EventBatch.Stream({ stream: streamOf(batch.topic, batch.partition), events, next })).pipe(
+            yield* handlers.stream({ stream: streamOf(batch.topic, batch.partition), events, next, setAside }).pipe(
               Effect.ensuring(Fiber.interrupt(beating))
             )
             // Move this consumer's fetch position past the batch (kafkajs fetches from resolved, not committed, offsets).

@@ -1,12 +1,11 @@
 /** Ratings and aggregates in process memory: for development and tests. */
-import { AggregatedRating, type RatingEvent, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent, type RatingKey } from "@movieapp/contracts/Rating"
 import { Effect, Layer, Option } from "effect"
 import * as Aggregate from "../domain/Aggregate.js"
+import * as Identity from "../domain/Identity.js"
 import * as Redelivery from "../domain/Redelivery.js"
-import { RatingRepository } from "../ports/RatingRepository.js"
-
-const recordKey = (key: RecordKey) => `${key.recordType}\u0000${key.recordId}`
-const ratingKey = (key: RatingKey) => `${recordKey(key)}\u0000${key.userId}`
+import { RatingRepository, type StreamBatchResult } from "../ports/RatingRepository.js"
+import type { StreamBatch } from "../ports/RatingEventSource.js"
 
 export const make = Effect.sync(() => {
   const ratings = new Map<string, number>()
@@ -15,13 +14,14 @@ export const make = Effect.sync(() => {
 
   // Synchronous, so a batch is applied without any other fiber seeing it half done.
   const change = (key: RatingKey, next: Option.Option<number>): boolean => {
-    const id = ratingKey(key)
+    const id = Identity.rating(key)
     const previous = Option.fromNullable(ratings.get(id))
     if (Option.isNone(previous) && Option.isNone(next)) return false
+    const record = Identity.record(key)
+    // Computed before anything changes: should it throw (a bug), storage stays as it was.
+    const updated = Aggregate.apply(aggregates.get(record) ?? AggregatedRating.empty, previous, next)
     if (Option.isSome(next)) ratings.set(id, next.value)
     else ratings.delete(id)
-    const record = recordKey(key)
-    const updated = Aggregate.apply(aggregates.get(record) ?? AggregatedRating.empty, previous, next)
     if (updated.count === 0) aggregates.delete(record)
     else aggregates.set(record, updated)
     return Option.isSome(previous)
@@ -33,13 +33,13 @@ export const make = Effect.sync(() => {
 
   return RatingRepository.of({
     aggregate: (key) =>
-      Effect.sync(() => aggregates.get(recordKey(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
+      Effect.sync(() => aggregates.get(Identity.record(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
     put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
     remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
     applyEvents: (events) =>
       Effect.sync(() => applyAll(events)).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
-    applyStreamBatch: (batch) =>
-      Effect.sync(() => {
+    applyStreamBatch: (batch: StreamBatch) =>
+      Effect.sync((): StreamBatchResult => {
         const split = Redelivery.split(batch, Option.fromNullable(checkpoints.get(batch.stream)))
         applyAll(split.fresh)
         checkpoints.set(batch.stream, split.next)

@@ -10,9 +10,10 @@ import * as Mysql from "@movieapp/platform/Mysql"
 import { Array, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import * as Aggregate from "../domain/Aggregate.js"
+import * as Identity from "../domain/Identity.js"
 import * as Redelivery from "../domain/Redelivery.js"
 import type { StreamBatch } from "../ports/RatingEventSource.js"
-import { RatingRepository } from "../ports/RatingRepository.js"
+import { RatingRepository, StorageRefused } from "../ports/RatingRepository.js"
 
 /** The rating service's migrations (and the table recording which ran). */
 export const migrations = {
@@ -27,8 +28,6 @@ const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
-
-const recordOf = (key: { readonly recordType: string; readonly recordId: string }) => `${key.recordType}\u0000${key.recordId}`
 
 /**
  * Rows per statement: a batch from Kafka can hold tens of thousands of events,
@@ -89,9 +88,34 @@ const isTransient = (error: unknown) =>
     (error.cause as { errno?: number } | undefined)?.errno ?? 0
   )
 
+/**
+ * Errors by which the server refuses a value of a statement as sent: the same
+ * events would be refused again, so they are not a reason to wait for the
+ * database. Validation bounds every column, so each one means validation and
+ * schema disagree; the events are refused rather than retried for ever.
+ */
+const refusals = new Map<number, string>([
+  [1048, "a value is missing"], // ER_BAD_NULL_ERROR
+  [1264, "a number is out of its column's range"], // ER_WARN_DATA_OUT_OF_RANGE
+  [1366, "a string is not text its column can hold"], // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+  [1406, "a string is longer than its column"], // ER_DATA_TOO_LONG
+  [3819, "a value breaks a CHECK constraint"], // MySQL: ER_CHECK_CONSTRAINT_VIOLATED
+  [4025, "a value breaks a CHECK constraint"] // MariaDB: ER_CONSTRAINT_FAILED
+])
+
+const refusalOf = (error: unknown): string | undefined =>
+  error instanceof SqlError.SqlError ? refusals.get((error.cause as { errno?: number } | undefined)?.errno ?? 0) : undefined
+
+/**
+ * The server returned a rating the batch did not send: it stored an id other
+ * than the one sent (a character it could not hold, replaced). Thrown where rows
+ * are matched to the batch, and turned into StorageRefused for the whole write.
+ */
+class ForeignRow extends Error {}
+
 /** A user's rating for a record after a batch, and what it was before. */
 export interface Change {
-  /** Its record's identity (recordOf): aggregates are per record. */
+  /** Its record's identity (Identity.record): aggregates are per record. */
   readonly record: string
   readonly key: RatingKey
   /** The value after the batch; undefined when deleted. */
@@ -106,14 +130,20 @@ export interface Change {
 export const finalChanges = (events: ReadonlyArray<RatingEvent>): Map<string, Change> => {
   const finals = new Map<string, Change>()
   for (const event of events) {
-    const record = recordOf(event)
-    finals.set(`${record}\u0000${event.userId}`, { record, key: event, next: event.eventType === "put" ? event.value : undefined, before: undefined, applied: false })
+    finals.set(Identity.rating(event), {
+      record: Identity.record(event),
+      key: event,
+      next: event.eventType === "put" ? event.value : undefined,
+      before: undefined,
+      applied: false
+    })
   }
   return finals
 }
 
 /** A rating's identity, from a row selected as (record_type, record_id, user_id, ...) values. */
-const ratingOf = (row: ReadonlyArray<unknown>) => `${row[0]}\u0000${row[1]}\u0000${row[2]}`
+const ratingOf = (row: ReadonlyArray<unknown>) =>
+  Identity.rating({ recordType: String(row[0]), recordId: String(row[1]), userId: String(row[2]) })
 
 const isRowOf = (change: Change, row: ReadonlyArray<unknown>) =>
   row[2] === change.key.userId && row[1] === change.key.recordId && row[0] === change.key.recordType
@@ -146,7 +176,15 @@ export const make = Effect.gen(function* () {
     effect.pipe(
       withTransaction,
       Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
+      Effect.catchIf((error) => refusalOf(error) !== undefined, (error) => refused(refusalOf(error)!, error)),
+      Effect.catchSomeDefect((defect) => defect instanceof ForeignRow ? Option.some(refused(defect.message, defect)) : Option.none()),
       unavailable
+    )
+
+  /** The events' refusal, the server's own words logged for operators. */
+  const refused = (reason: string, cause: unknown) =>
+    Effect.logWarning("the database refused rating events", globalThis.String((cause as { cause?: unknown }).cause ?? cause)).pipe(
+      Effect.zipRight(Effect.fail(new StorageRefused({ reason: `the database refused them: ${reason}` })))
     )
 
   /** Statements over `rows`, built by `statement(chunk)` for each of their statementChunks, in order. */
@@ -197,7 +235,7 @@ export const make = Effect.gen(function* () {
       /** The batch's change for a rating the server returned. */
       const changeOf = (row: ReadonlyArray<unknown>) => {
         const change = finals.get(ratingOf(row))
-        if (change === undefined) throw new Error(`the database returned a rating this batch does not hold: ${ratingOf(row)}`)
+        if (change === undefined) throw new ForeignRow("it stored an id other than the one sent (a character it cannot hold)")
         return change
       }
       /** Ratings as they were, from rows of (record_type, record_id, user_id, value). */

@@ -3,7 +3,7 @@
  * `DELETE /rating?id=&type=&userId=`. Field names follow the gRPC JSON mapping.
  */
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, HttpLayerRouter } from "@effect/platform"
-import { ServiceUnavailable } from "@movieapp/contracts/Errors"
+import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
 import { Effect, Layer, Option, Schema } from "effect"
 import { RatingService } from "../RatingService.js"
@@ -30,6 +30,7 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
       HttpApiEndpoint.put("put", "/rating")
         .setPayload(Rating)
         .addSuccess(AggregateResponse)
+        .addError(InvalidArgument)
         .addError(ServiceUnavailable)
     )
     .add(
@@ -37,6 +38,7 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
         .setUrlParams(Schema.Struct({ ...RecordParams.fields, userId: UserId }))
         .addSuccess(HttpApiSchema.NoContent)
         .addError(RatingNotFound)
+        .addError(InvalidArgument)
         .addError(ServiceUnavailable)
     )
 ) {}
