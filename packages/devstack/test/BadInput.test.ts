@@ -218,8 +218,8 @@ describe("bad input", () => {
 
     it.effect("SubmitRatingEvents (Effect RPC): InvalidArgument naming the event and the field, none of the batch stored", () =>
       Effect.gen(function* () {
-        const { http: port } = yield* RatingServer.Ports
-        const client = yield* RpcTransport.makeClient(RatingRpcs, `http://127.0.0.1:${port}`)
+        const { rpc } = yield* RatingServer.Ports
+        const client = yield* RpcTransport.makeClient(RatingRpcs, { host: "127.0.0.1", port: rpc! })
         const event = (userId: string, recordId = "rpc-1") => ({ eventType: "put", recordType: "movie", recordId, userId, value: 5 })
         const refused = (events: ReadonlyArray<unknown>) => Effect.flip(client.SubmitRatingEvents({ events }))
         for (const [events, message] of [
