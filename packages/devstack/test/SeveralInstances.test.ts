@@ -175,9 +175,11 @@ describe("several instances with DNS discovery, every service in its own process
   const environment = {
     DISCOVERY: "dns",
     SERVER_GRPC_PORT: "0",
+    SERVER_HTTP_PORT: "0",
+    SERVER_RPC_PORT: "0",
     LOG_LEVEL: "Info"
   }
-  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.port}`
+  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.httpPort}`
   const runs = DnsServer.available() && (DnsServer.isRoot() || (() => {
     const message = "the DNS discovery test mounts its own /etc/resolv.conf in a namespace and needs root"
     if (process.env.CI) throw new Error(`${message}; CI requires it`)
@@ -192,16 +194,15 @@ describe("several instances with DNS discovery, every service in its own process
       const resolvConf = yield* dns.resolvConf([domain, "svc.cluster.local", "cluster.local"])
       // Two pods at the same port on addresses of their own, as behind a headless Service.
       const [metadata, ratingA] = yield* Effect.all([
-        ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" }),
-        ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" })
+        ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1" }),
+        ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1" })
       ], { concurrency: "unbounded" })
-      const ratingB = yield* ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.2", SERVER_HTTP_PORT: String(ratingA.port) })
+      const ratingB = yield* ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.2", SERVER_RPC_PORT: String(ratingA.port) })
       yield* dns.set(`metadata.${domain}`, [metadata.host])
       yield* dns.set(`rating.${domain}`, [ratingA.host, ratingB.host])
       const movie = yield* ServiceProcess.startService("movie", {
         ...environment,
         SERVER_HOST: "127.0.0.1",
-        SERVER_HTTP_PORT: "0",
         METADATA_ADDRESS: `metadata:${metadata.port}`,
         RATING_ADDRESS: `rating:${ratingA.port}`,
         DNS_REFRESH_INTERVAL: "200 millis"

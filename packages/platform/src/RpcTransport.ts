@@ -13,6 +13,7 @@ import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import { type Rpc, RpcClient, type RpcGroup, RpcMiddleware, RpcSerialization, RpcServer } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Context, Duration, Effect, Exit, FiberRef, Layer, Schedule, type Scope } from "effect"
+import { isIP } from "node:net"
 import { performance } from "node:perf_hooks"
 import { DEFAULT_MAX_RPC_MESSAGE_BYTES } from "./Config.js"
 import * as Metrics from "./Metrics.js"
@@ -167,10 +168,12 @@ export const makeClient = <Rpcs extends Rpc.Any>(
     }).pipe(Effect.provideService(RpcClient.Protocol, protocol))
   })
 
-/** Parses `host:port` (`[v6]:port` for IPv6 literals). */
+/** Parses `host:port`, `address:port` or `[IPv6 address]:port`. */
 export const parseAddress = (text: string): Address | undefined => {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim())
+  const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text.trim())
   if (match === null) return undefined
   const port = Number(match[3])
-  return port >= 1 && port <= 65535 ? { host: match[1] ?? match[2]!, port } : undefined
+  if (!(port >= 1 && port <= 65535)) return undefined
+  if (match[1] !== undefined && isIP(match[1]) !== 6) return undefined
+  return { host: match[1] ?? match[2]!, port }
 }
