@@ -21,7 +21,6 @@ import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
-import * as Ports from "@movieapp/testkit/Ports"
 import { Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -275,7 +274,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
         const moved = addresses(full)
         for (const [key, value] of Object.entries(full)) if (!moved.has(key)) assert.strictEqual(here[key], value, `${name} ${key}`)
         // Only what a shared host needs besides: loopback listeners with their own ports, this run's Kafka names.
-        assert.includeMembers(["SERVER_HOST", "SERVER_ADVERTISE_HOST", "SERVER_HTTP_PORT", "KAFKA_TOPIC", "KAFKA_GROUP"], Object.keys(here).filter((k) => !(k in full)), name)
+        assert.includeMembers(["SERVER_HOST", "SERVER_ADVERTISE_HOST", "SERVER_HTTP_PORT", "SERVER_RPC_PORT", "KAFKA_TOPIC", "KAFKA_GROUP"], Object.keys(here).filter((k) => !(k in full)), name)
         if (Programs.isService(name)) {
           const check = Programs.check(name, { ...here, CONSUL_HTTP_ADDR: "http://127.0.0.1:8500", TRACING_ENDPOINT: "http://127.0.0.1:4318" })
           assert.deepStrictEqual([check.unread, check.errors], [[], []], name)
@@ -298,17 +297,14 @@ describe.runIf(withCompose)("Docker Compose", () => {
         Effect.gen(function* () {
           const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make(), yield* OtlpReceiver.make())
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
-          for (const name of Deployed.services) listening[name] = { grpc: yield* Ports.free, http: yield* Ports.free }
+          for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const project = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
           // What compose.host.yaml takes from the environment: this machine's servers and this test's ports and names.
           const env = {
             ...Deployed.standIns(here),
             KAFKA_TOPIC: here.kafka.topic,
             KAFKA_GROUP: here.kafka.group,
-            ...Object.fromEntries(Deployed.services.flatMap((name) => [
-              [`${name.toUpperCase()}_GRPC_PORT`, String(listening[name].grpc)],
-              [`${name.toUpperCase()}_HTTP_PORT`, String(listening[name].http)]
-            ]))
+            ...Object.assign({}, ...Deployed.services.map((name) => Deployed.portSettings(`${name.toUpperCase()}_`, listening[name])))
           }
           const compose = (...args: Array<string>) => Compose.compose(Compose.onHost, ["--project-name", project, ...args], env)
           const containers = Compose.containers(Compose.onHost, project)

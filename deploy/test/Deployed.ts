@@ -16,6 +16,7 @@ import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import type * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
+import * as Ports from "@movieapp/testkit/Ports"
 import * as Tracing from "@movieapp/testkit/Tracing"
 import { assert } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
@@ -38,7 +39,23 @@ export const sample = path.join(repo, "packages/devstack/sample")
 export interface Listening {
   readonly grpc: number
   readonly http: number
+  /** Effect RPC, for the services that serve it. */
+  readonly rpc?: number
 }
+
+/** Free ports on this machine for `service`'s listeners. */
+export const freePorts = (service: (typeof services)[number]) =>
+  Effect.gen(function* () {
+    const ports: Listening = { grpc: yield* Ports.free, http: yield* Ports.free }
+    return service === "movie" ? ports : { ...ports, rpc: yield* Ports.free }
+  })
+
+/** The settings that make a service listen on `listen` (the ports it has). */
+export const portSettings = (prefix: string, listen: Listening): Record<string, string> => ({
+  [`${prefix}GRPC_PORT`]: String(listen.grpc),
+  [`${prefix}HTTP_PORT`]: String(listen.http),
+  ...(listen.rpc === undefined ? {} : { [`${prefix}RPC_PORT`]: String(listen.rpc) })
+})
 
 /** The infrastructure this machine provides for one test. */
 export interface ThisMachine {
@@ -233,11 +250,11 @@ const registered = (here: ThisMachine, service: string, passing: boolean) =>
     return (await response.json() as ReadonlyArray<HealthEntry>).map((e) => `${e.Service.Address}:${e.Service.Port}`)
   })
 
-/** Each service is registered in Consul once, passing, at the address it advertises (its HTTP listener here). */
+/** Each service is registered in Consul once, passing, at the address it advertises (its Effect RPC listener; the gateway's HTTP one). */
 export const registeredInConsul = (here: ThisMachine, listening: Readonly<Record<string, Listening>>) =>
   Effect.forEach(Object.entries(listening), ([service, listen]) =>
     Poll.until(registered(here, service, true), (addresses) => addresses.length > 0, { what: `${service} to pass its Consul check` }).pipe(
-      Effect.map((addresses) => assert.deepStrictEqual(addresses, [`127.0.0.1:${listen.http}`], service))
+      Effect.map((addresses) => assert.deepStrictEqual(addresses, [`127.0.0.1:${listen.rpc ?? listen.http}`], service))
     ))
 
 /** After a graceful stop, nothing is left in Consul. */

@@ -172,7 +172,7 @@ describe.runIf(withEngine)("the images", () => {
       for (const [key, value] of Object.entries(local)) if (key in env) env[key] = value
       if ("KAFKA_BROKERS" in env) Object.assign(env, Deployed.kafkaNames(here.kafka))
       if (listen) {
-        Object.assign(env, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", SERVER_GRPC_PORT: String(listen.grpc), SERVER_HTTP_PORT: String(listen.http) })
+        Object.assign(env, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", ...Deployed.portSettings("SERVER_", listen) })
       }
       return Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`])
     }
@@ -192,7 +192,7 @@ describe.runIf(withEngine)("the images", () => {
           const deployed = [...objects, operatorSecret]
           const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make({ aclToken: consulToken }), yield* OtlpReceiver.make(), consulToken)
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
-          for (const name of Deployed.services) listening[name] = { grpc: yield* Ports.free, http: yield* Ports.free }
+          for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const prefix = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
 
           const services = containers.filter((c) => Programs.isService(c.target))

@@ -308,9 +308,10 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           containers.flatMap((container) => {
             const { env, source } = Manifests.resolveEnv(container, all)
             return Object.entries(env).flatMap(([key, value]) => {
-              // Infrastructure endpoints are outside the overlay.
-              if (!/^https?:\/\//.test(value) || source[key]?.startsWith("ConfigMap/movieapp-endpoints")) return []
-              const url = new URL(value)
+              // Infrastructure endpoints are outside the overlay. Addresses are URLs or host:port.
+              const address = /^https?:\/\//.test(value) ? value : /^[a-z0-9.-]+:\d+$/.test(value) ? `tcp://${value}` : undefined
+              if (address === undefined || source[key]?.startsWith("ConfigMap/movieapp-endpoints")) return []
+              const url = new URL(address)
               const service = services.find((o) => o.kind === "Service" && o.metadata.name === url.hostname.split(".")[0])
               if (!service) return [`${container.name} ${key}=${value}: no Service ${url.hostname}`]
               return service.spec.ports.some((p: any) => String(p.port) === url.port)
@@ -319,11 +320,13 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
             })
           })
         assert.deepStrictEqual(settingProblems(movieappContainers.map((c) => c.container)), [])
-        const probe = (value: string) => settingProblems([{ name: "probe", env: [{ name: "RATING_URL", value }] }])
-        assert.deepStrictEqual(probe("http://rating:8092"), [])
-        assert.deepStrictEqual(probe("http://rating.movieapp.svc.cluster.local:8092"), [])
-        assert.lengthOf(probe("http://rating:9999"), 1)
-        assert.lengthOf(probe("http://ratings:8092"), 1)
+        const probe = (name: string, value: string) => settingProblems([{ name: "probe", env: [{ name, value }] }])
+        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating:8072"), [])
+        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating.movieapp.svc.cluster.local:8072"), [])
+        assert.lengthOf(probe("RATING_ADDRESS", "rating:9999"), 1)
+        assert.lengthOf(probe("RATING_ADDRESS", "ratings:8072"), 1)
+        assert.deepStrictEqual(probe("METADATA_URL", "http://metadata:8091"), [])
+        assert.lengthOf(probe("METADATA_URL", "http://metadata:9999"), 1)
       })
 
       it("the ingestor Job publishes to the Kafka topic the rating service consumes, through the same brokers", () => {

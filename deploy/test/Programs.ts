@@ -184,11 +184,11 @@ export const ingestorPublishesTo = (args: ReadonlyArray<string>, env: Readonly<R
 
 /**
  * The environment the ingestor reads besides its arguments. Mirrors
- * `packages/ratingingestor/src/main.ts`: RATING_URL, KAFKA_BROKERS and KAFKA_TOPIC
+ * `packages/ratingingestor/src/main.ts`: RATING_ADDRESS, KAFKA_BROKERS and KAFKA_TOPIC
  * as fallbacks of its options, and tracing (Telemetry.config) as the services do.
  */
 export const ingestorReadable: ReadonlySet<string> = new Set([
-  "RATING_URL",
+  "RATING_ADDRESS",
   "KAFKA_BROKERS",
   "KAFKA_TOPIC",
   ...evaluate(Telemetry.config, {}).read

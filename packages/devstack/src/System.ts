@@ -21,6 +21,8 @@ import { Duration, Layer, Logger, LogLevel } from "effect"
 export interface Ports {
   readonly grpc: number
   readonly http: number
+  /** Effect RPC, for the services that serve it (metadata, rating). */
+  readonly rpc?: number
 }
 
 export interface Options {
@@ -37,15 +39,15 @@ export interface Options {
 
 /** The default ports of the three services. */
 export const defaultPorts = {
-  metadata: { grpc: 8081, http: 8091 },
-  rating: { grpc: 8082, http: 8092 },
+  metadata: { grpc: 8081, http: 8091, rpc: 8071 },
+  rating: { grpc: 8082, http: 8092, rpc: 8072 },
   movie: { grpc: 8083, http: 8093 }
 } as const
 
 /** Every service on an ephemeral port: for tests. */
 export const ephemeralPorts = {
-  metadata: { grpc: 0, http: 0 },
-  rating: { grpc: 0, http: 0 },
+  metadata: { grpc: 0, http: 0, rpc: 0 },
+  rating: { grpc: 0, http: 0, rpc: 0 },
   movie: { grpc: 0, http: 0 }
 } as const
 
@@ -53,6 +55,7 @@ const server = (host: string, ports: Ports): ServerConfig => ({
   host,
   grpcPort: ports.grpc,
   httpPort: ports.http,
+  ...(ports.rpc === undefined ? {} : { rpcPort: ports.rpc }),
   advertiseHost: host,
   shutdownTimeout: Duration.seconds(10)
 })

@@ -5,7 +5,7 @@
  * call it. Ctrl-C stops every service gracefully.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Metadata, MetadataRpcs } from "@movieapp/contracts/Metadata"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
@@ -22,12 +22,18 @@ import * as System from "./System.js"
 
 const sample = (name: string) => fileURLToPath(new URL(`../sample/${name}`, import.meta.url))
 
-/** `METADATA_GRPC_PORT`, `METADATA_HTTP_PORT`, `RATING_...`, `MOVIE_...`: where each service listens. */
-const ports = (service: keyof typeof System.defaultPorts) =>
-  Config.all({
-    grpc: Config.integer("grpcPort").pipe(Config.withDefault(System.defaultPorts[service].grpc)),
-    http: Config.integer("httpPort").pipe(Config.withDefault(System.defaultPorts[service].http))
-  }).pipe(Config.nested(service))
+/** `METADATA_GRPC_PORT`, `METADATA_HTTP_PORT`, `METADATA_RPC_PORT`, `RATING_...`, `MOVIE_...`: where each service listens. */
+const ports = (service: keyof typeof System.defaultPorts): Config.Config<System.Ports> => {
+  const defaults: System.Ports = System.defaultPorts[service]
+  return Config.all({
+    grpc: Config.integer("grpcPort").pipe(Config.withDefault(defaults.grpc)),
+    http: Config.integer("httpPort").pipe(Config.withDefault(defaults.http)),
+    rpc: defaults.rpc === undefined ? Config.succeed(undefined) : Config.integer("rpcPort").pipe(Config.withDefault(defaults.rpc))
+  }).pipe(
+    Config.map(({ rpc, ...ports }) => rpc === undefined ? ports : { ...ports, rpc }),
+    Config.nested(service)
+  )
+}
 
 const DevstackConfig = Config.all({
   host: Config.string("host").pipe(Config.withDefault("127.0.0.1"), Config.nested("server")),
@@ -41,16 +47,16 @@ const DevstackConfig = Config.all({
 })
 
 /** The sample catalog goes in through the metadata service's Effect RPC API, like any client's would. */
-const loadCatalog = (metadataUrl: string) =>
+const loadCatalog = (metadata: RpcTransport.Address) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const movies = yield* fs.readFileString(sample("movies.json")).pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(Schema.Array(Metadata))))
     )
-    const client = yield* RpcTransport.makeClient(MetadataRpcs, metadataUrl)
+    const client = yield* RpcTransport.makeClient(MetadataRpcs, metadata)
     yield* Effect.forEach(movies, (metadata) => client.PutMetadata({ metadata }), { concurrency: 8, discard: true })
     return movies.length
-  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.scoped)
 
 const banner = (host: string, counts: { readonly movies: number; readonly events: number } | undefined) =>
   Effect.gen(function* () {
@@ -77,7 +83,7 @@ const banner = (host: string, counts: { readonly movies: number; readonly events
       `  ${grpcurl} ${at(movie.grpc)} list`,
       `  curl -X PUT http://${at(rating.http)}/rating -H 'content-type: application/json' \\`,
       `       -d '{"recordId":"1","recordType":"movie","userId":"you","value":9}'`,
-      `  npm run ingest -- --rating-url http://${at(rating.http)} packages/devstack/sample/ratings.json`,
+      `  npm run ingest -- --rating-address ${at(rating.rpc!)} packages/devstack/sample/ratings.json`,
       "",
       "Ctrl-C stops everything."
     ].join("\n"))
@@ -88,9 +94,9 @@ const program = Effect.gen(function* () {
   const running = Effect.gen(function* () {
     let counts: { movies: number; events: number } | undefined
     if (config.sampleData) {
-      const movies = yield* loadCatalog(`http://${config.host}:${(yield* MetadataServer.Ports).http}`)
+      const movies = yield* loadCatalog({ host: config.host, port: (yield* MetadataServer.Ports).rpc! })
       const summary = yield* Ingest.run({ file: sample("ratings.json") }).pipe(
-        Effect.provide(RatingEventPublisherRpc.layer({ url: `http://${config.host}:${(yield* RatingServer.Ports).http}` }))
+        Effect.provide(RatingEventPublisherRpc.layer({ address: { host: config.host, port: (yield* RatingServer.Ports).rpc! } }))
       )
       counts = { movies, events: summary.published }
     }

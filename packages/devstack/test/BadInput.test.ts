@@ -218,12 +218,13 @@ describe("bad input", () => {
 
     it.effect("SubmitRatingEvents (Effect RPC): InvalidArgument naming the event and the field, none of the batch stored", () =>
       Effect.gen(function* () {
-        const { http: port } = yield* RatingServer.Ports
-        const client = yield* RpcTransport.makeClient(RatingRpcs, `http://127.0.0.1:${port}`)
+        const { rpc } = yield* RatingServer.Ports
+        const client = yield* RpcTransport.makeClient(RatingRpcs, { host: "127.0.0.1", port: rpc! })
         const event = (userId: string, recordId = "rpc-1") => ({ eventType: "put", recordType: "movie", recordId, userId, value: 5 })
         const refused = (events: ReadonlyArray<unknown>) => Effect.flip(client.SubmitRatingEvents({ events }))
         for (const [events, message] of [
-          [[event("a"), event("\ud800")], "events.1.userId: must be well-formed Unicode (it holds a lone surrogate)"],
+          // MessagePack carries text as UTF-8, which has no lone surrogates: one arrives as U+FFFD.
+          [[event("a"), event("\ud800")], "events.1.userId: must not contain U+FFFD (the replacement character)"],
           // One rating key cut at a NUL in two places: a batch once lost one of them.
           [[event("b\u0000c", "rpc-1"), event("c", "rpc-1\u0000b")], "events.0.userId: must not contain control characters"],
           [[event("a"), event("b"), { ...event("c"), value: 11 }], "events.2.value: must be an integer from 1 to 10"],

@@ -4,7 +4,6 @@
  * RPC "internal error". The rating service's storage here has a bug in reading
  * aggregates; every edge that reads one meets it, over real sockets.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { RatingRpcs, RecordId } from "@movieapp/contracts/Rating"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
@@ -72,15 +71,15 @@ describe("defects", () => {
 
     it.effect("Effect RPC: the caller gets \"internal error\" only; logged at ERROR with the cause", () =>
       Effect.gen(function* () {
-        const { http } = yield* RatingServer.Ports
-        const client = yield* RpcTransport.makeClient(RatingRpcs, `http://127.0.0.1:${http}`)
+        const { rpc } = yield* RatingServer.Ports
+        const client = yield* RpcTransport.makeClient(RatingRpcs, { host: "127.0.0.1", port: rpc! })
         const { logged, result } = yield* loggedDuring(Effect.exit(client.GetAggregatedRating({ recordType: "movie", recordId: RecordId.make("m") })))
         assert.isTrue(Exit.isFailure(result) && Cause.isDie(result.cause))
         const told = Exit.isFailure(result) ? String(Cause.squash(result.cause)) : ""
         assert.include(told, "internal error")
         assert.notInclude(told, SECRET)
         assert.isTrue(logged.some((line) => line.message === "Effect RPC handler failed" && line.cause.includes(SECRET)), JSON.stringify(logged))
-      }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.scoped))
 
     it.scoped("through the gateway: INTERNAL \"internal error\", with no detail of the backend's bug", () =>
       Effect.gen(function* () {

@@ -4,7 +4,6 @@
  * real sockets: gRPC messages (RESOURCE_EXHAUSTED), HTTP bodies (413, not read
  * beyond the limit), Effect RPC messages (their own, larger limit).
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { RatingRpcs } from "@movieapp/contracts/Rating"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
@@ -54,16 +53,20 @@ describe("request size limits", () => {
         assert.isBelow(chunked.sent, 16 * MB, `the connection took ${chunked.sent} bytes of 100 MB`)
       }))
 
-    it.effect("Effect RPC: a batch of events beyond the HTTP JSON limit is taken; a message beyond its own limit is not", () =>
+    it.effect("Effect RPC: a batch of events beyond the HTTP JSON limit is taken; a message beyond its own limit closes that connection, and no other", () =>
       Effect.gen(function* () {
-        const { http: port } = yield* RatingServer.Ports
-        const client = yield* RpcTransport.makeClient(RatingRpcs, `http://127.0.0.1:${port}`)
+        const { rpc } = yield* RatingServer.Ports
+        const address = { host: "127.0.0.1", port: rpc! }
+        const client = yield* RpcTransport.makeClient(RatingRpcs, address)
         // About 100 KB: the ingestor's batches are of this order.
         const events = Array.from({ length: 1000 }, (_, i) => ({ eventType: "put", recordType: "movie", recordId: "big-batch", userId: `user-${i}`, value: 7 }))
         assert.isAbove(JSON.stringify(events).length, DEFAULT_MAX_REQUEST_BYTES)
         assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events }), { applied: 1000 })
-        const over = yield* LargeBody.send({ port, method: "POST", path: RpcTransport.PATH, bytes: DEFAULT_MAX_RPC_MESSAGE_BYTES + 1, declareLength: true, withholdBody: true })
-        assert.strictEqual(over.status, 413)
-      }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+        const greedy = yield* RpcTransport.makeClient(RatingRpcs, address)
+        const huge = Array.from({ length: 1 + DEFAULT_MAX_RPC_MESSAGE_BYTES / 64 }, (_, i) => ({ ...events[0]!, userId: `user-${i}-${"x".repeat(32)}` }))
+        const refused = yield* Effect.flip(greedy.SubmitRatingEvents({ events: huge }))
+        assert.strictEqual(refused._tag, "RpcClientError")
+        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: events.slice(0, 1) }), { applied: 1 })
+      }).pipe(Effect.scoped))
   })
 })

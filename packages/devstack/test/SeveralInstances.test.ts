@@ -122,6 +122,7 @@ describe("several instances with Consul discovery (agent API double), every serv
     SERVER_HOST: "127.0.0.1",
     SERVER_GRPC_PORT: "0",
     SERVER_HTTP_PORT: "0",
+    SERVER_RPC_PORT: "0",
     LOG_LEVEL: "Info"
   })
   const instancesOf = (agent: ConsulAgentDouble.ConsulAgentDouble, service: string, passing: boolean) =>
@@ -129,7 +130,7 @@ describe("several instances with Consul discovery (agent API double), every serv
       Effect.map((r) => JSON.parse(r.body) as ReadonlyArray<Entry>),
       Effect.orDie
     )
-  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.port}`
+  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.httpPort}`
 
   it.live("two rating instances behind the gateway: one is killed (SIGKILL), no call fails, its TTL check takes it out", () =>
     Effect.gen(function* () {
@@ -174,9 +175,11 @@ describe("several instances with DNS discovery, every service in its own process
   const environment = {
     DISCOVERY: "dns",
     SERVER_GRPC_PORT: "0",
+    SERVER_HTTP_PORT: "0",
+    SERVER_RPC_PORT: "0",
     LOG_LEVEL: "Info"
   }
-  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.port}`
+  const url = (p: ServiceProcess.RegisteredService) => `http://${p.host}:${p.httpPort}`
   const runs = DnsServer.available() && (DnsServer.isRoot() || (() => {
     const message = "the DNS discovery test mounts its own /etc/resolv.conf in a namespace and needs root"
     if (process.env.CI) throw new Error(`${message}; CI requires it`)
@@ -191,16 +194,15 @@ describe("several instances with DNS discovery, every service in its own process
       const resolvConf = yield* dns.resolvConf([domain, "svc.cluster.local", "cluster.local"])
       // Two pods at the same port on addresses of their own, as behind a headless Service.
       const [metadata, ratingA] = yield* Effect.all([
-        ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" }),
-        ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1", SERVER_HTTP_PORT: "0" })
+        ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1" }),
+        ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1" })
       ], { concurrency: "unbounded" })
-      const ratingB = yield* ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.2", SERVER_HTTP_PORT: String(ratingA.port) })
+      const ratingB = yield* ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.2", SERVER_RPC_PORT: String(ratingA.port) })
       yield* dns.set(`metadata.${domain}`, [metadata.host])
       yield* dns.set(`rating.${domain}`, [ratingA.host, ratingB.host])
       const movie = yield* ServiceProcess.startService("movie", {
         ...environment,
         SERVER_HOST: "127.0.0.1",
-        SERVER_HTTP_PORT: "0",
         METADATA_ADDRESS: `metadata:${metadata.port}`,
         RATING_ADDRESS: `rating:${ratingA.port}`,
         DNS_REFRESH_INTERVAL: "200 millis"
@@ -227,10 +229,11 @@ describe("several instances with DNS discovery, every service in its own process
 })
 
 describe("several instances with memory discovery, in one process", () => {
-  const server = (httpPort = 0, advertisePort?: number): ServerConfig => ({
+  const server = (rpcPort = 0, advertisePort?: number): ServerConfig => ({
     host: "127.0.0.1",
     grpcPort: 0,
-    httpPort,
+    httpPort: 0,
+    rpcPort,
     advertiseHost: "127.0.0.1",
     shutdownTimeout: Duration.seconds(5),
     ...(advertisePort === undefined ? {} : { advertisePort })
@@ -242,11 +245,11 @@ describe("several instances with memory discovery, in one process", () => {
       const registry = yield* DiscoveryMemory.make({ ttl: "2 seconds", deregisterCriticalAfter: "1 second" })
       const discovery = Layer.succeed(Discovery, registry)
 
-      // Rating A is reached only through a proxy (its advertised port), and talks to the
-      // registry only while alive: dying cuts its connections and silences it, the way
-      // a killed process would, without deregistering.
-      const httpPortA = yield* Ports.free
-      const proxyA = yield* TcpProxy.make({ host: "127.0.0.1", port: httpPortA })
+      // Rating A is reached only through a proxy (its advertised Effect RPC port), and talks
+      // to the registry only while alive: dying cuts its connections and silences it, the
+      // way a killed process would, without deregistering.
+      const rpcPortA = yield* Ports.free
+      const proxyA = yield* TcpProxy.make({ host: "127.0.0.1", port: rpcPortA })
       const alive = yield* Ref.make(true)
       const whileAlive = <A>(effect: Effect.Effect<A, unknown>, otherwise: A) =>
         Effect.flatMap(Ref.get(alive), (yes) => yes ? effect : Effect.succeed(otherwise)) as Effect.Effect<A, never>
@@ -265,7 +268,7 @@ describe("several instances with memory discovery, in one process", () => {
       )
       const rating = (config: ServerConfig, registryLayer: Layer.Layer<Discovery>) =>
         build(RatingServer.layer(config).pipe(Layer.provide([RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer, registryLayer])))
-      yield* rating(server(httpPortA, proxyA.port), mortalDiscovery)
+      const ratingA = Context.get(yield* rating(server(rpcPortA, proxyA.port), mortalDiscovery), RatingServer.Ports)
       const ratingB = Context.get(yield* rating(server(), discovery), RatingServer.Ports)
 
       // The gateway's own log, to see it meet the dead instance.
@@ -282,7 +285,7 @@ describe("several instances with memory discovery, in one process", () => {
       )
 
       const local = (port: number) => `http://127.0.0.1:${port}`
-      yield* seed(local(metadata.http), [local(proxyA.port), local(ratingB.http)])
+      yield* seed(local(metadata.http), [local(ratingA.http), local(ratingB.http)])
       const healthy = yield* waitUntil(registry.healthy("rating"), (instances) => instances.length === 2, "two healthy rating instances")
       const dying = healthy.find((i) => i.port === proxyA.port)!
 
@@ -293,8 +296,9 @@ describe("several instances with memory discovery, in one process", () => {
         listed: Effect.map(Effect.orDie(registry.healthy("rating")), (instances) => instances.some((i) => i.port === proxyA.port)),
         skips: Effect.map(Ref.get(logged), (logs) => logs.filter((l) => isSkipOfRating(l.message, l.annotations)).length)
       })
-      // Removed from the registry altogether after deregisterCriticalAfter: a heartbeat would now be refused.
-      yield* waitUntil(Effect.either(registry.reportHealthy(dying.id)), (result) => result._tag === "Left", "the dead instance to be removed")
-      assert.deepStrictEqual((yield* registry.healthy("rating")).map((i) => i.port), [ratingB.http])
+      // Removed from the registry altogether after deregisterCriticalAfter (looked at without a
+      // heartbeat, which would keep it registered).
+      yield* waitUntil(registry.registered("rating"), (all) => !all.some((i) => i.id === dying.id), "the dead instance to be removed")
+      assert.deepStrictEqual((yield* registry.healthy("rating")).map((i) => i.port), [ratingB.rpc])
     }).pipe(Effect.scoped), 120_000)
 })

@@ -19,7 +19,7 @@ import { connect, type Socket } from "node:net"
 /** Starts a service's main on ephemeral ports, waits until it is registered, signals it, returns its exit and logs. */
 const runAndSignal = (main: string, signal: NodeJS.Signals) =>
   Effect.scoped(Effect.gen(function* () {
-    const service = yield* ServiceProcess.start(main, { SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0" })
+    const service = yield* ServiceProcess.start(main, { SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0", SERVER_RPC_PORT: "0" })
     yield* service.awaitLog((line) => line.message === "registered")
     yield* service.kill(signal)
     const { code } = yield* service.exited

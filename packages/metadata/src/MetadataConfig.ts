@@ -4,7 +4,7 @@ import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
 
 export const MetadataConfig = Config.all({
-  server: PlatformConfig.server({ grpcPort: 8081, httpPort: 8091 }),
+  server: PlatformConfig.server({ grpcPort: 8081, httpPort: 8091, rpcPort: 8071 }),
   log: PlatformConfig.log,
   tracing: Telemetry.config,
   /** `REPOSITORY`: where metadata is stored. */

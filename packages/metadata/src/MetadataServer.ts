@@ -25,7 +25,8 @@ export const layer = (config: ServerConfig) =>
         config,
         grpcServices,
         descriptorSet,
-        httpRoutes: Layer.merge(MetadataHttp.routes, MetadataRpc.routes)
+        httpRoutes: MetadataHttp.routes,
+        rpcServer: MetadataRpc.server
       })))),
     Layer.provide(MetadataService.layer)
   )

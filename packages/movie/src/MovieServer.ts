@@ -2,11 +2,10 @@
  * The running gateway: gRPC and HTTP JSON over one application service whose
  * backends are reached over Effect RPC. Discovery is chosen by the caller.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as ServerHost from "@movieapp/platform/ServerHost"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import * as MetadataBackendRpc from "./adapters/MetadataBackendRpc.js"
 import * as RatingBackendRpc from "./adapters/RatingBackendRpc.js"
 import * as MovieGrpc from "./edges/MovieGrpc.js"
@@ -27,10 +26,10 @@ export const layer = (config: { readonly server: ServerConfig; readonly backends
         config: config.server,
         grpcServices,
         descriptorSet,
-        httpRoutes: MovieHttp.routes
+        httpRoutes: MovieHttp.routes,
+        // A call's backend work, retries included, ends by then (see ServiceClient).
+        callTimeout: Duration.decode(config.backends.timeout)
       })))),
     Layer.provide(MovieService.layer),
-    Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)]),
-    // One pooled HTTP client (undici) for every backend connection of this gateway.
-    Layer.provide(NodeHttpClient.layerUndici)
+    Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)])
   )

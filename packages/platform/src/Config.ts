@@ -89,9 +89,14 @@ export interface ServerConfig {
   readonly host: string
   readonly grpcPort: number
   readonly httpPort: number
+  /** The Effect RPC listener's port, for a service that serves Effect RPC. */
+  readonly rpcPort?: number
   /** The host others should dial; derived from the machine's addresses when unset. */
   readonly advertiseHost: string
-  /** The port others should dial for Effect RPC when it differs from the bound HTTP port (NAT, port mapping). */
+  /**
+   * The port others should dial when it differs from the bound one (NAT, port
+   * mapping): the Effect RPC port, or the HTTP port of a service without one.
+   */
   readonly advertisePort?: number
   /** How long a graceful stop waits for in-flight calls. */
   readonly shutdownTimeout: Duration.Duration
@@ -106,8 +111,8 @@ export interface ServerConfig {
    */
   readonly maxRequestBytes?: number
   /**
-   * The largest Effect RPC message between services, in bytes (today the body
-   * of a POST to `/rpc`). {@link DEFAULT_MAX_RPC_MESSAGE_BYTES} when absent.
+   * The largest Effect RPC message a peer may send, in bytes; a peer that sends
+   * a larger one is disconnected. {@link DEFAULT_MAX_RPC_MESSAGE_BYTES} when absent.
    */
   readonly maxRpcMessageBytes?: number
 }
@@ -141,11 +146,16 @@ const bytes = (name: string) =>
   )
 
 /** `server.*`: the defaults differ per service, so they are parameters. */
-export const server = (defaults: { readonly grpcPort: number; readonly httpPort: number }): Config.Config<ServerConfig> =>
+export const server = (
+  defaults: { readonly grpcPort: number; readonly httpPort: number; readonly rpcPort?: number }
+): Config.Config<ServerConfig> =>
   Config.all({
     host: Config.string("host").pipe(Config.withDefault("0.0.0.0")),
     grpcPort: port("grpcPort").pipe(Config.withDefault(defaults.grpcPort)),
     httpPort: port("httpPort").pipe(Config.withDefault(defaults.httpPort)),
+    rpcPort: defaults.rpcPort === undefined
+      ? Config.succeed(undefined)
+      : port("rpcPort").pipe(Config.withDefault(defaults.rpcPort)),
     advertiseHost: Config.string("advertiseHost").pipe(
       Config.validate({ message: "Expected an address others can dial, not a wildcard", validation: (h) => !isWildcard(h.trim()) }),
       Config.option
@@ -157,8 +167,9 @@ export const server = (defaults: { readonly grpcPort: number; readonly httpPort:
     maxRequestBytes: bytes("maxRequestBytes").pipe(Config.withDefault(DEFAULT_MAX_REQUEST_BYTES)),
     maxRpcMessageBytes: bytes("maxRpcMessageBytes").pipe(Config.withDefault(DEFAULT_MAX_RPC_MESSAGE_BYTES))
   }).pipe(
-    Config.map(({ advertiseHost, advertisePort, ...rest }): ServerConfig => ({
+    Config.map(({ advertiseHost, advertisePort, rpcPort, ...rest }): ServerConfig => ({
       ...rest,
+      ...(rpcPort === undefined ? {} : { rpcPort }),
       advertiseHost: Option.getOrElse(advertiseHost, () => defaultAdvertiseHost(rest.host)),
       ...Option.match(advertisePort, { onNone: () => ({}), onSome: (port) => ({ advertisePort: port }) })
     })),

@@ -6,19 +6,17 @@
  * AAAA), and resolved again every `refreshInterval`; each address is one instance
  * at the configured port. A Kubernetes headless Service answers with the
  * addresses of its ready pods, so readiness decides who is listed and nothing
- * registers here (`listedBy: "platform"`). An address (`127.0.0.1:8091`,
- * `[::1]:8091`) is its own single instance.
+ * registers here (`listedBy: "platform"`). An address (`127.0.0.1:8071`,
+ * `[::1]:8071`) is its own single instance.
  */
 import { Config, ConfigError, Duration, Effect, Either, Layer, Schedule, Stream } from "effect"
 import { promises as dns } from "node:dns"
 import { isIP } from "node:net"
 import { Discovery, DiscoveryError, type Instance } from "./Discovery.js"
+import * as RpcTransport from "./RpcTransport.js"
 
 /** Where a service is found: a name (or an address) and the port of its Effect RPC endpoint. */
-export interface Address {
-  readonly host: string
-  readonly port: number
-}
+export type Address = RpcTransport.Address
 
 export interface DnsConfig {
   /** The services this process calls, by service name. */
@@ -27,17 +25,12 @@ export interface DnsConfig {
   readonly refreshInterval: Duration.Duration
 }
 
-/** `host:port`, `address:port` or `[IPv6 address]:port`. */
+/** `host:port`, `address:port` or `[IPv6 address]:port`, as RpcTransport reads addresses. */
 export const parseAddress = (raw: string): Either.Either<Address, string> => {
-  const text = raw.trim()
-  const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
-  const port = Number(match?.[3])
-  if (match === null || !(port >= 1 && port <= 65535)) {
-    return Either.left(`Expected host:port (e.g. metadata.movieapp.svc.cluster.local:8091, 127.0.0.1:8091 or [::1]:8091), got "${raw}"`)
-  }
-  const host = match[1] ?? match[2]!
-  if (match[1] !== undefined && isIP(host) !== 6) return Either.left(`Expected an IPv6 address between brackets, got "${raw}"`)
-  return Either.right({ host, port })
+  const parsed = RpcTransport.parseAddress(raw)
+  return parsed === undefined
+    ? Either.left(`Expected host:port (e.g. metadata.movieapp.svc.cluster.local:8071, 127.0.0.1:8071 or [::1]:8071), got "${raw}"`)
+    : Either.right(parsed)
 }
 
 const address = (name: string) =>

@@ -81,29 +81,37 @@ export const make = (options: Options = {}) =>
         )
       }))
 
-    return Discovery.of({
-      listedBy: "instances",
-      ttl,
-      register: (instance) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          entries.set(instance.id, { instance, lastSeen: now })
-          return notify
-        }),
-      deregister: (instanceId) => Effect.suspend(() => entries.delete(instanceId) ? notify : Effect.void),
-      reportHealthy: (instanceId) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    return {
+      ...Discovery.of({
+        listedBy: "instances",
+        ttl,
+        register: (instance) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            entries.set(instance.id, { instance, lastSeen: now })
+            return notify
+          }),
+        deregister: (instanceId) => Effect.suspend(() => entries.delete(instanceId) ? notify : Effect.void),
+        reportHealthy: (instanceId) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            removeExpired(now)
+            const entry = entries.get(instanceId)
+            if (entry === undefined) {
+              return Effect.fail(new DiscoveryError({ operation: "reportHealthy", cause: `unknown instance ${instanceId}` }))
+            }
+            const wasHealthy = isHealthy(entry, now)
+            entry.lastSeen = now
+            return wasHealthy ? Effect.void : notify
+          }),
+        healthy: (service) => Effect.map(Clock.currentTimeMillis, (now) => healthyAt(service, now)),
+        watch
+      }),
+      /** Every registered instance of `service`, healthy or not (until removed): what Consul answers without `?passing`. */
+      registered: (service: string): Effect.Effect<ReadonlyArray<Instance>> =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
           removeExpired(now)
-          const entry = entries.get(instanceId)
-          if (entry === undefined) {
-            return Effect.fail(new DiscoveryError({ operation: "reportHealthy", cause: `unknown instance ${instanceId}` }))
-          }
-          const wasHealthy = isHealthy(entry, now)
-          entry.lastSeen = now
-          return wasHealthy ? Effect.void : notify
-        }),
-      healthy: (service) => Effect.map(Clock.currentTimeMillis, (now) => healthyAt(service, now)),
-      watch
-    })
+          return [...entries.values()].filter((entry) => entry.instance.service === service).map((entry) => entry.instance)
+        })
+    }
   })
 
 export const layer = (options: Options = {}): Layer.Layer<Discovery> => Layer.effect(Discovery, make(options))

@@ -9,7 +9,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
-import { Cause, Context, Data, Duration, Effect, Exit, FiberId, Layer, Option, Runtime, type Tracer } from "effect"
+import { Cause, Context, Data, Duration, Effect, Exit, FiberId, FiberRef, HashSet, Layer, Option, Runtime, type Tracer } from "effect"
 import { camelToSnake } from "effect/String"
 import { HealthImplementation } from "grpc-health-check"
 import { performance } from "node:perf_hooks"
@@ -22,16 +22,16 @@ import * as Telemetry from "./Telemetry.js"
 type RequestOf<M> = M extends { readonly requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never
 type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never
 
-/** Effect handlers for every method of a generated grpc-js service definition. */
-export type Handlers<S extends grpc.ServiceDefinition, R> = {
-  readonly [K in keyof S]: (request: RequestOf<S[K]>) => Effect.Effect<ResponseOf<S[K]>, GrpcStatusError, R | ServerCall>
-}
-
 /** What a handler may know about the call it serves. */
-export class ServerCall extends Context.Tag("@movieapp/platform/GrpcServer/ServerCall")<ServerCall, {
+export interface ServerCall {
   readonly path: string
   readonly metadata: grpc.Metadata
-}>() {}
+}
+
+/** Effect handlers for every method of a generated grpc-js service definition. */
+export type Handlers<S extends grpc.ServiceDefinition, R> = {
+  readonly [K in keyof S]: (request: RequestOf<S[K]>, call: ServerCall) => Effect.Effect<ResponseOf<S[K]>, GrpcStatusError, R>
+}
 
 export interface Service<R> {
   readonly name: string
@@ -104,11 +104,11 @@ const strictly = (deserialize: (bytes: Buffer) => unknown) => (bytes: Buffer): u
 export const service = <S extends grpc.ServiceDefinition, R = never>(definition: S, handlers: Handlers<S, R>): Service<R> => {
   const firstPath = Object.values(definition)[0]?.path ?? ""
   const strict: Record<string, grpc.MethodDefinition<unknown, unknown>> = {}
-  const guarded: Record<string, (request: unknown) => Effect.Effect<unknown, GrpcStatusError, R | ServerCall>> = {}
+  const guarded: Record<string, (request: unknown, call: ServerCall) => Effect.Effect<unknown, GrpcStatusError, R>> = {}
   for (const [name, method] of Object.entries(definition)) {
     strict[name] = { ...method, requestDeserialize: strictly(method.requestDeserialize) }
     const handler = (handlers as unknown as typeof guarded)[name]!
-    guarded[name] = (request) => request instanceof UndecodableRequest ? Effect.fail(invalidArgument(request.details)) : handler(request)
+    guarded[name] = (request, call) => request instanceof UndecodableRequest ? Effect.fail(invalidArgument(request.details)) : handler(request, call)
   }
   return {
     name: firstPath.slice(1, firstPath.lastIndexOf("/")),
@@ -137,10 +137,10 @@ const toServiceError = (cause: Cause.Cause<GrpcStatusError>): Partial<grpc.Statu
   return { code: Code.INTERNAL, details: "internal error" }
 }
 
-const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): Option.Option<number> => {
+const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined => {
   const deadline = call.getDeadline()
   const ms = deadline instanceof Date ? deadline.getTime() : deadline
-  return Number.isFinite(ms) ? Option.some(ms) : Option.none()
+  return Number.isFinite(ms) ? ms : undefined
 }
 
 /** The caller's W3C trace context, when its metadata carries one. */
@@ -154,42 +154,54 @@ const traceParentOf = (metadata: grpc.Metadata): Option.Option<Tracer.ExternalSp
   })
 }
 
+/** Interrupts a call's fiber when the server's bound on it passes. */
+const timedOut = FiberId.make(-504, 0)
+
+/**
+ * One unary method. The path of a call is budgeted: one fiber, started at once
+ * (no scheduler hop), with the deadline set in its refs; a span only when tracing
+ * is on; the status recorded when the fiber ends.
+ */
 const unary = <Req, Res, R>(
   runtime: Runtime.Runtime<R>,
   path: string,
-  handler: (request: Req) => Effect.Effect<Res, GrpcStatusError, R | ServerCall>
+  handler: (request: Req, call: ServerCall) => Effect.Effect<Res, GrpcStatusError, R>,
+  options: { readonly tracing: boolean; readonly callTimeout: number | undefined }
 ): grpc.handleUnaryCall<Req, Res> => {
   const runFork = Runtime.runFork(runtime)
+  const runLog = Runtime.runFork(runtime)
   const fullMethod = path.slice(1)
   const service = fullMethod.slice(0, fullMethod.lastIndexOf("/"))
   const method = fullMethod.slice(service.length + 1)
   const attributes = { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method }
   const record = Metrics.serverCallRecorder("grpc", service, method)
+  const traced = (program: Effect.Effect<Res, GrpcStatusError, R>, metadata: grpc.Metadata) => {
+    const parent = traceParentOf(metadata)
+    return Effect.withSpan(
+      Effect.onExit(program, (exit) =>
+        Effect.annotateCurrentSpan(
+          "rpc.grpc.status_code",
+          Exit.isSuccess(exit) ? Code.OK : toServiceError(exit.cause).code ?? Code.UNKNOWN
+        )),
+      fullMethod,
+      { kind: "server", attributes, captureStackTrace: false, ...(Option.isSome(parent) ? { parent: parent.value } : {}) }
+    )
+  }
   return (call, callback) => {
     const started = performance.now()
-    let program = handler(call.request).pipe(
-      Effect.provideService(ServerCall, { path, metadata: call.metadata }),
-      Effect.tapErrorCause((cause) =>
-        Cause.isInterruptedOnly(cause) || Cause.isFailType(cause)
-          ? Effect.void
-          : Effect.logError("gRPC handler failed", cause).pipe(Effect.annotateLogs("grpc.method", path))
-      )
-    )
-    const deadline = deadlineOf(call)
-    if (Option.isSome(deadline)) program = Deadline.withDeadline(deadline.value)(program)
-    program = Effect.onExit(program, (exit) =>
-      Effect.annotateCurrentSpan(
-        "rpc.grpc.status_code",
-        Exit.isSuccess(exit) ? Code.OK : toServiceError(exit.cause).code ?? Code.UNKNOWN
-      ))
-    const parent = traceParentOf(call.metadata)
-    program = Effect.withSpan(program, fullMethod, {
-      kind: "server",
-      attributes,
-      captureStackTrace: false,
-      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+    let deadline = deadlineOf(call)
+    // The caller's deadline is enforced by grpc-js (it answers DEADLINE_EXCEEDED and
+    // cancels the call); the server's own bound, when earlier, by a timer here.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    if (options.callTimeout !== undefined && (deadline === undefined || deadline - Date.now() > options.callTimeout)) {
+      deadline = Date.now() + options.callTimeout
+      timer = setTimeout(() => fiber.unsafeInterruptAsFork(timedOut), options.callTimeout)
+    }
+    const program = handler(call.request, { path, metadata: call.metadata })
+    const fiber = runFork(options.tracing ? traced(program, call.metadata) : program, {
+      immediate: true,
+      ...(deadline === undefined ? {} : { updateRefs: Deadline.setIn(deadline) })
     })
-    const fiber = runFork(program)
     let done = false
     // grpc-js also emits "cancelled" after a call completed normally: only interrupt live work.
     const onCancelled = () => {
@@ -198,21 +210,27 @@ const unary = <Req, Res, R>(
     call.once("cancelled", onCancelled)
     fiber.addObserver((exit) => {
       done = true
+      if (timer !== undefined) clearTimeout(timer)
       call.removeListener("cancelled", onCancelled)
       const seconds = (performance.now() - started) / 1000
       if (call.cancelled) {
         // The caller is gone, or grpc-js already answered DEADLINE_EXCEEDED.
-        const expired = Option.isSome(deadline) && Date.now() >= deadline.value
+        const expired = deadline !== undefined && Date.now() >= deadline
         return record(expired ? "DEADLINE_EXCEEDED" : "CANCELLED", seconds)
       }
       if (Exit.isSuccess(exit)) {
         record("OK", seconds)
-        callback(null, exit.value)
-      } else {
-        const error = toServiceError(exit.cause)
-        record(Code[error.code ?? Code.UNKNOWN], seconds)
-        callback(error as grpc.ServerErrorResponse)
+        return callback(null, exit.value)
       }
+      const cause = exit.cause
+      const error = timer !== undefined && Cause.isInterruptedOnly(cause) && HashSet.has(Cause.interruptors(cause), timedOut)
+        ? { code: Code.DEADLINE_EXCEEDED, details: `deadline exceeded: no answer within ${options.callTimeout} ms` }
+        : toServiceError(cause)
+      if (!Cause.isInterruptedOnly(cause) && !Cause.isFailType(cause)) {
+        runLog(Effect.logError("gRPC handler failed", cause).pipe(Effect.annotateLogs("grpc.method", path)))
+      }
+      record(Code[error.code ?? Code.UNKNOWN], seconds)
+      callback(error as grpc.ServerErrorResponse)
     })
   }
 }
@@ -253,6 +271,11 @@ export interface Options<R> {
   readonly shutdownTimeout?: Duration.DurationInput
   /** The largest request message accepted, in bytes; larger ones are answered RESOURCE_EXHAUSTED. grpc-js's 4 MiB by default. */
   readonly maxReceiveMessageBytes?: number | undefined
+  /**
+   * The longest a call may run when its caller set no earlier deadline: it is then
+   * interrupted and answered DEADLINE_EXCEEDED. None by default.
+   */
+  readonly callTimeout?: Duration.DurationInput | undefined
   /** How often the readiness checks run, and how long each may take (5 s and 2 s by default). */
   readonly healthCheck?: {
     readonly interval?: Duration.DurationInput | undefined
@@ -271,13 +294,19 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
     GrpcServer,
     Effect.gen(function* () {
       const runtime = yield* Effect.runtime<R>()
-      const server = new grpc.Server(
-        options.maxReceiveMessageBytes === undefined ? {} : { "grpc.max_receive_message_length": options.maxReceiveMessageBytes }
-      )
+      const unaryOptions = {
+        tracing: yield* FiberRef.get(FiberRef.currentTracerEnabled),
+        callTimeout: options.callTimeout === undefined ? undefined : Duration.toMillis(options.callTimeout)
+      }
+      // Channelz keeps statistics of every call for a debugging service we do not serve: about 5 % of a call.
+      const server = new grpc.Server({
+        "grpc.enable_channelz": 0,
+        ...(options.maxReceiveMessageBytes === undefined ? {} : { "grpc.max_receive_message_length": options.maxReceiveMessageBytes })
+      })
       for (const { definition, handlers } of options.services) {
         const implementation: grpc.UntypedServiceImplementation = {}
         for (const [method, handler] of Object.entries(handlers)) {
-          implementation[method] = unary(runtime, definition[method]!.path, handler)
+          implementation[method] = unary(runtime, definition[method]!.path, handler, unaryOptions)
         }
         server.addService(definition, implementation)
       }

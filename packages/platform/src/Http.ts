@@ -14,13 +14,6 @@ import { createServer } from "node:http"
 import { DEFAULT_MAX_REQUEST_BYTES } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 
-interface BodyLimits {
-  /** Bytes a request body may hold. */
-  readonly maxBodyBytes: number
-  /** Other limits for some paths (exact path, no query), e.g. a bigger one for Effect RPC. */
-  readonly maxBodyBytesAt?: Readonly<Record<string, number>> | undefined
-}
-
 /** The request's body could not be read: too large (more than `maxBytes`), or not the JSON it claims to be. */
 const bodyProblem = (cause: Cause.Cause<unknown>): Option.Option<{ readonly tooLarge: boolean; readonly reason: string }> => {
   for (const error of [...Cause.failures(cause), ...Cause.defects(cause)]) {
@@ -46,13 +39,11 @@ const bodyProblem = (cause: Cause.Cause<unknown>): Option.Option<{ readonly tooL
  * - Any other defect (a bug) is logged at ERROR with its cause and answered 500
  *   with no details.
  */
-const requestBodies = (limits: BodyLimits) =>
+const requestBodies = (limit: number) =>
   HttpLayerRouter.middleware(
     (app) =>
       Effect.gen(function* () {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const path = request.url.split("?", 1)[0]!
-        const limit = limits.maxBodyBytesAt?.[path] ?? limits.maxBodyBytes
         const tooLarge = HttpServerResponse.unsafeJson(
           { _tag: "RequestTooLarge", maxBytes: limit, reason: `the request body is larger than ${limit} bytes` },
           { status: 413, headers: { connection: "close" } }
@@ -72,7 +63,7 @@ const requestBodies = (limits: BodyLimits) =>
               onNone: () =>
                 Cause.isDie(cause) && !Cause.isInterruptedOnly(cause)
                   ? Effect.logError("HTTP request failed on a bug", cause).pipe(
-                    Effect.annotateLogs({ "http.method": request.method, "http.path": path }),
+                    Effect.annotateLogs({ "http.method": request.method, "http.path": request.url.split("?", 1)[0]! }),
                     Effect.as(HttpServerResponse.empty({ status: 500 }))
                   )
                   : Effect.failCause(cause)
@@ -87,7 +78,7 @@ const requestBodies = (limits: BodyLimits) =>
  * accepting connections and lets in-flight requests finish; connections still
  * open after `shutdownTimeout` (a stalled client, a slow request) are cut, so a
  * stop never hangs past it. Bodies are bounded by `maxBodyBytes` (unless set,
- * Config's DEFAULT_MAX_REQUEST_BYTES) and `maxBodyBytesAt`.
+ * Config's DEFAULT_MAX_REQUEST_BYTES).
  *
  * Fresh: HttpLayerRouter's router is one constant layer, so without it every
  * service in one process (the dev stack, tests) would share a single router.
@@ -99,7 +90,6 @@ export const serve = <E, R>(
     readonly port: number
     readonly shutdownTimeout?: Duration.DurationInput
     readonly maxBodyBytes?: number | undefined
-    readonly maxBodyBytesAt?: Readonly<Record<string, number>> | undefined
   }
 ) =>
   Layer.fresh(Layer.unwrapEffect(Effect.sync(() => {
@@ -111,9 +101,8 @@ export const serve = <E, R>(
         setTimeout(() => server.closeAllConnections(), Duration.toMillis(options.shutdownTimeout ?? "10 seconds")).unref()
       }).pipe(Effect.zipRight(Effect.logInfo("HTTP server stopping")))
     ))
-    const limits = { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES, maxBodyBytesAt: options.maxBodyBytesAt }
     return Layer.merge(
-      HttpLayerRouter.serve(Layer.merge(routes, requestBodies(limits)), { disableListenLog: true, disableLogger: true }).pipe(
+      HttpLayerRouter.serve(Layer.merge(routes, requestBodies(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES)), { disableListenLog: true, disableLogger: true }).pipe(
         // A scrape every few seconds is not a request worth a trace.
         HttpMiddleware.withTracerDisabledWhen((request) => request.url === Metrics.PATH)
       ),

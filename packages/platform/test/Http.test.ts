@@ -10,13 +10,10 @@ import { Context, Effect, Layer, Logger } from "effect"
 import * as Http from "../src/Http.js"
 
 const LIMIT = 1000
-const RPC_LIMIT = 5000
 
 /** Echoes the length of the body it read; `/bug` dies, as a bug would. */
 const routes = Layer.mergeAll(
   HttpLayerRouter.add("PUT", "/echo", (request) =>
-    Effect.map(request.text, (text) => HttpServerResponse.unsafeJson({ length: text.length }))),
-  HttpLayerRouter.add("PUT", "/rpc", (request) =>
     Effect.map(request.text, (text) => HttpServerResponse.unsafeJson({ length: text.length }))),
   HttpLayerRouter.add("PUT", "/json", (request) =>
     Effect.map(request.json, (json) => HttpServerResponse.unsafeJson({ json }))),
@@ -30,7 +27,7 @@ const server = Effect.gen(function* () {
     if (logLevel._tag === "Error") errors.push({ message: Array.isArray(message) ? message[0] : message, cause: String(cause) })
   })
   const context = yield* Layer.build(
-    Http.serve(routes, { host: "127.0.0.1", port: 0, maxBodyBytes: LIMIT, maxBodyBytesAt: { "/rpc": RPC_LIMIT } }).pipe(
+    Http.serve(routes, { host: "127.0.0.1", port: 0, maxBodyBytes: LIMIT }).pipe(
       Layer.provide(Logger.replace(Logger.defaultLogger, logger))
     )
   )
@@ -74,13 +71,6 @@ describe("Http.serve", () => {
       assert.isBelow(outcome.sent, 16 * 1024 * 1024, `the connection took ${outcome.sent} bytes`)
     }))
 
-  it.scopedLive("a path with a limit of its own (Effect RPC) takes bodies up to it", () =>
-    Effect.gen(function* () {
-      const { port } = yield* server
-      assert.deepStrictEqual(yield* put(port, "/rpc", " ".repeat(RPC_LIMIT)), { status: 200, body: `{"length":${RPC_LIMIT}}` })
-      assert.strictEqual((yield* put(port, "/rpc?x=1", " ".repeat(RPC_LIMIT + 1))).status, 413)
-      assert.strictEqual((yield* put(port, "/echo", " ".repeat(LIMIT + 1))).status, 413)
-    }))
 
   it.scopedLive("a body that is not JSON is 400 with the reason, logged as nothing worse", () =>
     Effect.gen(function* () {

@@ -4,7 +4,7 @@ import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
 
 export const RatingConfig = Config.all({
-  server: PlatformConfig.server({ grpcPort: 8082, httpPort: 8092 }),
+  server: PlatformConfig.server({ grpcPort: 8082, httpPort: 8092, rpcPort: 8072 }),
   log: PlatformConfig.log,
   tracing: Telemetry.config,
   /** `REPOSITORY`: where ratings are stored. */

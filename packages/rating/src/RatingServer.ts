@@ -26,7 +26,8 @@ export const layer = (config: ServerConfig) =>
         config,
         grpcServices,
         descriptorSet,
-        httpRoutes: Layer.merge(RatingHttp.routes, RatingRpc.routes)
+        httpRoutes: RatingHttp.routes,
+        rpcServer: RatingRpc.server
       })))),
     Layer.provide(RatingService.layer),
     // The servers stop (draining in-flight submissions) before the ingester does.

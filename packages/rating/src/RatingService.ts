@@ -1,6 +1,7 @@
 /** The rating use cases; every edge (gRPC, HTTP, Effect RPC) calls these. */
 import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { type AggregatedRating, type Rating, type RatingEvent, type RatingKey, RatingNotFound, type RecordKey } from "@movieapp/contracts/Rating"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Context, Effect, Layer } from "effect"
 import { RatingEventInbox } from "./ports/RatingEventInbox.js"
 import { RatingRepository, type StorageRefused } from "./ports/RatingRepository.js"
@@ -21,20 +22,21 @@ export const layer = Layer.effect(
   Effect.gen(function* () {
     const repository = yield* RatingRepository
     const inbox = yield* RatingEventInbox
+    const span = yield* Telemetry.span
     return RatingService.of({
-      aggregate: Effect.fn("RatingService.aggregate")(function* (key) {
+      aggregate: Effect.fnUntraced(function* (key) {
         return yield* repository.aggregate(key)
-      }),
-      put: Effect.fn("RatingService.put")(function* (rating) {
+      }, span("RatingService.aggregate")),
+      put: Effect.fnUntraced(function* (rating) {
         yield* repository.put(rating).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
-      }),
-      remove: Effect.fn("RatingService.remove")(function* (key) {
+      }, span("RatingService.put")),
+      remove: Effect.fnUntraced(function* (key) {
         const removed = yield* repository.remove(key).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
         if (!removed) return yield* new RatingNotFound(key)
-      }),
-      submit: Effect.fn("RatingService.submit")(function* (events) {
+      }, span("RatingService.remove")),
+      submit: Effect.fnUntraced(function* (events) {
         yield* inbox.submit(events)
-      })
+      }, span("RatingService.submit"))
     })
   })
 )

@@ -1,6 +1,6 @@
 /**
  * Composition root and CLI of the rating ingestor:
- * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-url URL] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
+ * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-address HOST:PORT] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
  * Picks the publisher adapter (Kafka when brokers are given, else the rating
  * service's RPC endpoint), runs the ingestion, prints a one-line summary on
  * stdout. Logs are JSON lines on stderr, so stdout carries only the result.
@@ -9,13 +9,14 @@ import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Logging from "@movieapp/platform/Logging"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Cause, Config, ConfigProvider, Console, Data, Effect, Either, Layer, Logger, Option } from "effect"
 import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
 
-const DEFAULT_RATING_URL = "http://127.0.0.1:8092"
+const DEFAULT_RATING_ADDRESS = "127.0.0.1:8072"
 
 /** A usage mistake found after parsing (the CLI prints its own parse errors). */
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
@@ -34,14 +35,13 @@ const batchSize = Options.integer("batch-size").pipe(
   Options.withDescription(`Events per request to the rating service (default ${Ingest.DEFAULT_BATCH_SIZE}).`)
 )
 
-const ratingUrl = Options.text("rating-url").pipe(
-  Options.withFallbackConfig(Config.string("RATING_URL").pipe(Config.withDefault(DEFAULT_RATING_URL))),
-  Options.mapEffect((url) =>
-    URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)
-      ? Effect.succeed(url.replace(/\/+$/, ""))
-      : invalid(`--rating-url must be an http(s) URL, got "${url}"`)
-  ),
-  Options.withDescription(`Base URL of the rating service (env RATING_URL, default ${DEFAULT_RATING_URL}).`)
+const ratingAddress = Options.text("rating-address").pipe(
+  Options.withFallbackConfig(Config.string("RATING_ADDRESS").pipe(Config.withDefault(DEFAULT_RATING_ADDRESS))),
+  Options.mapEffect((text) => {
+    const address = RpcTransport.parseAddress(text)
+    return address === undefined ? invalid(`--rating-address must be host:port, got "${text}"`) : Effect.succeed(address)
+  }),
+  Options.withDescription(`Effect RPC address of the rating service, host:port (env RATING_ADDRESS, default ${DEFAULT_RATING_ADDRESS}).`)
 )
 
 const kafkaBrokers = Options.text("kafka-brokers").pipe(
@@ -77,7 +77,7 @@ const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array
 
 const ingest = Command.make(
   "ratingingestor",
-  { onInvalid, batchSize, ratingUrl, kafkaBrokers, topic, generate, seed, file },
+  { onInvalid, batchSize, ratingAddress, kafkaBrokers, topic, generate, seed, file },
   (options) => {
     const progress = process.stderr.isTTY === true
     const run: Effect.Effect<
@@ -98,7 +98,7 @@ const ingest = Command.make(
     const publisher = Option.match(options.kafkaBrokers, {
       onSome: (brokers) =>
         RatingEventPublisherKafka.layer({ kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic } }),
-      onNone: () => RatingEventPublisherRpc.layer({ url: options.ratingUrl })
+      onNone: () => RatingEventPublisherRpc.layer({ address: options.ratingAddress })
     })
     return run.pipe(
       Effect.flatMap((summary) => Console.log(Ingest.formatSummary(summary))),

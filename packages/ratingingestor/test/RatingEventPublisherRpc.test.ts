@@ -1,4 +1,4 @@
-/** The RPC adapter against a real HTTP server on a real socket. */
+/** The RPC adapter against a real Effect RPC server on a real socket. */
 import { HttpServer } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -12,8 +12,8 @@ import * as Ingest from "../src/Ingest.js"
 import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
 import { eventFile, put, puts } from "./fixtures.js"
 
-const urlOf = (context: Context.Context<HttpServer.HttpServer>) =>
-  `http://127.0.0.1:${Http.boundPort(Context.get(context, HttpServer.HttpServer))}`
+const at = (port: number): RpcTransport.Address => ({ host: "127.0.0.1", port })
+const text = (address: RpcTransport.Address) => `${address.host}:${address.port}`
 
 /**
  * A rating service that only takes event batches and remembers them. A batch from
@@ -21,7 +21,7 @@ const urlOf = (context: Context.Context<HttpServer.HttpServer>) =>
  * batch from `hang` is never answered.
  */
 class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServiceStub, {
-  readonly url: string
+  readonly address: RpcTransport.Address
   readonly received: Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>>
 }>() {
   static readonly layer = Layer.scoped(
@@ -43,20 +43,24 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
         PutRating: unused,
         DeleteRating: unused
       })
-      const server = yield* Layer.build(
-        Http.serve(RpcTransport.route(RatingRpcs).pipe(Layer.provide(handlers)), { host: "127.0.0.1", port: 0 })
-      )
-      return { url: urlOf(server), received: Ref.get(received) }
+      const server = yield* Layer.build(RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers)))
+      return { address: at(Context.get(server, RpcTransport.RpcListener).port), received: Ref.get(received) }
     })
   )
 }
 
-/** A URL where nothing listens: a port that was just bound and released. */
-const closedPortUrl = Effect.scoped(Effect.map(Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })), urlOf))
+/** An HTTP server's port: something listens there, but not Effect RPC. */
+const httpPort = Effect.map(
+  Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })),
+  (context) => Http.boundPort(Context.get(context, HttpServer.HttpServer))
+)
 
-const publish = (url: string, events: ReadonlyArray<RatingEvent>, options: Partial<RatingEventPublisherRpc.Options> = {}) =>
+/** An address where nothing listens: a port that was just bound and released. */
+const closedPort = Effect.scoped(Effect.map(httpPort, at))
+
+const publish = (address: RpcTransport.Address, events: ReadonlyArray<RatingEvent>, options: Partial<RatingEventPublisherRpc.Options> = {}) =>
   Effect.flatMap(RatingEventPublisher, (publisher) => publisher.publish(events)).pipe(
-    Effect.provide(RatingEventPublisherRpc.layer({ url, ...options }))
+    Effect.provide(RatingEventPublisherRpc.layer({ address, ...options }))
   )
 
 describe("RatingEventPublisherRpc", () => {
@@ -68,7 +72,7 @@ describe("RatingEventPublisherRpc", () => {
         const publisher = yield* RatingEventPublisher
         yield* publisher.publish(first)
         yield* publisher.publish(second)
-      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ url: service.url })))
+      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ address: service.address })))
       assert.deepStrictEqual(yield* service.received, [first, second])
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
@@ -77,31 +81,31 @@ describe("RatingEventPublisherRpc", () => {
       const service = yield* RatingServiceStub
       const events = puts(5)
       const summary = yield* Ingest.run({ file: yield* eventFile(events), onInvalid: "abort", batchSize: 2, progress: false }).pipe(
-        Effect.provide(RatingEventPublisherRpc.layer({ url: service.url }))
+        Effect.provide(RatingEventPublisherRpc.layer({ address: service.address }))
       )
       assert.strictEqual(summary.published, 5)
       assert.deepStrictEqual(yield* service.received, [events.slice(0, 2), events.slice(2, 4), events.slice(4)])
     }).pipe(Effect.provide([RatingServiceStub.layer, NodeFileSystem.layer])))
 
-  it.scopedLive("an unreachable service is a PublishError naming the URL", () =>
+  it.scopedLive("an unreachable service is a PublishError naming the address", () =>
     Effect.gen(function* () {
-      const url = yield* closedPortUrl
-      const error = yield* Effect.flip(publish(url, puts(1)))
+      const address = yield* closedPort
+      const error = yield* Effect.flip(publish(address, puts(1)))
       assert.strictEqual(error._tag, "PublishError")
-      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${url}: .*ECONNREFUSED`))
+      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${text(address)}: .*ECONNREFUSED`))
     }))
 
-  it.scopedLive("a server that is not the rating service is a PublishError naming the URL", () =>
+  it.scopedLive("a server that is not the rating service is a PublishError naming the address", () =>
     Effect.gen(function* () {
-      const url = urlOf(yield* Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })))
-      const error = yield* Effect.flip(publish(url, puts(1)))
-      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${url}: .*404`))
+      const address = at(yield* httpPort)
+      const error = yield* Effect.flip(publish(address, puts(1)))
+      assert.match(error.message, new RegExp(`^cannot reach the rating service at ${text(address)}: `))
     }))
 
   it.scopedLive("InvalidArgument from the service becomes a PublishError with its message", () =>
     Effect.gen(function* () {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.url, [put("reject", "1", 5)]))
+      const error = yield* Effect.flip(publish(service.address, [put("reject", "1", 5)]))
       assert.strictEqual(error.message, "the rating service rejected a batch: events.0.user_id: is not allowed")
       assert.deepStrictEqual(yield* service.received, [])
     }).pipe(Effect.provide(RatingServiceStub.layer)))
@@ -109,14 +113,14 @@ describe("RatingEventPublisherRpc", () => {
   it.scopedLive("ServiceUnavailable from the service becomes a PublishError with its message", () =>
     Effect.gen(function* () {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.url, [put("unavailable", "1", 5)]))
+      const error = yield* Effect.flip(publish(service.address, [put("unavailable", "1", 5)]))
       assert.strictEqual(error.message, "the rating service cannot take events: mysql unavailable: too many connections")
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
   it.scopedLive("a batch that gets no answer in time is a PublishError", () =>
     Effect.gen(function* () {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.url, [put("hang", "1", 5)], { timeout: "200 millis" }))
-      assert.strictEqual(error.message, `the rating service at ${service.url} did not answer within 200ms`)
+      const error = yield* Effect.flip(publish(service.address, [put("hang", "1", 5)], { timeout: "200 millis" }))
+      assert.strictEqual(error.message, `the rating service at ${text(service.address)} did not answer within 200ms`)
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 })

@@ -120,10 +120,11 @@ const command = (argv: ReadonlyArray<string>, options: StartOptions): [string, A
     // The bind mount is private to the new namespace: nothing else on the machine sees it.
     : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', options.resolvConf, ...argv]]
 
-/** A service's process that has registered in discovery, and where: host and HTTP (Effect RPC) port. */
+/** A service's process that has registered in discovery, and where: the host and port it registered (Effect RPC, or HTTP for the gateway), and its HTTP port. */
 export interface RegisteredService extends ServiceProcess {
   readonly host: string
   readonly port: number
+  readonly httpPort: number
 }
 
 /**
@@ -142,6 +143,7 @@ export const startService = (
       line.message === "registered" || line.message === "not registering: the platform lists instances").pipe(
       Effect.timeoutFail({ duration: options.timeout ?? "60 seconds", onTimeout: () => new Error(`${service} did not register in time`) })
     )
+    const listening = yield* started.awaitLog((line) => line.message === "listening")
     const [host, port] = String(registered.annotations?.address).split(/:(?=\d+$)/)
-    return { ...started, host: host!, port: Number(port) }
+    return { ...started, host: host!, port: Number(port), httpPort: Number(listening.annotations?.["http.port"]) }
   })

@@ -14,4 +14,4 @@ const handlers = MetadataRpcs.toLayer(
   })
 )
 
-export const routes = RpcTransport.route(MetadataRpcs).pipe(Layer.provide(handlers))
+export const server = (options: RpcTransport.ServerOptions) => RpcTransport.serve(MetadataRpcs, options).pipe(Layer.provide(handlers))

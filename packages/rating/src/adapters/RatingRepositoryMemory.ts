@@ -1,5 +1,6 @@
 /** Ratings and aggregates in process memory: for development and tests. */
 import { AggregatedRating, type RatingEvent, type RatingKey } from "@movieapp/contracts/Rating"
+import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer, Option } from "effect"
 import * as Aggregate from "../domain/Aggregate.js"
 import * as Identity from "../domain/Identity.js"
@@ -7,7 +8,8 @@ import * as Redelivery from "../domain/Redelivery.js"
 import { RatingRepository, type StreamBatchResult } from "../ports/RatingRepository.js"
 import type { StreamBatch } from "../ports/RatingEventSource.js"
 
-export const make = Effect.sync(() => {
+export const make = Effect.map(Telemetry.span, (span) => {
+  const spanAggregate = span("RatingRepository.aggregate")
   const ratings = new Map<string, number>()
   const aggregates = new Map<string, AggregatedRating>()
   const checkpoints = new Map<string, bigint>()
@@ -33,7 +35,7 @@ export const make = Effect.sync(() => {
 
   return RatingRepository.of({
     aggregate: (key) =>
-      Effect.sync(() => aggregates.get(Identity.record(key)) ?? AggregatedRating.empty).pipe(Effect.withSpan("RatingRepository.aggregate")),
+      spanAggregate(Effect.sync(() => aggregates.get(Identity.record(key)) ?? AggregatedRating.empty)),
     put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
     remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
     applyEvents: (events) =>

@@ -36,4 +36,4 @@ const handlers = RatingRpcs.toLayer(
   })
 )
 
-export const routes = RpcTransport.route(RatingRpcs).pipe(Layer.provide(handlers))
+export const server = (options: RpcTransport.ServerOptions) => RpcTransport.serve(RatingRpcs, options).pipe(Layer.provide(handlers))

@@ -1,5 +1,4 @@
 /** Publishes rating events to the running rating service through its Effect RPC endpoint. */
-import { NodeHttpClient } from "@effect/platform-node"
 import { RatingRpcs } from "@movieapp/contracts/Rating"
 import { rootReason } from "@movieapp/platform/ErrorChain"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
@@ -7,17 +6,17 @@ import { Duration, Effect, Layer } from "effect"
 import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
 
 export interface Options {
-  /** Base URL of the rating service's HTTP listener, e.g. `http://127.0.0.1:8092`. */
-  readonly url: string
+  /** The rating service's Effect RPC address, e.g. `127.0.0.1:8072`. */
+  readonly address: RpcTransport.Address
   /** How long one batch may take before it counts as failed; 30 seconds by default. */
   readonly timeout?: Duration.DurationInput
 }
 
-
 export const make = (options: Options) =>
   Effect.gen(function* () {
-    const client = yield* RpcTransport.makeClient(RatingRpcs, options.url)
+    const client = yield* RpcTransport.makeClient(RatingRpcs, options.address)
     const timeout = options.timeout ?? Duration.seconds(30)
+    const at = `${options.address.host}:${options.address.port}`
     return RatingEventPublisher.of({
       publish: (events) =>
         client.SubmitRatingEvents({ events }).pipe(
@@ -25,12 +24,12 @@ export const make = (options: Options) =>
             duration: timeout,
             onTimeout: () =>
               new PublishError({
-                message: `the rating service at ${options.url} did not answer within ${Duration.format(timeout)}`
+                message: `the rating service at ${at} did not answer within ${Duration.format(timeout)}`
               })
           }),
           Effect.catchTags({
             RpcClientError: (error) =>
-              new PublishError({ message: `cannot reach the rating service at ${options.url}: ${rootReason(error)}`, cause: error }),
+              new PublishError({ message: `cannot reach the rating service at ${at}: ${rootReason(error)}`, cause: error }),
             InvalidArgument: (error) =>
               new PublishError({ message: `the rating service rejected a batch: ${error.message}`, cause: error }),
             ServiceUnavailable: (error) =>
@@ -42,6 +41,5 @@ export const make = (options: Options) =>
     })
   })
 
-/** One client for the layer's lifetime, reused by every batch. */
-export const layer = (options: Options): Layer.Layer<RatingEventPublisher> =>
-  Layer.scoped(RatingEventPublisher, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+/** One client (one connection) for the layer's lifetime, reused by every batch. */
+export const layer = (options: Options): Layer.Layer<RatingEventPublisher> => Layer.scoped(RatingEventPublisher, make(options))
