@@ -491,6 +491,12 @@ const main = async () => {
       )
     }
     console.log(`  ratio movieapp / ceiling: ${fixed(us.rps / top.rps, 2, 0)} of its calls/s, ${fixed(us.cpuSum / top.cpuSum, 2, 0)}× its CPU per call`)
+    // Whether one process (Node's one thread) limits the rate: a process that keeps a core busy does.
+    const busy = (s: typeof us) => s.cpu.map((ms) => s.rps * ms / 1000)
+    console.log(
+      `  cores kept busy (calls/s × CPU per call): movieapp gateway ${fixed(busy(us)[0]!, 2, 0)}, metadata ${fixed(busy(us)[1]!, 2, 0)}, rating ${fixed(busy(us)[2]!, 2, 0)}; ` +
+        `ceiling gateway ${fixed(busy(top)[0]!, 2, 0)} (of ${cpus().length} cores, which ghz shares)`
+    )
     console.log(`\nGetAggregatedRating, one hop (ghz at the rating service), medians:`)
     for (const [system, s] of [[ours, us], [ceiling, top]] as const) {
       console.log(`  ${system.label.padEnd(34)} ${fixed(s.hopRps, 0, 7)} calls/s  CPU per call ${fixed(s.hopCpu * 1000, 0, 4)} µs  errors ${s.hopErrors}`)

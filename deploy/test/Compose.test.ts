@@ -295,7 +295,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
       "docker compose up --build: the services become healthy, the jobs load the catalog and the events, the scenario and the sample movies go through the gateway, stop ends each within its grace period with exit code 0, down leaves nothing",
       () =>
         Effect.gen(function* () {
-          const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make(), yield* OtlpReceiver.make())
+          const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* OtlpReceiver.make(), yield* ConsulAgentDouble.make())
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
           for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const project = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`

@@ -60,9 +60,8 @@ export const portSettings = (prefix: string, listen: Listening): Record<string, 
 /** The infrastructure this machine provides for one test. */
 export interface ThisMachine {
   readonly database: MysqlConfig
-  readonly consul: ConsulAgentDouble.ConsulAgentDouble
-  /** The ACL token the agent double enforces, if any. */
-  readonly consulToken?: string
+  /** A Consul agent, for deployments that find each other through one (Compose). */
+  readonly consul?: ConsulAgentDouble.ConsulAgentDouble
   /** Names of this test's own on the Kafka broker, which other test runs share. */
   readonly kafka: { readonly topic: string; readonly group: string }
   /** Where the trace collector would be. */
@@ -71,14 +70,12 @@ export interface ThisMachine {
 
 export const machine = (
   database: MysqlConfig,
-  consul: ConsulAgentDouble.ConsulAgentDouble,
   otlp: OtlpReceiver.OtlpReceiver,
-  consulToken?: string
+  consul?: ConsulAgentDouble.ConsulAgentDouble
 ): ThisMachine => ({
   database,
-  consul,
   otlp,
-  ...(consulToken === undefined ? {} : { consulToken }),
+  ...(consul === undefined ? {} : { consul }),
   kafka: { topic: TestKafka.unique("deploy-ratings"), group: TestKafka.unique("deploy-rating") }
 })
 
@@ -94,8 +91,7 @@ export const standIns = (here: ThisMachine): Readonly<Record<string, string>> =>
   MYSQL_USER: here.database.user,
   MYSQL_PASSWORD: Redacted.value(here.database.password),
   KAFKA_BROKERS: TestKafka.brokers.join(","),
-  CONSUL_HTTP_ADDR: here.consul.url,
-  ...(here.consulToken === undefined ? {} : { CONSUL_HTTP_TOKEN: here.consulToken }),
+  ...(here.consul === undefined ? {} : { CONSUL_HTTP_ADDR: here.consul.url }),
   TRACING_ENDPOINT: here.otlp.url
 })
 
@@ -157,8 +153,8 @@ export const loadCatalog = (metadata: Listening) =>
 
 /**
  * The gateway answers every sample movie with its metadata and the ratings the
- * events imply: it found metadata and rating through Consul. Polled: its view of
- * the backends follows Consul in the background.
+ * events imply: it found metadata and rating (through Consul or DNS). Polled: its
+ * view of the backends follows discovery in the background.
  */
 export const gatewayAnswers = (movie: Listening) =>
   Effect.scoped(Effect.gen(function* () {
@@ -243,9 +239,8 @@ interface HealthEntry {
 /** The instances of `service` the agent lists (only those passing their checks, with `passing`). */
 const registered = (here: ThisMachine, service: string, passing: boolean) =>
   Effect.tryPromise(async () => {
-    const response = await fetch(`${here.consul.url}/v1/health/service/${service}${passing ? "?passing" : ""}`, {
-      headers: here.consulToken === undefined ? {} : { "x-consul-token": here.consulToken }
-    })
+    if (here.consul === undefined) throw new Error("this deployment runs without Consul")
+    const response = await fetch(`${here.consul.url}/v1/health/service/${service}${passing ? "?passing" : ""}`)
     if (!response.ok) throw new Error(`Consul answered ${response.status}: ${await response.text()}`)
     return (await response.json() as ReadonlyArray<HealthEntry>).map((e) => `${e.Service.Address}:${e.Service.Port}`)
   })

@@ -4,15 +4,14 @@
  * deploy/compose.host.yaml build`) and run by it: what they hold, and each
  * container started as the Kubernetes production overlay starts it (its command,
  * settings, user, read-only root, no capabilities, memory limit), only its
- * addresses moved to this machine (MariaDB, the Kafka broker, the testkit's
- * Consul agent double, an OTLP/HTTP receiver for the trace collector) and on the
- * host's network: the services become SERVING, register with Consul, run the
- * original scenario, store the events the ingestor Job publishes to Kafka, answer
- * through the gateway, stop on SIGTERM within their grace period with exit code 0,
- * deregistered, and have exported their spans.
+ * addresses moved to this machine (MariaDB, the Kafka broker, an OTLP/HTTP
+ * receiver for the trace collector, the backends' headless Services as their
+ * loopback addresses) and on the host's network: the services become SERVING,
+ * run the original scenario, store the events the ingestor Job publishes to
+ * Kafka, answer through the gateway, stop on SIGTERM within their grace period
+ * with exit code 0, and have exported their spans.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
@@ -161,7 +160,13 @@ describe.runIf(withEngine)("the images", () => {
     }
 
     /** The deployment's environment with only its addresses moved to this machine (see Deployed.standIns). */
-    const onThisMachine = (container: any, objects: ReadonlyArray<K8sObject>, here: Deployed.ThisMachine, listen: Deployed.Listening | undefined) => {
+    const onThisMachine = (
+      container: any,
+      objects: ReadonlyArray<K8sObject>,
+      here: Deployed.ThisMachine,
+      listening: Readonly<Record<string, Deployed.Listening>>,
+      listen: Deployed.Listening | undefined
+    ) => {
       const resolved = Manifests.resolveEnv(container, objects)
       const infrastructure = Object.entries(resolved.source)
         .filter(([, source]) => source.startsWith("ConfigMap/movieapp-endpoints") || source.startsWith("Secret/"))
@@ -171,6 +176,11 @@ describe.runIf(withEngine)("the images", () => {
       const env: Record<string, string> = { ...resolved.env }
       for (const [key, value] of Object.entries(local)) if (key in env) env[key] = value
       if ("KAFKA_BROKERS" in env) Object.assign(env, Deployed.kafkaNames(here.kafka))
+      // A backend's headless Service (METADATA_ADDRESS=metadata-rpc:8071) is its pod's Effect RPC listener here.
+      for (const [service, ports] of Object.entries(listening)) {
+        const key = `${service.toUpperCase()}_ADDRESS`
+        if (key in env && ports.rpc !== undefined) env[key] = `127.0.0.1:${ports.rpc}`
+      }
       if (listen) {
         Object.assign(env, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", ...Deployed.portSettings("SERVER_", listen) })
       }
@@ -183,14 +193,11 @@ describe.runIf(withEngine)("the images", () => {
     }
 
     it.live.runIf(withInfrastructure)(
-      "the production overlay's containers become SERVING, register with Consul, run the original scenario, store the events the Job publishes to Kafka, answer through the gateway, stop on SIGTERM within their grace period with exit code 0, and have sent their traces",
+      "the production overlay's containers become SERVING, run the original scenario, store the events the Job publishes to Kafka, answer through the gateway, stop on SIGTERM within their grace period with exit code 0, and have sent their traces",
       () =>
         Effect.gen(function* () {
-          // Production Consul enforces ACLs: the operator's optional Secret holds the token.
-          const consulToken = `token-${Math.random().toString(36).slice(2)}`
-          const operatorSecret = { apiVersion: "v1", kind: "Secret", metadata: { name: "movieapp-consul", namespace: "movieapp" }, stringData: { token: consulToken } }
-          const deployed = [...objects, operatorSecret]
-          const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* ConsulAgentDouble.make({ aclToken: consulToken }), yield* OtlpReceiver.make(), consulToken)
+          const deployed = objects
+          const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* OtlpReceiver.make())
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
           for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const prefix = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
@@ -201,7 +208,7 @@ describe.runIf(withEngine)("the images", () => {
             running.set(target, yield* Docker.runDetached([
               "--name", `${prefix}-${target}`,
               ...runtimeOptions(workload, container),
-              ...onThisMachine(container, deployed, here, listening[target as keyof typeof listening]),
+              ...onThisMachine(container, deployed, here, listening, listening[target as keyof typeof listening]),
               Deployed.image(target)
             ]))
           }
@@ -211,7 +218,6 @@ describe.runIf(withEngine)("the images", () => {
             yield* Deployed.confined(id, target)
             assert.deepStrictEqual((yield* Docker.processArgv(id)).slice(0, 2), ["node", `packages/${target}/dist/main.js`], `${target}: node is PID 1`)
           }
-          yield* Deployed.registeredInConsul(here, listening)
           yield* Deployed.originalScenario(listening)
 
           // The Job, its ConfigMap volume `ratingingestor-events` (key ratings.json) as a read-only mount.
@@ -223,7 +229,7 @@ describe.runIf(withEngine)("the images", () => {
             job.workload.pod.volumes.find((v: any) => v.name === m.name)?.configMap?.name === "ratingingestor-events")
           const result = yield* Docker.runToEnd([
             ...runtimeOptions(job.workload, job.container),
-            ...onThisMachine(job.container, deployed, here, undefined),
+            ...onThisMachine(job.container, deployed, here, listening, undefined),
             "--volume", `${events}:${mount.mountPath}:ro`,
             Deployed.image("ratingingestor"),
             ...job.container.args
@@ -242,7 +248,6 @@ describe.runIf(withEngine)("the images", () => {
             yield* Docker.run(["stop", "--time", String(workload.pod.terminationGracePeriodSeconds - preStopSeconds(container)), id])
             yield* Deployed.stoppedCleanly(id, target)
           }
-          yield* Deployed.deregistered(here, Deployed.services)
           Deployed.tracesExported(here.otlp, caller)
         }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
       300_000

@@ -276,7 +276,7 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
               const [host, port] = part.split(":")
               return { key, host: host!, port: port ?? data[key.replace(/_HOST$/, "_PORT")] }
             }))
-          assert.includeMembers(hosts.map((h) => h.key), ["MYSQL_HOST", "KAFKA_BROKERS", "CONSUL_HTTP_ADDR", "TRACING_ENDPOINT"])
+          assert.includeMembers(hosts.map((h) => h.key), ["MYSQL_HOST", "KAFKA_BROKERS", "TRACING_ENDPOINT"])
           for (const { key, host, port } of hosts) {
             const service = services.find((o) => o.kind === "Service" && o.metadata.name === host)
             assert.isDefined(service, `${key}: no Service ${host}`)
@@ -302,8 +302,8 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       })
 
       it("addresses of movieapp services in settings name a Service of the overlay and one of its ports", () => {
-        // The services find each other through Consul and the ingestor publishes to Kafka, so no
-        // setting names a movieapp Service today; the rule holds for any that will, and is proven on one.
+        // The gateway names its backends' headless Services (host:port); the rule holds for any setting
+        // that will name one, and is proven on probes.
         const settingProblems = (containers: ReadonlyArray<any>) =>
           containers.flatMap((container) => {
             const { env, source } = Manifests.resolveEnv(container, all)
@@ -321,10 +321,10 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           })
         assert.deepStrictEqual(settingProblems(movieappContainers.map((c) => c.container)), [])
         const probe = (name: string, value: string) => settingProblems([{ name: "probe", env: [{ name, value }] }])
-        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating:8072"), [])
-        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating.movieapp.svc.cluster.local:8072"), [])
-        assert.lengthOf(probe("RATING_ADDRESS", "rating:9999"), 1)
-        assert.lengthOf(probe("RATING_ADDRESS", "ratings:8072"), 1)
+        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating-rpc:8072"), [])
+        assert.deepStrictEqual(probe("RATING_ADDRESS", "rating-rpc.movieapp.svc.cluster.local:8072"), [])
+        assert.lengthOf(probe("RATING_ADDRESS", "rating-rpc:9999"), 1)
+        assert.lengthOf(probe("RATING_ADDRESS", "rating:8072"), 1)
         assert.deepStrictEqual(probe("METADATA_URL", "http://metadata:8091"), [])
         assert.lengthOf(probe("METADATA_URL", "http://metadata:9999"), 1)
       })
@@ -348,14 +348,27 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         assert.isAtMost(heapMiB, Number(limit![1]) / 2, "rating: heap within half the memory limit")
       })
 
-      it("each service advertises its pod IP to Consul, and reads the agent's address and optional token from the overlay", () => {
+      it("the gateway finds the backends' ready pods through headless Services of their Effect RPC port (DISCOVERY=dns)", () => {
         for (const { container } of serviceContainers) {
-          const env = container.env as Array<any>
-          const entry = (name: string) => env.find((e) => e.name === name)
-          assert.deepStrictEqual(entry("SERVER_ADVERTISE_HOST")?.valueFrom, { fieldRef: { fieldPath: "status.podIP" } }, container.name)
-          assert.strictEqual(Manifests.resolveEnv(container, all).env.DISCOVERY, "consul", container.name)
-          assert.match(entry("CONSUL_HTTP_ADDR")?.valueFrom?.configMapKeyRef?.name ?? "", /^movieapp-endpoints-/, container.name)
-          assert.deepStrictEqual(entry("CONSUL_HTTP_TOKEN")?.valueFrom, { secretKeyRef: { name: "movieapp-consul", key: "token", optional: true } }, container.name)
+          assert.strictEqual(Manifests.resolveEnv(container, all).env.DISCOVERY, "dns", container.name)
+        }
+        const gateway = serviceContainers.find((c) => c.image.target === "movie")!
+        const env = Manifests.resolveEnv(gateway.container, all).env
+        for (const backend of ["metadata", "rating"] as const) {
+          const [host, port] = env[`${backend.toUpperCase()}_ADDRESS`]!.split(":")
+          const service = services.find((o) => o.kind === "Service" && o.metadata.name === host)
+          assert.isDefined(service, `${backend}: no Service ${host}`)
+          // Headless: the name resolves to every ready pod, not to one virtual address that would pin a long-lived connection.
+          assert.strictEqual(service!.spec.clusterIP, "None", `${host} is headless`)
+          assert.notStrictEqual(service!.spec.publishNotReadyAddresses, true, `${host} lists ready pods only`)
+          const servicePort = (service!.spec.ports as Array<any>).find((p) => String(p.port) === port)
+          assert.isDefined(servicePort, `${host} has no port ${port}`)
+          const pods = serviceContainers.find((c) => c.image.target === backend)!
+          assert.isTrue(Manifests.matches(service!.spec.selector, pods.workload.podLabels), `${host} selects the ${backend} pods`)
+          const containerPort = (pods.container.ports as Array<any>).find((p) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort)
+          assert.strictEqual(containerPort?.name, "rpc", `${host} targets the rpc port`)
+          assert.strictEqual(String(containerPort?.containerPort), port, `${host}'s port is the one the pods serve Effect RPC on`)
+          assert.strictEqual(Manifests.resolveEnv(pods.container, all).env.SERVER_RPC_PORT ?? port, port, backend)
         }
       })
 
@@ -387,8 +400,8 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         assert.deepStrictEqual(
           names,
           overlay === "production"
-            ? ["ConfigMap ratingingestor-events", "Secret movieapp-consul (optional)", "Secret movieapp-mysql"]
-            : ["ConfigMap ratingingestor-events", "Secret movieapp-consul (optional)"]
+            ? ["ConfigMap ratingingestor-events", "Secret movieapp-mysql"]
+            : ["ConfigMap ratingingestor-events"]
         )
         for (const e of external) {
           assert.include(readme, e.name)
