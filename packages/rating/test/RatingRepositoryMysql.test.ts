@@ -4,7 +4,9 @@ import { AggregatedRating, type RatingEvent, RatingValue, RecordId, UserId } fro
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import { Deferred, Effect, Fiber, Layer, Option, Random } from "effect"
+import * as RatingStatements from "../src/adapters/internal/RatingStatements.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
+import * as ChangeSet from "../src/domain/ChangeSet.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
 
@@ -41,7 +43,7 @@ describe("statements of a batch", () => {
   it("are cut to sizes from a fixed set (512 and powers of two), in order, covering every row once", () => {
     const sizes = new Set<number>()
     for (const rows of [1, 3, 511, 512, 513, 1000, 6_700, 20_000]) {
-      const chunks = RatingRepositoryMysql.statementChunks(Array.from({ length: rows }, (_, i) => i))
+      const chunks = RatingStatements.statementChunks(Array.from({ length: rows }, (_, i) => i))
       assert.deepStrictEqual(chunks.flat(), Array.from({ length: rows }, (_, i) => i))
       for (const chunk of chunks) sizes.add(chunk.length)
     }
@@ -60,8 +62,8 @@ describe("new ratings told from existing ones by INSERT .. RETURNING", () => {
   }))
   const returned = (userIds: ReadonlyArray<string>) => userIds.map((userId) => ["movie", "r", userId])
   const marked = (userIds: ReadonlyArray<string>) => {
-    const changes = [...RatingRepositoryMysql.finalChanges(events).values()]
-    RatingRepositoryMysql.markInserted(changes, returned(userIds), (row) => changes.find((change) => change.key.userId === row[2])!)
+    const changes = [...ChangeSet.finalChanges(events).values()]
+    RatingStatements.markInserted(changes, returned(userIds), (row) => changes.find((change) => change.key.userId === row[2])!)
     return changes.filter((change) => change.applied).map((change) => change.key.userId)
   }
 
