@@ -235,29 +235,51 @@ const unary = <Req, Res, R>(
   }
 }
 
+/** The indexes of one of @grpc/reflection's implementations (v1, v1alpha), keyed by fully qualified name. */
+interface ReflectionIndexes {
+  symbols: Record<string, unknown>
+  services: Record<string, unknown>
+}
+
+const isIndexes = (value: unknown): value is ReflectionIndexes =>
+  typeof value === "object" && value !== null &&
+  typeof (value as Partial<ReflectionIndexes>).symbols === "object" && (value as Partial<ReflectionIndexes>).symbols !== null &&
+  typeof (value as Partial<ReflectionIndexes>).services === "object" && (value as Partial<ReflectionIndexes>).services !== null
+
 /**
- * Reflection over the descriptor set (which must include grpc/health/v1/health.proto),
- * listing exactly the services this server has.
- *
- * @grpc/reflection indexes symbols of package-less files (our original API) under
- * a leading dot (".MetadataService"), so clients asking for "MetadataService"
- * would not find it; its indexes are re-keyed to the names clients use.
+ * @grpc/reflection (1.0.4, its latest release) indexes the symbols of files
+ * without a package, our original API, under a leading dot (".MetadataService"),
+ * so clients asking for "MetadataService", as grpcurl and buf curl do, are
+ * answered NOT_FOUND. No option or export reaches those indexes: they are
+ * re-keyed here, the one place the project touches a library's private fields.
+ * Fenced twice: a layout other than 1.0.4's stops the server at start with this
+ * message, and test/GrpcReflection.test.ts fails when the library keys such
+ * symbols without the dot (then delete this function).
  */
-const addReflection = (server: grpc.Server, descriptorSet: Buffer, serviceNames: ReadonlyArray<string>) => {
-  const reflection = new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet))
-  const exposed = new Set(serviceNames)
-  const internals = reflection as unknown as { readonly v1: unknown; readonly v1Alpha: unknown }
-  for (const implementation of [internals.v1, internals.v1Alpha] as ReadonlyArray<{
-    symbols: Record<string, unknown>
-    services: Record<string, unknown>
-  }>) {
-    const rekey = (index: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(index).map(([name, value]) => [name.replace(/^\./, ""), value]))
-    implementation.symbols = rekey(implementation.symbols)
-    implementation.services = Object.fromEntries(
-      Object.entries(rekey(implementation.services)).filter(([name]) => exposed.has(name))
+export const rekeyPackageless = (reflection: ReflectionService): void => {
+  const { v1, v1Alpha } = reflection as unknown as { readonly v1?: unknown; readonly v1Alpha?: unknown }
+  if (!isIndexes(v1) || !isIndexes(v1Alpha)) {
+    throw new Error(
+      "@grpc/reflection's implementations no longer hold `symbols` and `services` indexes: see rekeyPackageless in packages/platform/src/GrpcServer.ts"
     )
   }
+  const rekey = (index: Record<string, unknown>) => Object.fromEntries(Object.entries(index).map(([name, value]) => [name.replace(/^\./, ""), value]))
+  for (const implementation of [v1, v1Alpha]) {
+    implementation.symbols = rekey(implementation.symbols)
+    implementation.services = rekey(implementation.services)
+  }
+}
+
+/**
+ * Server reflection over the descriptor set (which must include the vendored
+ * grpc/health and grpc/reflection protos), listing exactly the services this
+ * server has, reflection itself included, as other servers do.
+ */
+const addReflection = (server: grpc.Server, descriptorSet: Buffer, serviceNames: ReadonlyArray<string>) => {
+  // The library's list of services to expose is by its own names: with the dot for package-less ones (see rekeyPackageless).
+  const services = serviceNames.flatMap((name) => name.includes(".") ? [name] : [name, `.${name}`])
+  const reflection = new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet), { services })
+  rekeyPackageless(reflection)
   reflection.addToServer(server)
 }
 
@@ -265,7 +287,7 @@ export interface Options<R> {
   readonly host: string
   readonly port: number
   readonly services: ReadonlyArray<Service<R>>
-  /** Serialized FileDescriptorSet covering every service, for server reflection. */
+  /** Serialized FileDescriptorSet covering every service, grpc.health.v1 and grpc.reflection included, for server reflection. */
   readonly descriptorSet: Buffer
   /** How long a graceful stop waits for in-flight calls before cutting them off. */
   readonly shutdownTimeout?: Duration.DurationInput
@@ -313,7 +335,12 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
       const names = options.services.map((s) => s.name)
       const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(names.map((n) => [n, "NOT_SERVING"])) })
       health.addToServer(server)
-      addReflection(server, options.descriptorSet, [...names, "grpc.health.v1.Health"])
+      addReflection(server, options.descriptorSet, [
+        ...names,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection"
+      ])
 
       const setServing = (serving: boolean) =>
         Effect.sync(() => {
