@@ -9,10 +9,11 @@ import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
-import { Cause, Context, Data, Duration, Effect, Exit, FiberId, FiberRef, HashSet, Layer, Option, Runtime, type Tracer } from "effect"
+import { Cause, Context, Data, Duration, Effect, Exit, FiberId, FiberRef, HashSet, Layer, LogLevel, Option, Runtime, type Tracer } from "effect"
 import { camelToSnake } from "effect/String"
 import { HealthImplementation } from "grpc-health-check"
 import { performance } from "node:perf_hooks"
+import { format } from "node:util"
 import * as Deadline from "./Deadline.js"
 import { Code, type GrpcStatusError, invalidArgument } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
@@ -121,6 +122,23 @@ export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{ readonly 
   override get message() {
     return `cannot listen for gRPC on ${this.address}: ${String(this.cause)}`
   }
+}
+
+/** Binds under way: grpc-js logs a bind that fails besides returning the failure, which is what gets reported. */
+let binding = 0
+
+/**
+ * grpc-js writes its own log lines (`E No address added...`) to stderr through
+ * one process-wide logger: they become lines of the service's log, at their
+ * level, except the repeat of a failed bind.
+ */
+const routeGrpcJsLogs = (runtime: Runtime.Runtime<never>) => {
+  const runFork = Runtime.runFork(runtime)
+  const log = (level: LogLevel.LogLevel) => (...args: Array<unknown>) => {
+    if (level === LogLevel.Error && binding > 0) return
+    runFork(Effect.logWithLevel(level, format(...args)).pipe(Effect.annotateLogs("component", "grpc-js")))
+  }
+  grpc.setLogger({ error: log(LogLevel.Error), info: log(LogLevel.Info), debug: log(LogLevel.Debug) })
 }
 
 /** The running server: where it listens, and a switch for its health status. */
@@ -316,6 +334,7 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
     GrpcServer,
     Effect.gen(function* () {
       const runtime = yield* Effect.runtime<R>()
+      routeGrpcJsLogs(runtime as Runtime.Runtime<never>)
       const unaryOptions = {
         tracing: yield* FiberRef.get(FiberRef.currentTracerEnabled),
         callTimeout: options.callTimeout === undefined ? undefined : Duration.toMillis(options.callTimeout)
@@ -349,10 +368,13 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
 
       const address = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`
       const port = yield* Effect.acquireRelease(
-        Effect.async<number, GrpcBindError>((resume) =>
-          server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (cause, port) =>
-            resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(port)))
-        ),
+        Effect.async<number, GrpcBindError>((resume) => {
+          binding++
+          server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (cause, port) => {
+            binding--
+            resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(port))
+          })
+        }),
         () =>
           setServing(false).pipe(
             Effect.zipRight(Effect.async<void>((resume) => server.tryShutdown(() => resume(Effect.void)))),

@@ -6,8 +6,9 @@
  * servers drain.
  */
 import { HttpServer } from "@effect/platform"
-import { Context, type Duration, Effect, Layer, Option } from "effect"
-import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RPC_MESSAGE_BYTES, type ServerConfig } from "./Config.js"
+import { Context, Data, type Duration, Effect, Layer, Option } from "effect"
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RPC_MESSAGE_BYTES, type ServerConfig, serverSettings } from "./Config.js"
+import * as ErrorChain from "./ErrorChain.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
@@ -21,6 +22,59 @@ export class BoundPorts extends Context.Tag("@movieapp/platform/ServerHost/Bound
   /** The Effect RPC port, for a service that serves Effect RPC. */
   readonly rpc?: number
 }>() {}
+
+/**
+ * A listener could not bind its address: one line naming the address, why, and
+ * the setting that moves it (`SERVER_GRPC_PORT`, the dev stack's
+ * `METADATA_HTTP_PORT`...). The service stops.
+ */
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly listener: "gRPC" | "HTTP" | "Effect RPC"
+  readonly address: string
+  readonly reason: string
+}> {
+  constructor(props: { readonly listener: "gRPC" | "HTTP" | "Effect RPC"; readonly address: string; readonly reason: string }) {
+    super(props)
+    // An operator's problem, not a bug: a stack trace would only bury the line.
+    this.stack = `${this.name}: ${this.message}`
+  }
+
+  override get message() {
+    return `cannot listen for ${this.listener} on ${this.address}: ${this.reason}`
+  }
+}
+
+/** The system error behind a failed bind: Node's errors carry it as `code`; grpc-js reports its addresses' errors as text. */
+const bindErrorCode = (cause: unknown): string | undefined => {
+  const coded = ErrorChain.find(cause, (link): link is { readonly code: string } => typeof (link as { readonly code?: unknown }).code === "string")
+  if (coded !== undefined) return coded.code
+  for (const link of ErrorChain.links(cause)) {
+    const named = link instanceof Error ? /\b(E[A-Z]{4,})\b/.exec(link.message) : null
+    if (named !== null) return named[1]
+  }
+  return undefined
+}
+
+/** Fails a listener's layer that could not bind with a {@link ListenError}; other failures pass. */
+const listening = <A, E, R>(
+  listener: ListenError["listener"],
+  bindFailure: string,
+  where: { readonly host: string; readonly port: number; readonly portSetting: string; readonly hostSetting: string }
+) =>
+(self: Layer.Layer<A, E, R>): Layer.Layer<A, E | ListenError, R> =>
+  Layer.catchAll(self, (error): Layer.Layer<A, E | ListenError, R> => {
+    if (typeof error !== "object" || error === null || (error as { readonly _tag?: unknown })._tag !== bindFailure) return Layer.fail(error)
+    const address = `${where.host.includes(":") ? `[${where.host}]` : where.host}:${where.port}`
+    const code = bindErrorCode(error)
+    const reason = code === "EADDRINUSE"
+      ? `the port is in use; set ${where.portSetting} to a free port (0 picks one)`
+      : code === "EACCES"
+      ? `not allowed (ports below 1024 need privileges); set ${where.portSetting} to another port`
+      : code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN"
+      ? `this machine has no such address; set ${where.hostSetting} to one of its addresses, or 0.0.0.0 for all`
+      : `${ErrorChain.rootReason(error)}; ${where.portSetting} and ${where.hostSetting} set it`
+    return Layer.fail(new ListenError({ listener, address, reason }))
+  })
 
 export interface Options<E, R, ER, RR> {
   readonly service: string
@@ -36,6 +90,8 @@ export interface Options<E, R, ER, RR> {
 
 export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, RR>) => {
   const { config } = options
+  const settings = config.settings ?? serverSettings
+  const at = (port: number, portSetting: string) => ({ host: config.host, port, portSetting, hostSetting: settings.host })
   const maxRequestBytes = config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
   const grpc = GrpcServer.layer({
     host: config.host,
@@ -46,13 +102,13 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
     callTimeout: options.callTimeout,
     healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
     maxReceiveMessageBytes: maxRequestBytes
-  })
+  }).pipe(listening("gRPC", "GrpcBindError", at(config.grpcPort, settings.grpcPort)))
   const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), {
     host: config.host,
     port: config.httpPort,
     shutdownTimeout: config.shutdownTimeout,
     maxBodyBytes: maxRequestBytes
-  })
+  }).pipe(listening("HTTP", "ServeError", at(config.httpPort, settings.httpPort)))
   const rpc = options.rpcServer === undefined
     ? Layer.empty
     : options.rpcServer({
@@ -60,7 +116,7 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
       port: config.rpcPort ?? 0,
       shutdownTimeout: config.shutdownTimeout,
       maxFrameBytes: config.maxRpcMessageBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES
-    })
+    }).pipe(listening("Effect RPC", "SocketServerError", at(config.rpcPort ?? 0, settings.rpcPort)))
   const listeners = Layer.mergeAll(grpc, http, rpc)
   const rpcPort = Effect.map(Effect.serviceOption(RpcTransport.RpcListener), Option.map((listener) => listener.port))
   const registration = Layer.unwrapEffect(
