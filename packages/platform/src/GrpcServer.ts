@@ -141,9 +141,10 @@ const routeGrpcJsLogs = (runtime: Runtime.Runtime<never>) => {
   grpc.setLogger({ error: log(LogLevel.Error), info: log(LogLevel.Info), debug: log(LogLevel.Debug) })
 }
 
-/** The running server: where it listens, and a switch for its health status. */
+/** The running server: where it listens, and its health status (SERVING or not), read and switched. */
 export class GrpcServer extends Context.Tag("@movieapp/platform/GrpcServer")<GrpcServer, {
   readonly port: number
+  readonly serving: Effect.Effect<boolean>
   readonly setServing: (serving: boolean) => Effect.Effect<void>
 }>() {}
 
@@ -361,9 +362,11 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
         "grpc.reflection.v1alpha.ServerReflection"
       ])
 
-      const setServing = (serving: boolean) =>
+      let serving = false
+      const setServing = (value: boolean) =>
         Effect.sync(() => {
-          for (const name of ["", ...names]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING")
+          serving = value
+          for (const name of ["", ...names]) health.setStatus(name, value ? "SERVING" : "NOT_SERVING")
         })
 
       const address = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`
@@ -395,6 +398,6 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
       yield* Effect.logInfo("gRPC server listening").pipe(
         Effect.annotateLogs({ "grpc.port": port, "grpc.services": names.join(",") })
       )
-      return GrpcServer.of({ port, setServing })
+      return GrpcServer.of({ port, serving: Effect.sync(() => serving), setServing })
     })
   )

@@ -1,12 +1,13 @@
 /**
- * Hosts one service: its gRPC server, its HTTP listener (JSON API and
- * `GET /metrics`), its Effect RPC listener when it serves one, and its
+ * Hosts one service: its gRPC server, its HTTP listener (JSON API, `GET /`,
+ * `GET /health`, `GET /metrics`), its Effect RPC listener when it serves one, and its
  * registration in discovery. Registration happens once the listeners are up and
  * is withdrawn first on stop, so callers stop picking this instance before its
  * servers drain.
  */
-import { HttpServer } from "@effect/platform"
+import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { Context, Data, type Duration, Effect, Layer, Option } from "effect"
+import { createRequire } from "node:module"
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RPC_MESSAGE_BYTES, type ServerConfig, serverSettings } from "./Config.js"
 import * as ErrorChain from "./ErrorChain.js"
 import * as GrpcServer from "./GrpcServer.js"
@@ -76,8 +77,40 @@ const listening = <A, E, R>(
     return Layer.fail(new ListenError({ listener, address, reason }))
   })
 
+/** The version in the package.json beside the directory of the module at `moduleUrl` (its `src/` or `dist/`). */
+export const packageVersion = (moduleUrl: string): string => String(createRequire(moduleUrl)("../package.json").version)
+
+/**
+ * `GET /`: what the port serves, for whoever finds it: the service, its version,
+ * links to its OpenAPI document, metrics and health, and its gRPC port (where
+ * health and reflection are served too). `GET /health`: the server's health as
+ * its gRPC health service reports it, 200 `{"status":"SERVING"}` or 503
+ * `{"status":"NOT_SERVING"}`.
+ */
+const serviceRoutes = (service: string, version: string) =>
+  Layer.unwrapEffect(Effect.map(GrpcServer.GrpcServer, (grpc) => {
+    const index = HttpServerResponse.unsafeJson({
+      service,
+      version,
+      // Every service's HttpApi serves its OpenAPI document there.
+      links: { openapi: "/openapi.json", metrics: Metrics.PATH, health: Http.HEALTH_PATH },
+      grpc: { port: grpc.port, services: ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"] }
+    })
+    return Layer.mergeAll(
+      HttpLayerRouter.add("GET", "/", Effect.succeed(index)),
+      HttpLayerRouter.add(
+        "GET",
+        Http.HEALTH_PATH,
+        Effect.map(grpc.serving, (serving) =>
+          HttpServerResponse.unsafeJson({ status: serving ? "SERVING" : "NOT_SERVING" }, { status: serving ? 200 : 503 }))
+      )
+    )
+  }))
+
 export interface Options<E, R, ER, RR> {
   readonly service: string
+  /** The service's version, shown at `GET /` (see {@link packageVersion}). */
+  readonly version: string
   readonly config: ServerConfig
   readonly grpcServices: ReadonlyArray<GrpcServer.Service<never>>
   readonly descriptorSet: Buffer
@@ -103,7 +136,7 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
     healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
     maxReceiveMessageBytes: maxRequestBytes
   }).pipe(listening("gRPC", "GrpcBindError", at(config.grpcPort, settings.grpcPort)))
-  const http = Http.serve(Layer.merge(options.httpRoutes, Metrics.route(options.service)), {
+  const http = Http.serve(Layer.mergeAll(options.httpRoutes, Metrics.route(options.service), serviceRoutes(options.service, options.version)), {
     host: config.host,
     port: config.httpPort,
     shutdownTimeout: config.shutdownTimeout,
@@ -117,7 +150,8 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
       shutdownTimeout: config.shutdownTimeout,
       maxFrameBytes: config.maxRpcMessageBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES
     }).pipe(listening("Effect RPC", "SocketServerError", at(config.rpcPort ?? 0, settings.rpcPort)))
-  const listeners = Layer.mergeAll(grpc, http, rpc)
+  // HTTP after gRPC: its index names the gRPC port, its health is gRPC's.
+  const listeners = Layer.merge(http.pipe(Layer.provideMerge(grpc)), rpc)
   const rpcPort = Effect.map(Effect.serviceOption(RpcTransport.RpcListener), Option.map((listener) => listener.port))
   const registration = Layer.unwrapEffect(
     Effect.gen(function* () {

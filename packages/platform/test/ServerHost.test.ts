@@ -29,6 +29,7 @@ const start = (ports: { readonly grpc: number; readonly http: number; readonly r
   }
   const host = ServerHost.layer({
     service: "test",
+    version: "0.0.0",
     config,
     grpcServices: [],
     descriptorSet,
