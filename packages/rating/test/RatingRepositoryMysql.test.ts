@@ -9,6 +9,7 @@ import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js
 import * as ChangeSet from "../src/domain/ChangeSet.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
+import * as Logs from "@movieapp/testkit/Logs"
 
 /**
  * The repository on a fresh database, using what the server can do, or as on a
@@ -152,8 +153,9 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
           assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("lock-0") }), new AggregatedRating({ count: 1, sum: 3 }))
         }))
 
-      it.effect("a value the database cannot hold as sent is refused (StorageRefused), and nothing of the write is applied", () =>
-        Effect.gen(function* () {
+      it.effect("a value the database cannot hold as sent is refused (StorageRefused), and nothing of the write is applied", () => {
+        const logs = Logs.make()
+        return Effect.gen(function* () {
           const repository = yield* RatingRepository
           // MariaDB: INSERT IGNORE .. RETURNING unless the test turned it off.
           const insertIgnore = returning === "as the server allows"
@@ -181,7 +183,10 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
             if (event.eventType === "put") assert.strictEqual((yield* Effect.flip(repository.put(event)))._tag, "StorageRefused")
           }
           assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("refuse-0") }), AggregatedRating.empty)
-        }))
+          // Each refusal is logged for operators with the server's own words (kept here rather than printed).
+          assert.lengthOf(logs.at("WARN").filter((line) => line.message === "the database refused rating events"), refusals.length * 3)
+        }).pipe(Effect.provide(logs.layer))
+      })
 
       it.effect("writers racing to give the same users their first ratings count each rating once", () =>
         Effect.gen(function* () {
