@@ -1,21 +1,8 @@
 /** A batch as changes to stored ratings: the last event per rating counts, aggregates move by before and after. */
 import { assert, describe, it } from "@effect/vitest"
-import { type RatingEvent, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
+import type { RatingEvent } from "@movieapp/contracts/Rating"
 import * as ChangeSet from "../src/domain/ChangeSet.js"
-
-const put = (recordId: string, userId: string, value: number): RatingEvent => ({
-  eventType: "put",
-  recordType: "movie",
-  recordId: RecordId.make(recordId),
-  userId: UserId.make(userId),
-  value: RatingValue.make(value)
-})
-const remove = (recordId: string, userId: string): RatingEvent => ({
-  eventType: "delete",
-  recordType: "movie",
-  recordId: RecordId.make(recordId),
-  userId: UserId.make(userId)
-})
+import { put, remove } from "./Events.js"
 
 /** The batch's changes, each told its value before from `stored` (record/user to value). */
 const changesOver = (events: ReadonlyArray<RatingEvent>, stored: Record<string, number>) => {

@@ -4,7 +4,7 @@
  * leaves its group.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { AggregatedRating, type RatingEvent, RatingValue, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
@@ -26,17 +26,11 @@ import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
 import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
 import * as RatingServer from "../src/RatingServer.js"
+import { put } from "./Events.js"
 import { testServerConfig } from "./TestServerConfig.js"
 
 const kafkaUp = await TestKafka.available()
 
-const put = (recordId: string, userId: string, value: number): RatingEvent => ({
-  eventType: "put",
-  recordType: "movie",
-  recordId: RecordId.make(recordId),
-  userId: UserId.make(userId),
-  value: RatingValue.make(value)
-})
 const movie = (recordId: string): RecordKey => ({ recordType: "movie", recordId: RecordId.make(recordId) })
 
 /** A consumer of `topic` in `group` with its own dead-letter topic, applying to `repository`. */
