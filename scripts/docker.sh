@@ -60,7 +60,11 @@ install_plugin() {
   if [ -x "$target" ] && go version -m "$target" | grep -qP "^\s+mod\s+$module\s+$version\s"; then return; fi
   local t tmp; t=$(date +%s); tmp="$(mktemp -d)"
   echo "docker: building the $name plugin $version (go install)"
-  GOBIN="$tmp" go install -trimpath -ldflags "-s -w $ldflags" "$package@$version"
+  # Go's progress (`go: downloading ...`, a line per module) shows only when the build fails.
+  if ! GOBIN="$tmp" go install -trimpath -ldflags "-s -w $ldflags" "$package@$version" >"$tmp/go.log" 2>&1; then
+    cat "$tmp/go.log" >&2; rm -rf "$tmp"; exit 1
+  fi
+  rm -f "$tmp/go.log"
   mkdir -p "$plugins"
   mv "$tmp"/* "$target"
   rm -rf "$tmp"

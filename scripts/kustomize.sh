@@ -18,5 +18,10 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 echo "kustomize: installing $version"
-GOBIN="$root/.tools/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$version"
+# Go's progress (`go: downloading ...`, a line per module) shows only when the install fails.
+log="$(mktemp)"
+if ! GOBIN="$root/.tools/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$version" >"$log" 2>&1; then
+  cat "$log" >&2; rm -f "$log"; exit 1
+fi
+rm -f "$log"
 echo "kustomize: $("$bin" version) at $bin"

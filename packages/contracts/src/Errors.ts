@@ -1,15 +1,13 @@
 /**
  * Errors that cross a wire and are shared by every service. Each maps to exactly
- * one gRPC status and one HTTP status at the edges.
+ * one gRPC status and one HTTP status at the edges (the HTTP ones: platform's Http).
  */
-import { HttpApiSchema } from "@effect/platform"
 import { Array, ParseResult, Schema, String } from "effect"
 
 /** A request field failed validation. `field` uses the wire (snake_case) name. */
 export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()(
   "InvalidArgument",
-  { field: Schema.String, reason: Schema.String },
-  HttpApiSchema.annotations({ status: 400 })
+  { field: Schema.String, reason: Schema.String }
 ) {
   override get message() {
     return this.field === "" ? this.reason : `${this.field}: ${this.reason}`
@@ -32,8 +30,7 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()(
 /** A dependency (database, broker, another service) cannot be reached right now; retrying may help. */
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()(
   "ServiceUnavailable",
-  { service: Schema.String, reason: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
+  { service: Schema.String, reason: Schema.String }
 ) {
   override get message() {
     return `${this.service} unavailable: ${this.reason}`
@@ -43,8 +40,7 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
 /** The caller's deadline passed before the work finished. */
 export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()(
   "DeadlineExceeded",
-  { operation: Schema.String },
-  HttpApiSchema.annotations({ status: 504 })
+  { operation: Schema.String }
 ) {
   override get message() {
     return `deadline exceeded during ${this.operation}`

@@ -1,5 +1,4 @@
 /** Movie metadata: model, errors and the Effect RPC group the gateway calls. */
-import { HttpApiSchema } from "@effect/platform"
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
@@ -17,8 +16,7 @@ export class Metadata extends Schema.Class<Metadata>("Metadata")({
 
 export class MetadataNotFound extends Schema.TaggedError<MetadataNotFound>()(
   "MetadataNotFound",
-  { movieId: MovieId },
-  HttpApiSchema.annotations({ status: 404 })
+  { movieId: MovieId }
 ) {
   override get message() {
     return `movie ${this.movieId} not found`

@@ -1,5 +1,4 @@
 /** Ratings: ids, the aggregate, rating events, errors and the Effect RPC group. */
-import { HttpApiSchema } from "@effect/platform"
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Option, Schema } from "effect"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
@@ -82,8 +81,7 @@ export type RatingEvent = typeof RatingEvent.Type
 
 export class RatingNotFound extends Schema.TaggedError<RatingNotFound>()(
   "RatingNotFound",
-  RatingKey.fields,
-  HttpApiSchema.annotations({ status: 404 })
+  RatingKey.fields
 ) {
   override get message() {
     return `user ${this.userId} has no rating for ${this.recordType} ${this.recordId}`

@@ -7,7 +7,7 @@ import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataR
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
-import type { ServerConfig } from "@movieapp/platform/Config"
+import type { ServerConfig, ServerSettings } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
@@ -35,6 +35,8 @@ export interface Options {
   readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
   /** Tracing of each service (each gets its own, named after it); none by default. */
   readonly tracing?: (service: string) => Layer.Layer<never>
+  /** The settings that place each service's listeners, named when one cannot bind; the services' own by default. */
+  readonly settings?: Readonly<Record<"metadata" | "rating" | "movie", ServerSettings>>
 }
 
 /** The default ports of the three services. */
@@ -51,28 +53,29 @@ export const ephemeralPorts = {
   movie: { grpc: 0, http: 0 }
 } as const
 
-const server = (host: string, ports: Ports): ServerConfig => ({
+const server = (host: string, ports: Ports, settings: ServerSettings | undefined): ServerConfig => ({
   host,
   grpcPort: ports.grpc,
   httpPort: ports.http,
   ...(ports.rpc === undefined ? {} : { rpcPort: ports.rpc }),
   advertiseHost: host,
-  shutdownTimeout: Duration.seconds(10)
+  shutdownTimeout: Duration.seconds(10),
+  ...(settings === undefined ? {} : { settings })
 })
 
 export const layer = (options: Options) => {
   const tracing = options.tracing ?? (() => Layer.empty)
   return Layer.mergeAll(
-    MetadataServer.layer(server(options.host, options.metadata)).pipe(
+    MetadataServer.layer(server(options.host, options.metadata, options.settings?.metadata)).pipe(
       Layer.provide(MetadataRepositoryMemory.layer),
       Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
     ),
-    RatingServer.layer(server(options.host, options.rating)).pipe(
+    RatingServer.layer(server(options.host, options.rating, options.settings?.rating)).pipe(
       Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)),
       Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
-      server: server(options.host, options.movie),
+      server: server(options.host, options.movie, options.settings?.movie),
       backends: {
         timeout: Duration.seconds(5),
         retries: 3,

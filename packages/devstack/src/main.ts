@@ -5,11 +5,11 @@
  * call it. Ctrl-C stops every service gracefully.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Metadata, MetadataRpcs } from "@movieapp/contracts/Metadata"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as PlatformConfig from "@movieapp/platform/Config"
+import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
@@ -21,6 +21,14 @@ import { fileURLToPath } from "node:url"
 import * as System from "./System.js"
 
 const sample = (name: string) => fileURLToPath(new URL(`../sample/${name}`, import.meta.url))
+
+/** The variables that move a service's listeners (its `ports`), named when one cannot bind. */
+const settings = (service: keyof typeof System.defaultPorts): PlatformConfig.ServerSettings => ({
+  host: PlatformConfig.serverSettings.host,
+  grpcPort: PlatformConfig.environmentName([service, "grpcPort"]),
+  httpPort: PlatformConfig.environmentName([service, "httpPort"]),
+  rpcPort: PlatformConfig.environmentName([service, "rpcPort"])
+})
 
 /** `METADATA_GRPC_PORT`, `METADATA_HTTP_PORT`, `METADATA_RPC_PORT`, `RATING_...`, `MOVIE_...`: where each service listens. */
 const ports = (service: keyof typeof System.defaultPorts): Config.Config<System.Ports> => {
@@ -109,14 +117,11 @@ const program = Effect.gen(function* () {
       metadata: config.metadata,
       rating: config.rating,
       movie: config.movie,
-      tracing: (service) => Telemetry.layer(service, config.tracing)
+      tracing: (service) => Telemetry.layer(service, config.tracing),
+      settings: { metadata: settings("metadata"), rating: settings("rating"), movie: settings("movie") }
     })),
     Effect.provide(Logging.layer(config.log))
   )
 })
 
-program.pipe(
-  Effect.provide(PlatformConfig.layerProvider),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+Launch.run(program)

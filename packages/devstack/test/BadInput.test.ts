@@ -50,13 +50,18 @@ const http = (port: number, method: string, path: string, body?: string): Effect
     return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
   })
 
-/** A 400 whose body names `field` (HttpApi decode issues or our InvalidArgument). */
-const assertBadRequest = (answer: HttpAnswer, field: string) => {
-  assert.strictEqual(answer.status, 400, JSON.stringify(answer.body))
-  const named = answer.body?._tag === "InvalidArgument"
-    ? answer.body.field
-    : String(answer.body?.issues?.[0]?.path?.join("."))
-  assert.strictEqual(named, field, JSON.stringify(answer.body))
+/**
+ * A 400 in the one error shape, naming `field`: `{code, message, field}`, the
+ * message `<field>: <reason>` worded as gRPC words it (`reason`, when given).
+ */
+const assertBadRequest = (answer: HttpAnswer, field: string, reason?: string) => {
+  const shown = JSON.stringify(answer.body)
+  assert.strictEqual(answer.status, 400, shown)
+  assert.deepStrictEqual(Object.keys(answer.body ?? {}).sort(), ["code", "field", "message"], shown)
+  assert.strictEqual(answer.body.code, "INVALID_ARGUMENT", shown)
+  assert.strictEqual(answer.body.field, field, shown)
+  assert.isTrue(String(answer.body.message).startsWith(`${field}: `), shown)
+  if (reason !== undefined) assert.strictEqual(answer.body.message, `${field}: ${reason}`)
 }
 
 describe("bad input", () => {
@@ -178,8 +183,8 @@ describe("bad input", () => {
     it.effect("metadata endpoints: 400 naming the field, nothing stored", () =>
       Effect.gen(function* () {
         const { http: port } = yield* MetadataServer.Ports
-        assertBadRequest(yield* http(port, "GET", "/metadata?id="), "id")
-        assertBadRequest(yield* http(port, "GET", "/metadata"), "id")
+        assertBadRequest(yield* http(port, "GET", "/metadata?id="), "id", "must not be empty")
+        assertBadRequest(yield* http(port, "GET", "/metadata"), "id", "is missing")
         assertBadRequest(yield* http(port, "PUT", "/metadata", "{not json"), "body")
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1", title: "" }))), "title")
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1", description: long(4097) }))), "description")
@@ -188,7 +193,8 @@ describe("bad input", () => {
         assertBadRequest(yield* http(port, "GET", "/metadata?id=%EF%BF%BD"), "id")
         assertBadRequest(yield* http(port, "PUT", "/metadata", JSON.stringify(movie({ id: "h1\u0000" }))), "id")
         assertBadRequest(yield* http(port, "PUT", "/metadata", `{"id":"h1","title":"\\udc00","description":"","director":""}`), "title")
-        assert.strictEqual((yield* http(port, "GET", "/metadata?id=h1")).status, 404)
+        // The same sentence as gRPC's NOT_FOUND details.
+        assert.deepStrictEqual(yield* http(port, "GET", "/metadata?id=h1"), { status: 404, body: { code: "NOT_FOUND", message: "movie h1 not found" } })
       }))
 
     it.effect("rating endpoints: 400 naming the field, nothing stored", () =>
@@ -199,17 +205,18 @@ describe("bad input", () => {
         assertBadRequest(yield* http(port, "GET", "/rating?id=&type=movie"), "id")
         assertBadRequest(yield* http(port, "GET", "/rating?id=h2&type=book"), "type")
         assertBadRequest(yield* http(port, "PUT", "/rating", "[1,2"), "body")
-        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ value: 11 })), "value")
+        // gRPC's words for the same reasons (rating_value, user_id there).
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ value: 11 })), "value", "must be an integer from 1 to 10")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ value: 0 })), "value")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ value: 2.5 })), "value")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ value: "5" })), "value")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ recordType: "book" })), "recordType")
-        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: long(129) })), "userId")
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: long(129) })), "userId", "must be at most 128 characters")
         assertBadRequest(yield* http(port, "DELETE", "/rating?id=h2&type=movie"), "userId")
         // JSON escapes: a lone surrogate, and the two halves of one rating key cut at a NUL elsewhere.
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "\ud800" })), "userId")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ recordId: "h2\u0000a", userId: "b" })), "recordId")
-        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "a\u0000b" })), "userId")
+        assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "a\u0000b" })), "userId", "must not contain control characters")
         assertBadRequest(yield* http(port, "PUT", "/rating", rating({ userId: "\ufffd" })), "userId")
         assertBadRequest(yield* http(port, "DELETE", "/rating?id=h2&type=movie&userId=%00"), "userId")
         const after = yield* http(port, "GET", "/rating?id=h2&type=movie")

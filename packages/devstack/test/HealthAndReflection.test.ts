@@ -22,6 +22,9 @@ const bufCurl = (args: ReadonlyArray<string>) =>
       resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout)))
   })
 
+/** What every server serves besides its own services, as other gRPC servers list them. */
+const standard = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+
 const servers = [
   { name: "metadata", ports: MetadataServer.Ports, services: ["MetadataService", "movieapp.v1.MetadataService"] },
   { name: "rating", ports: RatingServer.Ports, services: ["RatingService", "movieapp.v1.RatingService"] },
@@ -41,15 +44,15 @@ describe("health and reflection", () => {
           assert.strictEqual(unknown.code, 5)
         }))
 
-      it.effect(`${server.name}: reflection lists exactly its services and resolves them`, () =>
+      it.effect(`${server.name}: reflection lists exactly its services, health and reflection, and resolves them`, () =>
         Effect.gen(function* () {
           const address = `127.0.0.1:${(yield* server.ports).grpc}`
           const listed = yield* Grpc.reflect(address, { listServices: "*" })
           assert.deepStrictEqual(
             listed.listServicesResponse.service.map((s: { name: string }) => s.name).sort(),
-            [...server.services, "grpc.health.v1.Health"].sort()
+            [...server.services, ...standard].sort()
           )
-          for (const symbol of [...server.services, "grpc.health.v1.Health"]) {
+          for (const symbol of [...server.services, ...standard]) {
             const found = yield* Grpc.reflect(address, { fileContainingSymbol: symbol })
             assert.isAbove(found.fileDescriptorResponse?.fileDescriptorProto?.length ?? 0, 0, symbol)
           }
@@ -60,7 +63,7 @@ describe("health and reflection", () => {
       Effect.gen(function* () {
         const movie = (yield* MovieServer.Ports).grpc
         const listed = (yield* bufCurl(["--list-services", `http://127.0.0.1:${movie}`])).trim().split("\n").sort()
-        assert.deepStrictEqual(listed, ["MovieService", "grpc.health.v1.Health", "movieapp.v1.MovieService"])
+        assert.deepStrictEqual(listed, ["MovieService", ...standard, "movieapp.v1.MovieService"].sort())
         const rating = (yield* RatingServer.Ports).grpc
         yield* bufCurl(["-d", '{"record_id":"r1","record_type":"movie","user_id":"u","rating_value":7}', `http://127.0.0.1:${rating}/RatingService/PutRating`])
         const answer = JSON.parse(yield* bufCurl(["-d", '{"record_id":"r1","record_type":"movie"}', `http://127.0.0.1:${rating}/RatingService/GetAggregatedRating`]))

@@ -15,6 +15,7 @@ import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import { Redacted, Effect, Schema } from "effect"
+import * as Logs from "@movieapp/testkit/Logs"
 
 const ready = (await MariaDb.available()) && (await TestKafka.available())
 
@@ -31,7 +32,9 @@ describe.skipIf(!ready)("Kafka ingestion, exactly once (processes, real broker a
 
       const workload = { count: 30_000, seed: 11, records: 40, users: 300, deleteRatio: 0.15 }
       yield* Ingest.runGenerated({ ...workload, batchSize: 2_000 }).pipe(
-        Effect.provide(RatingEventPublisherKafka.layer({ kafka: TestKafka.config(topic) }))
+        Effect.provide(RatingEventPublisherKafka.layer({ kafka: TestKafka.config(topic) })),
+        // Its Info lines (what it publishes) are not this test's subject.
+        Effect.provide(Logs.make().layer)
       )
       const expected = independently(Synthetic.generate(workload))
 

@@ -15,10 +15,20 @@ import { Duration, Effect, Layer, Logger, LogLevel, Ref, Schedule } from "effect
 
 type Dependency = "up" | "down" | "hanging"
 
-const withServer = <A, E>(dependency: Ref.Ref<Dependency>, f: (health: (service: string) => Effect.Effect<string, unknown>) => Effect.Effect<A, E>) =>
+/** The server's health over HTTP (`GET /health`): its status code and body. */
+type HttpHealth = Effect.Effect<{ readonly status: number; readonly body: unknown }>
+
+const withServer = <A, E>(
+  dependency: Ref.Ref<Dependency>,
+  f: (health: (service: string) => Effect.Effect<string, unknown>, httpHealth: HttpHealth) => Effect.Effect<A, E>
+) =>
   Effect.gen(function* () {
-    const { grpc } = yield* MetadataServer.Ports
-    return yield* f((service) => Grpc.healthCheck(`127.0.0.1:${grpc}`, service))
+    const { grpc, http } = yield* MetadataServer.Ports
+    const httpHealth: HttpHealth = Effect.promise(async () => {
+      const response = await fetch(`http://127.0.0.1:${http}/health`)
+      return { status: response.status, body: await response.json() }
+    })
+    return yield* f((service) => Grpc.healthCheck(`127.0.0.1:${grpc}`, service), httpHealth)
   }).pipe(
     Effect.provide(
       MetadataServer.layer({
@@ -67,14 +77,16 @@ describe("readiness", () => {
         }))
     }))
 
-  it.live("a service whose dependency is down when it starts is NOT_SERVING from its first answer", () =>
+  it.live("a service whose dependency is down when it starts is NOT_SERVING from its first answer, over HTTP too", () =>
     Effect.gen(function* () {
       const dependency = yield* Ref.make<Dependency>("down")
-      yield* withServer(dependency, (health) =>
+      yield* withServer(dependency, (health, httpHealth) =>
         Effect.gen(function* () {
           for (const service of services) assert.strictEqual(yield* health(service), "NOT_SERVING", service)
+          assert.deepStrictEqual(yield* httpHealth, { status: 503, body: { status: "NOT_SERVING" } })
           yield* Ref.set(dependency, "up")
           yield* becomes(health, "SERVING")
+          assert.deepStrictEqual(yield* httpHealth, { status: 200, body: { status: "SERVING" } })
         }))
     }))
 

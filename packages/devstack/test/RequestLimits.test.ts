@@ -45,9 +45,8 @@ describe("request size limits", () => {
         )
         assert.strictEqual(declared.status, 413)
         assert.deepStrictEqual(JSON.parse(declared.body), {
-          _tag: "RequestTooLarge",
-          maxBytes: DEFAULT_MAX_REQUEST_BYTES,
-          reason: `the request body is larger than ${DEFAULT_MAX_REQUEST_BYTES} bytes`
+          code: "RESOURCE_EXHAUSTED",
+          message: `the request body is larger than ${DEFAULT_MAX_REQUEST_BYTES} bytes`
         })
         const chunked = yield* LargeBody.send({ port, method: "PUT", path: "/metadata", bytes: 100 * MB, declareLength: false })
         assert.isBelow(chunked.sent, 16 * MB, `the connection took ${chunked.sent} bytes of 100 MB`)

@@ -22,6 +22,7 @@ export const layer = (config: ServerConfig) =>
     Layer.provide(Layer.unwrapEffect(Effect.map(MetadataGrpc.services, (grpcServices) =>
       ServerHost.layer({
         service: SERVICE_NAME,
+        version: ServerHost.packageVersion(import.meta.url),
         config,
         grpcServices,
         descriptorSet,

@@ -23,6 +23,7 @@ export const layer = (config: { readonly server: ServerConfig; readonly backends
     Layer.provide(Layer.unwrapEffect(Effect.map(MovieGrpc.services, (grpcServices) =>
       ServerHost.layer({
         service: SERVICE_NAME,
+        version: ServerHost.packageVersion(import.meta.url),
         config: config.server,
         grpcServices,
         descriptorSet,

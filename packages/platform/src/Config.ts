@@ -84,6 +84,22 @@ export class ConfigurationError extends Data.TaggedError("ConfigurationError")<{
   }
 }
 
+/** The settings that place a server's listeners, as an operator writes them: named when a listener cannot bind. */
+export interface ServerSettings {
+  readonly host: string
+  readonly grpcPort: string
+  readonly httpPort: string
+  readonly rpcPort: string
+}
+
+/** `SERVER_HOST`, `SERVER_GRPC_PORT`, `SERVER_HTTP_PORT`, `SERVER_RPC_PORT`: those of {@link server}. */
+export const serverSettings: ServerSettings = {
+  host: environmentName(["server", "host"]),
+  grpcPort: environmentName(["server", "grpcPort"]),
+  httpPort: environmentName(["server", "httpPort"]),
+  rpcPort: environmentName(["server", "rpcPort"])
+}
+
 /** Where a service listens and how it presents itself to others. */
 export interface ServerConfig {
   readonly host: string
@@ -115,6 +131,8 @@ export interface ServerConfig {
    * a larger one is disconnected. {@link DEFAULT_MAX_RPC_MESSAGE_BYTES} when absent.
    */
   readonly maxRpcMessageBytes?: number
+  /** The settings that set `host` and the ports, for messages; {@link serverSettings} when absent. */
+  readonly settings?: ServerSettings
 }
 
 /**

@@ -4,8 +4,8 @@
  * format. The conversion is @effect/opentelemetry's metric producer (Effect
  * registry to OpenTelemetry metric data) and the serialization is
  * @opentelemetry/exporter-prometheus's, so a new Effect metric appears there
- * without any registration. Values that are state rather than events (a pool's
- * connections) are read at each scrape: see {@link observeAtScrape}.
+ * without any registration. Values that are state rather than events (requests
+ * waiting for a pool's connections) are read at each scrape: see {@link observeAtScrape}.
  */
 import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Metrics, Resource } from "@effect/opentelemetry"
@@ -23,7 +23,7 @@ const scrapeObservers = new Set<{ readonly observe: Effect.Effect<void> }>()
 /**
  * Runs `observe` at the start of every scrape while the scope is open. For values
  * that are a state to read when asked, not events to count as they happen (a
- * pool's connections in use): OpenTelemetry's asynchronous instruments, which
+ * pool's pending requests): OpenTelemetry's asynchronous instruments, which
  * Effect's metrics lack. `observe` sets Effect gauges; it must be quick.
  */
 export const observeAtScrape = (observe: Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>

@@ -13,6 +13,7 @@ import { Discovery, type Instance } from "../src/Discovery.js"
 import * as DiscoveryConsul from "../src/DiscoveryConsul.js"
 import * as Registration from "../src/Registration.js"
 import { discoveryContract } from "./DiscoveryContract.js"
+import * as RequiredServer from "@movieapp/testkit/RequiredServer"
 
 const settings = (httpAddr: string, overrides: Partial<DiscoveryConsul.ConsulConfig> = {}): DiscoveryConsul.ConsulConfig => ({
   httpAddr,
@@ -58,6 +59,7 @@ if (realAgent !== undefined && realAgent !== "") {
     timeout: "5 minutes"
   })
 } else {
+  RequiredServer.skipped("the Consul discovery contract on a real agent", "set CONSUL_HTTP_ADDR to run it")
   describe.skip("Discovery contract: real Consul agent (set CONSUL_HTTP_ADDR to run it)", () => {
     it("runs the contract against the agent at CONSUL_HTTP_ADDR", () => {})
   })

@@ -12,6 +12,7 @@ import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.
 import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
 import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
+import * as Logs from "@movieapp/testkit/Logs"
 
 const movie = RecordId.make("m1")
 const event = (userId: string, value: number): RatingEvent => ({
@@ -65,13 +66,16 @@ describe("in-process ingestion", () => {
       assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 2, sum: 14 }))
     }).pipe(Effect.provide(Ingestion(RatingRepositoryMemory.layer))))
 
-  it.live("a storage outage is retried: the batch is stored once storage is back", () =>
-    Effect.gen(function* () {
+  it.live("a storage outage is retried, each failure logged: the batch is stored once storage is back", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const inbox = yield* RatingEventInbox
       const repository = yield* RatingRepository
       yield* inbox.submit([event("a", 3)])
       assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 3 }))
-    }).pipe(Effect.provide(Ingestion(FlakyRepository(2)))))
+      assert.deepStrictEqual(logs.at("WARN").map((line) => line.message), ["storing rating events failed; retrying", "storing rating events failed; retrying"])
+    }).pipe(Effect.provide(Ingestion(FlakyRepository(2))), Effect.provide(logs.layer))
+  })
 
   it.live("events storage refuses: the submitter gets InvalidArgument, none of them is applied, and later submissions go through", () =>
     Effect.gen(function* () {

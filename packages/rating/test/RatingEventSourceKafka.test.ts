@@ -4,11 +4,12 @@
  * leaves its group.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { AggregatedRating, type RatingEvent, RatingValue, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent, RecordId, type RecordKey, UserId } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as TestKafka from "@movieapp/testkit/Kafka"
+import * as Logs from "@movieapp/testkit/Logs"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
@@ -17,7 +18,7 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as PrometheusText from "@movieapp/testkit/PrometheusText"
-import { ConfigProvider, Context, Deferred, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Scope } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Scope } from "effect"
 import * as RatingEventSourceKafka from "../src/adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
@@ -25,17 +26,11 @@ import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
 import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
 import * as RatingServer from "../src/RatingServer.js"
+import { put } from "./Events.js"
 import { testServerConfig } from "./TestServerConfig.js"
 
 const kafkaUp = await TestKafka.available()
 
-const put = (recordId: string, userId: string, value: number): RatingEvent => ({
-  eventType: "put",
-  recordType: "movie",
-  recordId: RecordId.make(recordId),
-  userId: UserId.make(userId),
-  value: RatingValue.make(value)
-})
 const movie = (recordId: string): RecordKey => ({ recordType: "movie", recordId: RecordId.make(recordId) })
 
 /** A consumer of `topic` in `group` with its own dead-letter topic, applying to `repository`. */
@@ -70,8 +65,9 @@ const produce = (config: RatingEventSourceKafka.ConsumerConfig, events: Readonly
   }))
 
 describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
-  it.live("stores valid events, dead-letters invalid ones with the reason, and commits only what is stored", () =>
-    Effect.gen(function* () {
+  it.live("stores valid events, dead-letters invalid ones with the reason (logged too), and commits only what is stored", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const { config, group, topic } = yield* freshTopic(3)
 
       const keyed = [
@@ -132,15 +128,22 @@ describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
         assert.match(record!.headers[RatingEventSourceKafka.DeadLetterHeaders.offset]!, /^\d+$/)
       }
 
+      const deadLettered = logs.at("WARN").filter((line) => line.message === "dead-lettered an invalid rating event")
+      assert.strictEqual(deadLettered.length, invalid.length)
+      for (const { reason } of invalid) assert.isTrue(deadLettered.some((line) => String(line.annotations.reason).includes(reason)), reason)
+
       // A graceful stop leaves the group (no member lingers until its session times out).
       yield* Scope.close(scope, Exit.void)
       const group_ = yield* TestKafka.describeGroup(group)
       assert.strictEqual(group_.members, 0)
       assert.strictEqual(group_.state, "Empty")
-    }), { timeout: 120_000 })
+      assert.isTrue(logs.lines().some((line) => line.message === "left the consumer group"))
+    }).pipe(Effect.provide(logs.layer))
+  }, { timeout: 120_000 })
 
-  it.live("a batch stored but not committed (a crash between the two) is redelivered to the next consumer and skipped", () =>
-    Effect.gen(function* () {
+  it.live("a batch stored but not committed (a crash between the two) is redelivered to the next consumer and skipped", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const topic = TestKafka.unique("ratings")
       const group = TestKafka.unique("rating")
       const config = { ...consumerConfig(topic, group), drainTimeout: Duration.seconds(1) }
@@ -160,6 +163,7 @@ describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
       yield* Poll.until(storage.checkpoint(stream), (c) => Option.getOrElse(c, () => 0n) === 10n, { what: "the batch to be stored" })
       yield* Scope.close(first, Exit.void)
       assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 10n, "nothing was committed")
+      assert.isTrue(logs.at("WARN").some((line) => line.message === "the batch in hand did not finish in time; abandoning it (it will be redelivered)"))
 
       const results: Array<{ applied: number; redelivered: number }> = []
       const recording = RatingRepository.of({
@@ -176,24 +180,21 @@ describe.skipIf(!kafkaUp)("Kafka ingestion (real broker)", () => {
         const values = events.flatMap((e) => (e.recordId === `c${r}` && e.eventType === "put" ? [e.value as number] : []))
         assert.deepStrictEqual(yield* storage.aggregate(movie(`c${r}`)), new AggregatedRating({ count: values.length, sum: values.reduce((a, b) => a + b, 0) }))
       }
-    }), { timeout: 120_000 })
+    }).pipe(Effect.provide(logs.layer))
+  }, { timeout: 120_000 })
 })
 
 describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with MariaDB unreachable", () => {
-  it.live("consumption pauses with nothing committed, and resumes by itself when the database returns", () =>
-    Effect.gen(function* () {
+  it.live("consumption pauses with nothing committed, and resumes by itself when the database returns", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
       const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
       const { config, group, topic } = yield* freshTopic(1)
-      const storageFailed = yield* Deferred.make<void>()
-      const watchLogs = Logger.add(Logger.make(({ message }) => {
-        const text = globalThis.Array.isArray(message) ? message[0] : message
-        if (text === "storing rating events failed; retrying") Deferred.unsafeDone(storageFailed, Exit.void)
-      }))
       const repository = RatingRepositoryMysql.layer.pipe(
         Layer.provide(Mysql.layer({ ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) }, RatingRepositoryMysql.migrations))
       )
-      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), repository).pipe(Layer.provide(watchLogs)))
+      const context = yield* Layer.build(Layer.provideMerge(ingestion(config), repository))
       const storage = Context.get(context, RatingRepository)
 
       yield* produce(config, [put("down", "a", 2), put("down", "b", 4)])
@@ -201,7 +202,10 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
 
       yield* proxy.cut
       yield* produce(config, [put("down", "c", 6), put("down", "a", 10)])
-      yield* Deferred.await(storageFailed)
+      yield* Poll.until(Effect.sync(() => logs.at("WARN")), (warnings) => warnings.some((line) => line.message === "storing rating events failed; retrying"), {
+        what: "the failure to store, logged"
+      })
+      assert.isTrue(logs.at("WARN").some((line) => line.message === "database call failed"))
       assert.deepStrictEqual((yield* TestKafka.lag(group, topic)).get(0), 2n, "nothing committed while storage is down")
 
       yield* proxy.restore
@@ -209,7 +213,8 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion with 
       // The pool may hand out a connection that died in the outage once more before it reconnects.
       const after = yield* Poll.until(storage.aggregate(movie("down")), () => true, { what: "storage to answer again" })
       assert.deepStrictEqual(after, new AggregatedRating({ count: 3, sum: 20 }))
-    }).pipe(Effect.scoped), { timeout: 120_000 })
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  }, { timeout: 120_000 })
 })
 
 /** Messages with these values, keyed as the ingestor keys them, in this order: one partition keeps them in it. */
@@ -243,8 +248,9 @@ const RefusingRepository = (database: Mysql.MysqlConfig) =>
   ).pipe(Layer.provide(mariaDbRepository(database)))
 
 describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: events storage cannot apply (real broker, MariaDB)", () => {
-  it.live("an id with a lone surrogate among valid events: the valid ones are stored, it is dead-lettered with the reason, the lag reaches 0", () =>
-    Effect.gen(function* () {
+  it.live("an id with a lone surrogate among valid events: the valid ones are stored, it is dead-lettered with the reason, the lag reaches 0", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
       const { config, group, topic } = yield* freshTopic(1)
       // As the independent check sent it: JSON text whose escape decodes to a lone surrogate.
@@ -265,10 +271,16 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
       assert.strictEqual(deadLetter!.value, poison)
       assert.strictEqual(deadLetter!.headers[RatingEventSourceKafka.DeadLetterHeaders.reason], "userId: must be well-formed Unicode (it holds a lone surrogate)")
       assert.strictEqual(deadLetter!.headers[RatingEventSourceKafka.DeadLetterHeaders.offset], "50")
-    }).pipe(Effect.scoped), { timeout: 120_000 })
+      assert.deepStrictEqual(
+        logs.at("WARN").filter((line) => line.message === "dead-lettered an invalid rating event").map((line) => line.annotations.reason),
+        ["userId: must be well-formed Unicode (it holds a lone surrogate)"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  }, { timeout: 120_000 })
 
-  it.live("events storage refuses are set aside one by one (dead-lettered with the reason); the rest of their batch is stored and the lag reaches 0", () =>
-    Effect.gen(function* () {
+  it.live("events storage refuses are set aside one by one (dead-lettered with the reason); the rest of their batch is stored and the lag reaches 0", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const database = yield* MariaDb.makeTestDatabase
       const { config, group, topic } = yield* freshTopic(1)
       const events = Array.from({ length: 40 }, (_, i) => put("r", `u${i}`, (i % 10) + 1))
@@ -293,7 +305,9 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
         assert.strictEqual(letter.headers[RatingEventSourceKafka.DeadLetterHeaders.reason], "storage refused it: a string is not text its column can hold (injected)")
         assert.include(letter.value, `"userId":"refused"`)
       }
-    }).pipe(Effect.scoped), { timeout: 120_000 })
+      assert.lengthOf(logs.at("WARN").filter((line) => line.message === "dead-lettered a rating event storage refused"), 2)
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  }, { timeout: 120_000 })
 })
 
 describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: events that keep failing (real broker, MariaDB, gRPC health)", () => {
@@ -345,15 +359,19 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))("Kafka ingestion: even
 })
 
 describe.skipIf(!kafkaUp)("broker health check", () => {
-  it.live("passes while a broker answers and fails, naming the brokers, when none does", () =>
-    Effect.gen(function* () {
+  it.live("passes while a broker answers and fails, naming the brokers, when none does", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const up = yield* RatingEventSourceKafka.brokerCheck(TestKafka.config("any"))
       yield* up
       const down = yield* RatingEventSourceKafka.brokerCheck(Kafka.defaults(["127.0.0.1:1"], "test"))
       const error = yield* Effect.flip(down)
       assert.strictEqual(error._tag, "ServiceUnavailable")
       assert.include(error.message, "127.0.0.1:1")
-    }).pipe(Effect.scoped), { timeout: 60_000 })
+      // kafkajs says so too, in the service's log.
+      assert.isTrue(logs.at("ERROR").some((line) => line.annotations.component === "kafkajs" && line.message.includes("127.0.0.1:1")))
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  }, { timeout: 60_000 })
 })
 
 describe("consumer settings", () => {

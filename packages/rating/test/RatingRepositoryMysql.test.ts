@@ -4,9 +4,12 @@ import { AggregatedRating, type RatingEvent, RatingValue, RecordId, UserId } fro
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import { Deferred, Effect, Fiber, Layer, Option, Random } from "effect"
+import * as RatingStatements from "../src/adapters/internal/RatingStatements.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
+import * as ChangeSet from "../src/domain/ChangeSet.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
+import * as Logs from "@movieapp/testkit/Logs"
 
 /**
  * The repository on a fresh database, using what the server can do, or as on a
@@ -41,7 +44,7 @@ describe("statements of a batch", () => {
   it("are cut to sizes from a fixed set (512 and powers of two), in order, covering every row once", () => {
     const sizes = new Set<number>()
     for (const rows of [1, 3, 511, 512, 513, 1000, 6_700, 20_000]) {
-      const chunks = RatingRepositoryMysql.statementChunks(Array.from({ length: rows }, (_, i) => i))
+      const chunks = RatingStatements.statementChunks(Array.from({ length: rows }, (_, i) => i))
       assert.deepStrictEqual(chunks.flat(), Array.from({ length: rows }, (_, i) => i))
       for (const chunk of chunks) sizes.add(chunk.length)
     }
@@ -60,8 +63,8 @@ describe("new ratings told from existing ones by INSERT .. RETURNING", () => {
   }))
   const returned = (userIds: ReadonlyArray<string>) => userIds.map((userId) => ["movie", "r", userId])
   const marked = (userIds: ReadonlyArray<string>) => {
-    const changes = [...RatingRepositoryMysql.finalChanges(events).values()]
-    RatingRepositoryMysql.markInserted(changes, returned(userIds), (row) => changes.find((change) => change.key.userId === row[2])!)
+    const changes = [...ChangeSet.finalChanges(events).values()]
+    RatingStatements.markInserted(changes, returned(userIds), (row) => changes.find((change) => change.key.userId === row[2])!)
     return changes.filter((change) => change.applied).map((change) => change.key.userId)
   }
 
@@ -150,8 +153,9 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
           assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("lock-0") }), new AggregatedRating({ count: 1, sum: 3 }))
         }))
 
-      it.effect("a value the database cannot hold as sent is refused (StorageRefused), and nothing of the write is applied", () =>
-        Effect.gen(function* () {
+      it.effect("a value the database cannot hold as sent is refused (StorageRefused), and nothing of the write is applied", () => {
+        const logs = Logs.make()
+        return Effect.gen(function* () {
           const repository = yield* RatingRepository
           // MariaDB: INSERT IGNORE .. RETURNING unless the test turned it off.
           const insertIgnore = returning === "as the server allows"
@@ -179,7 +183,10 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
             if (event.eventType === "put") assert.strictEqual((yield* Effect.flip(repository.put(event)))._tag, "StorageRefused")
           }
           assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: RecordId.make("refuse-0") }), AggregatedRating.empty)
-        }))
+          // Each refusal is logged for operators with the server's own words (kept here rather than printed).
+          assert.lengthOf(logs.at("WARN").filter((line) => line.message === "the database refused rating events"), refusals.length * 3)
+        }).pipe(Effect.provide(logs.layer))
+      })
 
       it.effect("writers racing to give the same users their first ratings count each rating once", () =>
         Effect.gen(function* () {

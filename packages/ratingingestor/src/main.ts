@@ -3,15 +3,17 @@
  * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-address HOST:PORT] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
  * Picks the publisher adapter (Kafka when brokers are given, else the rating
  * service's RPC endpoint), runs the ingestion, prints a one-line summary on
- * stdout. Logs are JSON lines on stderr, so stdout carries only the result.
+ * stdout. Logs go to stderr (see platform's Cli: warnings and errors on a
+ * terminal, beside the progress bar; JSON lines otherwise), so stdout carries
+ * only the result.
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Cli from "@movieapp/platform/Cli"
 import * as Kafka from "@movieapp/platform/Kafka"
-import * as Logging from "@movieapp/platform/Logging"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
-import { Cause, Config, ConfigProvider, Console, Data, Effect, Either, Layer, Logger, Option } from "effect"
+import { Config, ConfigProvider, Console, Data, Effect, Either, Layer, Option } from "effect"
 import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
@@ -109,18 +111,6 @@ const ingest = Command.make(
 
 const cli = Command.run(ingest, { name: "ratingingestor", version: "0.1.0" })
 
-/** Expected failures become one line on stderr; the CLI already printed its own validation errors; bugs keep their trace. */
-const report = (cause: Cause.Cause<unknown>) =>
-  Option.match(Cause.failureOption(cause), {
-    onSome: (error) =>
-      ValidationError.isValidationError(error)
-        ? Effect.void
-        : Console.error(`ratingingestor: ${error instanceof Error ? error.message : String(error)}`),
-    onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(Cause.pretty(cause))
-  })
-
-// The level comes from the CLI's built-in `--log-level`.
-const logging = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logging.jsonLogger))
 
 /** `TRACING_ENDPOINT`, `TRACING_SAMPLE_RATIO`, as for the services; spans are flushed before exit. */
 const tracing = Layer.unwrapEffect(
@@ -130,8 +120,9 @@ const tracing = Layer.unwrapEffect(
 )
 
 cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, logging, tracing)),
-  // After the layers, so that an invalid TRACING_* is reported too.
-  Effect.tapErrorCause(report),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, tracing)),
+  // After the layers, so that an invalid TRACING_* is reported too; @effect/cli printed its own usage errors.
+  Effect.tapErrorCause((cause) => Cli.report(cause, ValidationError.isValidationError)),
+  Effect.provide(Cli.layer("ratingingestor")),
   NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
 )

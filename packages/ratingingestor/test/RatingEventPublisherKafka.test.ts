@@ -9,6 +9,7 @@ import * as Ingest from "../src/Ingest.js"
 import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
 import * as Synthetic from "../src/Synthetic.js"
 import { put, remove } from "./fixtures.js"
+import * as Logs from "@movieapp/testkit/Logs"
 
 const kafkaUp = await TestKafka.available()
 
@@ -39,18 +40,22 @@ describe.skipIf(!kafkaUp)("RatingEventPublisherKafka (real broker)", () => {
 
   it.live("generated events are published in batches and all arrive", () =>
     Effect.gen(function* () {
+      const logs = Logs.make()
       const topic = TestKafka.unique("generated")
       yield* TestKafka.createTopic(topic, 3)
       const summary = yield* Ingest.runGenerated({ count: 2_500, seed: 7, batchSize: 1_000 }).pipe(
-        Effect.provide(RatingEventPublisherKafka.layer({ kafka: TestKafka.config(topic) }))
+        Effect.provide(RatingEventPublisherKafka.layer({ kafka: TestKafka.config(topic) })),
+        Effect.provide(logs.layer)
       )
+      assert.deepStrictEqual(logs.at("INFO").map((line) => line.message), ["publishing synthetic rating events", "published synthetic rating events"])
       assert.strictEqual(summary.published, 2_500)
       const ends = yield* TestKafka.endOffsets(topic)
       assert.strictEqual([...ends.values()].reduce((n, end) => n + end, 0n), 2_500n)
     }), { timeout: 60_000 })
 
-  it.live("no reachable broker: a clear error naming the brokers and the reason", () =>
-    Effect.gen(function* () {
+  it.live("no reachable broker: a clear error naming the brokers and the reason", () => {
+    const logs = Logs.make()
+    return Effect.gen(function* () {
       const exit = yield* Layer.build(RatingEventPublisherKafka.layer({ kafka: Kafka.defaults(["127.0.0.1:1"], "test") })).pipe(
         Effect.scoped,
         Effect.exit
@@ -60,7 +65,10 @@ describe.skipIf(!kafkaUp)("RatingEventPublisherKafka (real broker)", () => {
       assert.include(message, "cannot publish to Kafka topic ratings")
       assert.include(message, "127.0.0.1:1")
       assert.include(message, "ECONNREFUSED")
-    }), { timeout: 60_000 })
+      // kafkajs logged each try, kept here rather than printed.
+      assert.isTrue(logs.at("ERROR").some((line) => line.annotations.component === "kafkajs" && line.message.includes("ECONNREFUSED 127.0.0.1:1")))
+    }).pipe(Effect.provide(logs.layer))
+  }, { timeout: 60_000 })
 })
 
 describe("Synthetic events", () => {

@@ -11,6 +11,10 @@ import * as RatingEventPublisherRpc from "../src/adapters/RatingEventPublisherRp
 import * as Ingest from "../src/Ingest.js"
 import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
 import { eventFile, put, puts } from "./fixtures.js"
+import * as Logs from "@movieapp/testkit/Logs"
+
+/** The listeners' and the ingestion's Info lines, kept rather than printed: nothing here goes wrong on purpose but what the tests check. */
+const quiet = Logs.make().layer
 
 const at = (port: number): RpcTransport.Address => ({ host: "127.0.0.1", port })
 const text = (address: RpcTransport.Address) => `${address.host}:${address.port}`
@@ -43,7 +47,7 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
         PutRating: unused,
         DeleteRating: unused
       })
-      const server = yield* Layer.build(RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers)))
+      const server = yield* Layer.build(RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers), Layer.provide(quiet)))
       return { address: at(Context.get(server, RpcTransport.RpcListener).port), received: Ref.get(received) }
     })
   )
@@ -51,7 +55,7 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
 
 /** An HTTP server's port: something listens there, but not Effect RPC. */
 const httpPort = Effect.map(
-  Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 })),
+  Layer.build(Http.serve(Layer.empty, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(quiet))),
   (context) => Http.boundPort(Context.get(context, HttpServer.HttpServer))
 )
 
@@ -81,7 +85,8 @@ describe("RatingEventPublisherRpc", () => {
       const service = yield* RatingServiceStub
       const events = puts(5)
       const summary = yield* Ingest.run({ file: yield* eventFile(events), onInvalid: "abort", batchSize: 2, progress: false }).pipe(
-        Effect.provide(RatingEventPublisherRpc.layer({ address: service.address }))
+        Effect.provide(RatingEventPublisherRpc.layer({ address: service.address })),
+        Effect.provide(quiet)
       )
       assert.strictEqual(summary.published, 5)
       assert.deepStrictEqual(yield* service.received, [events.slice(0, 2), events.slice(2, 4), events.slice(4)])

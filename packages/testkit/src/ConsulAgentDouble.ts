@@ -1,16 +1,18 @@
 /**
  * Test double of a Consul agent's HTTP API, over a real socket. No Consul binary
  * can be installed on the machines that run the tests, so this stands in for a
- * single dev-mode agent, implementing only what movieapp uses, the way Consul
- * does it (as read from Consul's sources; see STACK.md, "Consul"):
+ * single dev-mode agent, implementing what the discovery adapter
+ * (platform/DiscoveryConsul) calls and what the agent API suite
+ * (test/ConsulAgentDouble.test.ts, run against a real agent too) checks, the way
+ * Consul does it (see STACK.md, "Consul"):
  *
- * - `PUT /v1/agent/service/register`: the service ID defaults to its name; TTL
- *   checks only (`Check` or `Checks`), ids `service:<id>` (`service:<id>:<n>` when
- *   several) unless given, named `Service '<name>' check`; a check starts
- *   `critical` unless `Status` is given; registering again keeps the status of
- *   checks it already had; `DeregisterCriticalServiceAfter` below the agent's
- *   minimum (1m) is raised to it; a wildcard `Address` is refused.
- * - `PUT /v1/agent/service/deregister/<id>`, `PUT /v1/agent/check/{pass,warn,fail}/<check id>`:
+ * - `PUT /v1/agent/service/register` with one TTL `Check`: the service ID
+ *   defaults to its name; the check id to `service:<id>`, its name to
+ *   `Service '<name>' check`; a check starts `critical` unless `Status` is given,
+ *   and registering again keeps the status it had; `DeregisterCriticalServiceAfter`
+ *   below the agent's minimum (1m) is raised to it; a wildcard `Address`, a
+ *   missing `Name` and a check without a TTL are refused (400).
+ * - `PUT /v1/agent/service/deregister/<id>`, `PUT /v1/agent/check/{pass,fail}/<check id>`:
  *   404 with Consul's message for an unknown id.
  * - `GET /v1/health/service/<name>`: `[]` when empty, never `null`; `?passing`
  *   drops an entry when any of its checks (the node's `serfHealth` included) is not
@@ -22,8 +24,7 @@
  *   `checkReapInterval` the agent removes services critical for longer than their
  *   `DeregisterCriticalServiceAfter`.
  * - Every PUT answers an empty 200 body; errors are plain text.
- * - With `aclToken`, requests must carry it (`X-Consul-Token`, `Authorization:
- *   Bearer`, or `?token=`): 403 otherwise.
+ * - With `aclToken`, requests must carry it as the adapter sends it (`X-Consul-Token`): 403 otherwise.
  *
  * Beyond the API, a test can make the agent unavailable (every request answers
  * 500 `No cluster leader`) and restore an empty snapshot (state forgotten, the
@@ -36,8 +37,6 @@ import { Clock, Context, Data, Duration, Effect, FiberMap, Layer, Random, Schedu
 import { createServer } from "node:http"
 
 export interface Options {
-  /** The agent's node name. */
-  readonly nodeName?: string
   /** The node's address: what clients dial when a service registered no address. Default 127.0.0.1. */
   readonly nodeAddress?: string
   /** When set, ACLs are enforced: requests without this token are refused. */
@@ -73,19 +72,18 @@ export interface ConsulAgentDouble {
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
 }
 
-type Status = "passing" | "warning" | "critical"
+type Status = "passing" | "critical"
 
 interface Service {
   readonly id: string
   readonly name: string
-  readonly tags: ReadonlyArray<string>
   readonly address: string
   readonly port: number
-  readonly meta: Record<string, string>
   readonly createIndex: number
   modifyIndex: number
 }
 
+/** A service's TTL check (one per service, as the adapter registers them). */
 interface Check {
   readonly id: string
   readonly name: string
@@ -104,7 +102,7 @@ interface Check {
 class HttpError extends Data.TaggedError("HttpError")<{ readonly status: number; readonly reason: string }> {}
 const httpError = (status: number, reason: string) => new HttpError({ status, reason })
 
-const statuses: ReadonlyArray<Status> = ["passing", "warning", "critical"]
+const NODE_NAME = "consul-double"
 const maxQueryTime = 600_000
 const defaultQueryTime = 300_000
 
@@ -122,23 +120,13 @@ export const parseGoDuration = (text: string): number | undefined => {
   return match[1] === "-" ? -total : total
 }
 
-/** Consul decodes bodies case-insensitively and accepts snake_case aliases. */
-const field = (object: Record<string, unknown>, name: string): unknown => {
-  const wanted = [name.toLowerCase(), name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()]
-  for (const [key, value] of Object.entries(object)) {
-    if (wanted.includes(key.toLowerCase())) return value
-  }
-  return undefined
-}
-
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const decodeFailed = (reason: string) => httpError(400, `Request decode failed: ${reason}`)
 
 const durationField = (object: Record<string, unknown>, name: string): number | undefined => {
-  const value = field(object, name)
-  if (value === undefined || value === null || value === "") return undefined
-  if (typeof value === "number") return value / 1e6
+  const value = object[name]
+  if (value === undefined || value === "") return undefined
   if (typeof value !== "string") throw decodeFailed(`${name}: expected a duration string`)
   const parsed = parseGoDuration(value)
   if (parsed === undefined) throw decodeFailed(`time: invalid duration "${value}"`)
@@ -146,8 +134,8 @@ const durationField = (object: Record<string, unknown>, name: string): number | 
 }
 
 const stringField = (object: Record<string, unknown>, name: string): string => {
-  const value = field(object, name)
-  if (value === undefined || value === null) return ""
+  const value = object[name]
+  if (value === undefined) return ""
   if (typeof value !== "string") throw decodeFailed(`${name}: expected a string`)
   return value
 }
@@ -155,12 +143,10 @@ const stringField = (object: Record<string, unknown>, name: string): string => {
 const isWildcard = (address: string) => address === "0.0.0.0" || address === "::" || address === "[::]"
 
 export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const nodeName = options.nodeName ?? "consul-double"
+  Effect.gen(function*() {
     const nodeAddress = options.nodeAddress ?? "127.0.0.1"
     const deregisterMin = Duration.toMillis(options.checkDeregisterIntervalMin ?? "1 minute")
     const reapInterval = options.checkReapInterval ?? "30 seconds"
-    const nodeId = crypto.randomUUID()
 
     const services = new Map<string, Service>()
     const checks = new Map<string, Check>()
@@ -215,7 +201,7 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
       )
 
     const removeService = (id: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = services.get(id)
         if (service === undefined) return false
         services.delete(id)
@@ -229,93 +215,51 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
         return true
       })
 
-    const register = (body: unknown, replaceExistingChecks: boolean) =>
-      Effect.gen(function* () {
+    const register = (body: unknown) =>
+      Effect.gen(function*() {
         if (!isRecord(body)) throw decodeFailed("expected a JSON object")
         const name = stringField(body, "Name")
         if (name === "") throw httpError(400, "Missing service name")
         const address = stringField(body, "Address")
         if (isWildcard(address)) throw httpError(400, "Invalid service address")
         const id = stringField(body, "ID") || name
-        const portValue = field(body, "Port") ?? 0
-        if (typeof portValue !== "number" || !Number.isInteger(portValue)) throw decodeFailed("Port: expected an integer")
-        const tagsValue = field(body, "Tags") ?? []
-        if (!Array.isArray(tagsValue) || !tagsValue.every((t) => typeof t === "string")) throw decodeFailed("Tags: expected strings")
-        const metaValue = field(body, "Meta") ?? {}
-        if (!isRecord(metaValue)) throw decodeFailed("Meta: expected an object")
-        const single = field(body, "Check")
-        const many = field(body, "Checks") ?? []
-        if (!Array.isArray(many)) throw decodeFailed("Checks: expected an array")
-        const definitions = [...(isRecord(single) ? [single] : []), ...many]
-        const parsed = definitions.map((definition, i) => {
-          if (!isRecord(definition)) throw decodeFailed("check: expected an object")
-          const ttl = durationField(definition, "TTL")
-          for (const other of ["HTTP", "TCP", "GRPC", "Args", "Script", "H2PING", "UDP", "AliasService", "DockerContainerID", "OSService"]) {
-            if (field(definition, other) !== undefined) throw httpError(400, `Invalid check: this test double implements TTL checks only, not ${other}`)
-          }
-          if (ttl === undefined || ttl <= 0) throw httpError(400, "Invalid check: TTL must be > 0 for TTL checks")
-          const status = stringField(definition, "Status")
-          if (status !== "" && !statuses.includes(status as Status)) {
-            throw httpError(400, "Status for checks must 'passing', 'warning', 'critical'")
-          }
-          const deregisterAfter = durationField(definition, "DeregisterCriticalServiceAfter")
-          return {
-            id: stringField(definition, "CheckID") || (definitions.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`),
-            name: stringField(definition, "Name") || `Service '${name}' check`,
-            ttl,
-            status: (status || "critical") as Status,
-            deregisterAfter: deregisterAfter !== undefined && deregisterAfter > 0 ? Math.max(deregisterAfter, deregisterMin) : undefined
-          }
-        })
+        const port = body.Port ?? 0
+        if (typeof port !== "number" || !Number.isInteger(port)) throw decodeFailed("Port: expected an integer")
+        const definition = body.Check
+        if (!isRecord(definition)) throw httpError(400, "Invalid check: this test double takes one TTL Check")
+        const ttl = durationField(definition, "TTL")
+        if (ttl === undefined || ttl <= 0) throw httpError(400, "Invalid check: TTL must be > 0 for TTL checks")
+        const deregisterAfter = durationField(definition, "DeregisterCriticalServiceAfter")
+        const checkId = stringField(definition, "CheckID") || `service:${id}`
 
         const now = yield* Clock.currentTimeMillis
         const at = bump()
         const existing = services.get(id)
-        services.set(id, {
-          id,
-          name,
-          tags: tagsValue as Array<string>,
-          address,
-          port: portValue,
-          meta: metaValue as Record<string, string>,
-          createIndex: existing?.createIndex ?? at,
-          modifyIndex: at
-        })
+        services.set(id, { id, name, address, port, createIndex: existing?.createIndex ?? at, modifyIndex: at })
         if (existing !== undefined && existing.name !== name) removedAt.set(existing.name, at)
-        const kept = new Set(parsed.map((c) => c.id))
-        if (replaceExistingChecks) {
-          for (const [checkId, check] of checks) {
-            if (check.serviceId === id && !kept.has(checkId)) {
-              checks.delete(checkId)
-              yield* FiberMap.remove(timers, checkId)
-            }
-          }
+        // Registering again keeps what the check already knew (Consul's check state snapshot).
+        const previous = checks.get(checkId)
+        const status = previous?.status ?? (stringField(definition, "Status") === "passing" ? "passing" : "critical")
+        const check: Check = {
+          id: checkId,
+          name: stringField(definition, "Name") || `Service '${name}' check`,
+          serviceId: id,
+          serviceName: name,
+          ttl,
+          deregisterAfter: deregisterAfter !== undefined && deregisterAfter > 0 ? Math.max(deregisterAfter, deregisterMin) : undefined,
+          status,
+          output: previous?.output ?? "",
+          criticalSince: status === "critical" ? (previous?.criticalSince ?? now) : undefined,
+          createIndex: previous?.createIndex ?? at,
+          modifyIndex: at
         }
-        for (const definition of parsed) {
-          // Registering again keeps what the check already knew (Consul's check state snapshot).
-          const previous = checks.get(definition.id)
-          const status = previous?.status ?? definition.status
-          const check: Check = {
-            id: definition.id,
-            name: definition.name,
-            serviceId: id,
-            serviceName: name,
-            ttl: definition.ttl,
-            deregisterAfter: definition.deregisterAfter,
-            status,
-            output: previous?.output ?? "",
-            criticalSince: status === "critical" ? (previous?.criticalSince ?? now) : undefined,
-            createIndex: previous?.createIndex ?? at,
-            modifyIndex: at
-          }
-          checks.set(check.id, check)
-          yield* armTtl(check)
-        }
+        checks.set(check.id, check)
+        yield* armTtl(check)
         yield* publish
       })
 
     const updateCheck = (checkId: string, status: Status, note: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const check = checks.get(checkId)
         if (check === undefined) {
           throw httpError(404, `Unknown check ID "${checkId}". Ensure that the check ID is passed, not the check name.`)
@@ -326,14 +270,14 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
       })
 
     const deregister = (id: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (!(yield* removeService(id))) {
           throw httpError(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`)
         }
         yield* publish
       })
 
-    const reap = Effect.gen(function* () {
+    const reap = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       let removed = false
       for (const check of [...checks.values()]) {
@@ -344,39 +288,27 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
     })
     yield* reap.pipe(Effect.repeat(Schedule.spaced(reapInterval)), Effect.forkScoped)
 
-    const checkJson = (check: Check, service: Service) => ({
-      Node: nodeName,
+    const checkJson = (check: Check) => ({
+      Node: NODE_NAME,
       CheckID: check.id,
       Name: check.name,
       Status: check.status,
-      Notes: "",
       Output: check.output,
-      ServiceID: service.id,
-      ServiceName: service.name,
-      ServiceTags: service.tags,
+      ServiceID: check.serviceId,
+      ServiceName: check.serviceName,
       Type: "ttl",
-      Interval: "",
-      Timeout: "",
-      ExposedPort: 0,
-      Definition: {},
       CreateIndex: check.createIndex,
       ModifyIndex: check.modifyIndex
     })
     const serfHealth = () => ({
-      Node: nodeName,
+      Node: NODE_NAME,
       CheckID: "serfHealth",
       Name: "Serf Health Status",
       Status: "passing",
-      Notes: "",
       Output: "Agent alive and reachable",
       ServiceID: "",
       ServiceName: "",
-      ServiceTags: [],
       Type: "",
-      Interval: "",
-      Timeout: "",
-      ExposedPort: 0,
-      Definition: {},
       CreateIndex: nodeIndex,
       ModifyIndex: nodeIndex
     })
@@ -384,45 +316,25 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
       [...services.values()]
         .filter((service) => service.name === name)
         .sort((a, b) => a.id.localeCompare(b.id))
-        .map((service) => {
-          const own = [...checks.values()].filter((c) => c.serviceId === service.id)
-          return { service, own }
-        })
+        .map((service) => ({ service, own: [...checks.values()].filter((c) => c.serviceId === service.id) }))
         .filter(({ own }) => !passingOnly || own.every((c) => c.status === "passing"))
         .map(({ own, service }) => ({
-          Node: {
-            ID: nodeId,
-            Node: nodeName,
-            Address: nodeAddress,
-            Datacenter: "dc1",
-            TaggedAddresses: { lan: nodeAddress, lan_ipv4: nodeAddress, wan: nodeAddress, wan_ipv4: nodeAddress },
-            Meta: { "consul-network-segment": "" },
-            CreateIndex: nodeIndex,
-            ModifyIndex: nodeIndex
-          },
+          Node: { Node: NODE_NAME, Address: nodeAddress, Datacenter: "dc1", CreateIndex: nodeIndex, ModifyIndex: nodeIndex },
           Service: {
             ID: service.id,
             Service: service.name,
-            Tags: service.tags,
             Address: service.address,
-            Meta: service.meta,
             Port: service.port,
-            Weights: { Passing: 1, Warning: 1 },
-            EnableTagOverride: false,
             CreateIndex: service.createIndex,
             ModifyIndex: service.modifyIndex
           },
-          Checks: [serfHealth(), ...own.map((check) => checkJson(check, service))]
+          Checks: [serfHealth(), ...own.map(checkJson)]
         }))
 
     const health = (name: string, query: URLSearchParams) =>
-      Effect.gen(function* () {
-        let passingOnly = false
-        if (query.has("passing")) {
-          const raw = query.get("passing")!
-          if (raw === "" || ["1", "t", "T", "true", "TRUE", "True"].includes(raw)) passingOnly = true
-          else if (!["0", "f", "F", "false", "FALSE", "False"].includes(raw)) throw httpError(400, "Invalid value for ?passing")
-        }
+      Effect.gen(function*() {
+        const passing = query.get("passing")
+        const passingOnly = passing !== null && ["", "1", "t", "true"].includes(passing.toLowerCase())
         const minIndex = query.has("index") ? Number(query.get("index")) : 0
         if (!Number.isInteger(minIndex) || minIndex < 0) throw httpError(400, "Invalid index")
         let wait = defaultQueryTime
@@ -443,57 +355,40 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
           if (unavailable) return yield* httpError(500, "No cluster leader")
         }
         return HttpServerResponse.unsafeJson(entries(name, passingOnly), {
-          headers: {
-            "x-consul-index": String(serviceIndex(name)),
-            "x-consul-knownleader": "true",
-            "x-consul-lastcontact": "0"
-          }
+          headers: { "x-consul-index": String(serviceIndex(name)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" }
         })
       })
 
-    const tokenOf = (request: HttpServerRequest.HttpServerRequest, query: URLSearchParams) => {
-      const header = request.headers["x-consul-token"]
-      if (header) return header
-      const bearer = /^Bearer\s+(.+)$/i.exec(request.headers["authorization"] ?? "")
-      if (bearer) return bearer[1]
-      return query.get("token") ?? undefined
-    }
-
     const ok = HttpServerResponse.empty({ status: 200 })
     const route = (request: HttpServerRequest.HttpServerRequest, path: string, query: URLSearchParams) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const method = request.method
         const put = (handle: () => Effect.Effect<void>) =>
           method === "PUT" ? Effect.as(handle(), ok) : Effect.fail(httpError(405, `method ${method} not allowed`))
         const tail = (prefix: string) => decodeURIComponent(path.slice(prefix.length))
         if (path === "/v1/agent/service/register") {
-          if (method !== "PUT") return yield* httpError(405, `method ${method} not allowed`)
           const text = yield* request.text.pipe(Effect.orDie)
           const body = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => decodeFailed(String(e)) })
-          const replace = query.has("replace-existing-checks") && ["", "true"].includes(query.get("replace-existing-checks")!)
-          return yield* put(() => register(body, replace))
+          return yield* put(() => register(body))
         }
         if (path.startsWith("/v1/agent/service/deregister/")) return yield* put(() => deregister(tail("/v1/agent/service/deregister/")))
-        for (const [verb, status] of [["pass", "passing"], ["warn", "warning"], ["fail", "critical"]] as const) {
+        for (const [verb, status] of [["pass", "passing"], ["fail", "critical"]] as const) {
           const prefix = `/v1/agent/check/${verb}/`
           if (path.startsWith(prefix)) return yield* put(() => updateCheck(tail(prefix), status, query.get("note") ?? ""))
         }
-        if (path.startsWith("/v1/health/service/")) {
-          if (method !== "GET") return yield* httpError(405, `method ${method} not allowed`)
-          return yield* health(tail("/v1/health/service/"), query)
-        }
+        if (path.startsWith("/v1/health/service/") && method === "GET") return yield* health(tail("/v1/health/service/"), query)
         return yield* httpError(404, "Not found: this test double does not implement this endpoint")
       })
 
     // Interruptible, unlike a bare HttpApp: a client that hangs up, or the double
     // closing, ends the blocking queries in flight.
-    const app = Effect.interruptible(Effect.gen(function* () {
+    const app = Effect.interruptible(Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const url = new URL(request.url, "http://consul")
       recorded.push({ at: Date.now(), method: request.method, path: url.pathname, query: url.searchParams })
       if (unavailable) return HttpServerResponse.text("No cluster leader", { status: 500 })
       if (options.aclToken !== undefined) {
-        const token = tokenOf(request, url.searchParams)
+        const token = request.headers["x-consul-token"]
         if (token === undefined) return HttpServerResponse.text("Permission denied: anonymous token lacks permission", { status: 403 })
         if (token !== options.aclToken) return HttpServerResponse.text("ACL not found", { status: 403 })
       }
@@ -521,7 +416,7 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
           generation += 1
           return publish
         }),
-      restoreEmptySnapshot: Effect.gen(function* () {
+      restoreEmptySnapshot: Effect.gen(function*() {
         services.clear()
         checks.clear()
         removedAt.clear()

@@ -6,8 +6,7 @@ import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import { Effect } from "effect"
-import { createRequire } from "node:module"
-import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
 type UnaryMethod<Req, Res> = (
   request: Req,
@@ -58,15 +57,14 @@ export const callRaw = (address: string, path: string, bytes: Uint8Array): Effec
 /** Binds a generated client's method, keeping `this`. */
 export const method = <C, K extends keyof C>(c: C, name: K) => (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
 
-const require = createRequire(import.meta.url)
-
 /** grpc.health.v1.Health/Check of `service` ("" for the server as a whole). */
 export const healthCheck = (address: string, service: string): Effect.Effect<string, grpc.ServiceError> =>
   GrpcHealth.check(address, service)
 
 const reflectionPackage = grpc.loadPackageDefinition(
   protoLoader.loadSync(
-    path.join(path.dirname(require.resolve("@grpc/reflection/package.json")), "build/proto/grpc/reflection/v1/reflection.proto"),
+    // The protocol as vendored in proto/, the one the servers' descriptor set holds.
+    fileURLToPath(new URL("../../../proto/grpc/reflection/v1/reflection.proto", import.meta.url)),
     { keepCase: false, longs: String, defaults: true, oneofs: true }
   )
 ) as unknown as { grpc: { reflection: { v1: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client } } } }

@@ -47,3 +47,10 @@ export const required = (server: {
   console.warn(`${message}: skipping ${server.name} suites`)
   return false
 }
+
+/**
+ * Says that the suites of a server never required (a real Consul agent, which no
+ * package installs here) are skipped, and how to run them: no skip goes without
+ * its reason.
+ */
+export const skipped = (suites: string, howToRun: string): void => console.info(`skipping ${suites}: ${howToRun}`)

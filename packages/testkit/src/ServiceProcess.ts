@@ -1,7 +1,8 @@
 /**
  * A service's `main.ts` run as a real child process (tsx, source condition), with
  * its JSON log lines collected so tests can wait for what it says, signal it, and
- * see how it exits. A process still running when the scope closes is killed.
+ * see how it exits; what it writes to stderr is collected too, not shown. A
+ * process still running when the scope closes is killed.
  */
 import { Deferred, type Duration, Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
@@ -25,8 +26,10 @@ export interface Exit {
 
 export interface ServiceProcess {
   readonly pid: number
-  /** Every log line so far. */
+  /** Every log line so far (stdout). */
   readonly logs: () => ReadonlyArray<LogLine>
+  /** Every line written to stderr so far. */
+  readonly stderr: () => ReadonlyArray<string>
   /** The first log line (past or future) that satisfies `predicate`; fails if the process exits first. */
   readonly awaitLog: (predicate: (line: LogLine) => boolean) => Effect.Effect<LogLine, Error>
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
@@ -54,13 +57,14 @@ export const start = (
   Effect.gen(function* () {
     const exit = yield* Deferred.make<Exit>()
     const lines: Array<LogLine> = []
+    const errorLines: Array<string> = []
     const waiters = new Set<{ readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(...command([process.execPath, "--conditions=source", "--import", "tsx", main, ...args], options), {
           cwd: repo,
           env: { ...process.env, ...env },
-          stdio: ["ignore", "pipe", "inherit"]
+          stdio: ["ignore", "pipe", "pipe"]
         })
       ),
       (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
@@ -80,6 +84,7 @@ export const start = (
         }
       }
     })
+    createInterface({ input: child.stderr! }).on("line", (text) => void errorLines.push(text))
     child.on("exit", (code, signal) => {
       Deferred.unsafeDone(exit, Effect.succeed({ code, signal }))
       for (const waiter of waiters) {
@@ -90,6 +95,7 @@ export const start = (
     return {
       pid: child.pid!,
       logs: () => lines,
+      stderr: () => errorLines,
       awaitLog: (predicate) =>
         Effect.suspend(() => {
           const seen = lines.find(predicate)
@@ -107,7 +113,7 @@ export const start = (
           effect,
           Deferred.await(exit).pipe(Effect.flatMap((e) =>
             Effect.dieMessage(`${main} exited (code ${e.code}, signal ${e.signal}); last logs:\n${
-              lines.slice(-10).map((line) => JSON.stringify(line)).join("\n")
+              [...lines.slice(-10).map((line) => JSON.stringify(line)), ...errorLines.slice(-10)].join("\n")
             }`)
           ))
         )

@@ -1,9 +1,12 @@
-/** HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata`, with an OpenAPI document. */
+/** HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata`, with an OpenAPI document; errors as Http.ErrorBody. */
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter } from "@effect/platform"
-import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import { Code } from "@movieapp/platform/GrpcStatus"
+import * as Http from "@movieapp/platform/Http"
 import { Effect, Layer, Schema } from "effect"
 import { MetadataService } from "../MetadataService.js"
+
+const NotFound = Http.apiError(MetadataNotFound, { status: 404, code: Code.NOT_FOUND })
 
 export class MetadataHttpApi extends HttpApi.make("metadata").add(
   HttpApiGroup.make("metadata")
@@ -11,14 +14,14 @@ export class MetadataHttpApi extends HttpApi.make("metadata").add(
       HttpApiEndpoint.get("get", "/metadata")
         .setUrlParams(Schema.Struct({ id: MovieId }))
         .addSuccess(Metadata)
-        .addError(MetadataNotFound)
-        .addError(ServiceUnavailable)
+        .addError(NotFound)
+        .addError(Http.ServiceUnavailableError)
     )
     .add(
       HttpApiEndpoint.put("put", "/metadata")
         .setPayload(Metadata)
         .addSuccess(Metadata)
-        .addError(ServiceUnavailable)
+        .addError(Http.ServiceUnavailableError)
     )
 ) {}
 

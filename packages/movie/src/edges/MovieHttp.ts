@@ -1,7 +1,8 @@
-/** HTTP JSON edge: `GET /movie?id=` answers `{"metadata":{...},"rating":n,"ratingsCount":n}`. */
+/** HTTP JSON edge: `GET /movie?id=` answers `{"metadata":{...},"rating":n,"ratingsCount":n}`; errors are Http.ErrorBody. */
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter } from "@effect/platform"
-import { DeadlineExceeded, InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import { Code } from "@movieapp/platform/GrpcStatus"
+import * as Http from "@movieapp/platform/Http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { MovieService } from "../MovieService.js"
 
@@ -12,15 +13,17 @@ export const MovieDetailsResponse = Schema.Struct({
   ratingsCount: Schema.NonNegativeInt
 })
 
+const NotFound = Http.apiError(MetadataNotFound, { status: 404, code: Code.NOT_FOUND })
+
 export class MovieHttpApi extends HttpApi.make("movie").add(
   HttpApiGroup.make("movie").add(
     HttpApiEndpoint.get("get", "/movie")
       .setUrlParams(Schema.Struct({ id: MovieId }))
       .addSuccess(MovieDetailsResponse)
-      .addError(MetadataNotFound)
-      .addError(ServiceUnavailable)
-      .addError(DeadlineExceeded)
-      .addError(InvalidArgument)
+      .addError(NotFound)
+      .addError(Http.ServiceUnavailableError)
+      .addError(Http.DeadlineExceededError)
+      .addError(Http.InvalidArgumentError)
   )
 ) {}
 

@@ -5,15 +5,24 @@
  * stored ratings imply.
  */
 import { SqlClient, SqlError } from "@effect/sql"
-import { AggregatedRating, type RatingEvent, type RatingKey, type RecordKey } from "@movieapp/contracts/Rating"
+import { AggregatedRating, type RatingEvent } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
-import { Array, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
-import * as Aggregate from "../domain/Aggregate.js"
-import * as Identity from "../domain/Identity.js"
+import * as ChangeSet from "../domain/ChangeSet.js"
 import * as Redelivery from "../domain/Redelivery.js"
 import type { StreamBatch } from "../ports/RatingEventSource.js"
 import { RatingRepository, StorageRefused } from "../ports/RatingRepository.js"
+import {
+  aggregateParams,
+  keyParams,
+  markInserted,
+  placeholders,
+  ratingOf,
+  ratingParams,
+  statementChunks,
+  whereKeys
+} from "./internal/RatingStatements.js"
 
 /** The rating service's migrations (and the table recording which ran). */
 export const migrations = {
@@ -28,54 +37,6 @@ const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
-
-/**
- * Rows per statement: a batch from Kafka can hold tens of thousands of events,
- * one statement takes at most 65,535 placeholders, and MariaDB turns IN lists of
- * 1000 or more into a subquery it plans poorly.
- */
-const STATEMENT_ROWS = 512
-
-/**
- * `rows` cut into statements of STATEMENT_ROWS, the rest in powers of two. Each
- * statement text is prepared once per connection and kept (mysql2 caches up to
- * 16,000 per connection, the server allows 16,382 in all): with sizes from a set
- * of ten, a connection holds a few dozen, however batches vary.
- */
-export const statementChunks = <T>(rows: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
-  const chunks: Array<ReadonlyArray<T>> = []
-  let at = 0
-  while (at < rows.length) {
-    let size = STATEMENT_ROWS
-    while (size > rows.length - at) size /= 2
-    chunks.push(rows.slice(at, at + size))
-    at += size
-  }
-  return chunks
-}
-
-const placeholderLists = new Map<string, string>()
-
-/** `(?, ?, ?), (?, ?, ?)`: `rows` rows of `width` placeholders (kept: the same few sizes recur for every batch). */
-const placeholders = (rows: number, width: number) => {
-  const id = `${rows}x${width}`
-  let list = placeholderLists.get(id)
-  if (list === undefined) {
-    list = Array.replicate(`(${Array.replicate("?", width).join(", ")})`, rows).join(", ")
-    placeholderLists.set(id, list)
-  }
-  return list
-}
-
-/**
- * The rows of `keys` rating keys. MariaDB scans the whole table for a row
- * constructor IN list of one (and a DELETE locks every row it scans), so one key
- * is spelled out.
- */
-const whereKeys = (keys: number) =>
-  keys === 1
-    ? "record_type = ? AND record_id = ? AND user_id = ?"
-    : `(record_type, record_id, user_id) IN (${placeholders(keys, 3)})`
 
 /**
  * Lock conflicts between concurrent batches, which InnoDB resolves by aborting
@@ -113,56 +74,6 @@ const refusalOf = (error: unknown): string | undefined =>
  */
 class ForeignRow extends Error {}
 
-/** A user's rating for a record after a batch, and what it was before. */
-export interface Change {
-  /** Its record's identity (Identity.record): aggregates are per record. */
-  readonly record: string
-  readonly key: RatingKey
-  /** The value after the batch; undefined when deleted. */
-  readonly next: number | undefined
-  /** The value before, once known. */
-  before: number | undefined
-  /** Written already by the batch's first statements (MariaDB: inserted where absent, or deleted). */
-  applied: boolean
-}
-
-/** The last change of each rating in `events`, by its identity (as ratingOf builds it from a row). */
-export const finalChanges = (events: ReadonlyArray<RatingEvent>): Map<string, Change> => {
-  const finals = new Map<string, Change>()
-  for (const event of events) {
-    finals.set(Identity.rating(event), {
-      record: Identity.record(event),
-      key: event,
-      next: event.eventType === "put" ? event.value : undefined,
-      before: undefined,
-      applied: false
-    })
-  }
-  return finals
-}
-
-/** A rating's identity, from a row selected as (record_type, record_id, user_id, ...) values. */
-const ratingOf = (row: ReadonlyArray<unknown>) =>
-  Identity.rating({ recordType: String(row[0]), recordId: String(row[1]), userId: String(row[2]) })
-
-const isRowOf = (change: Change, row: ReadonlyArray<unknown>) =>
-  row[2] === change.key.userId && row[1] === change.key.recordId && row[0] === change.key.recordType
-
-/**
- * Marks the changes of `chunk` whose rows an INSERT .. RETURNING `returned`.
- * MariaDB returns them in the order of the VALUES list, so they are matched in
- * one pass; a row out of that order is looked up (`changeOf`) instead, so the
- * result never depends on the order.
- */
-export const markInserted = (chunk: ReadonlyArray<Change>, returned: ReadonlyArray<ReadonlyArray<unknown>>, changeOf: (row: ReadonlyArray<unknown>) => Change) => {
-  let at = 0
-  for (const row of returned) {
-    while (at < chunk.length && !isRowOf(chunk[at]!, row)) at++
-    if (at < chunk.length) chunk[at++]!.applied = true
-    else changeOf(row).applied = true
-  }
-}
-
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const server = yield* Mysql.MysqlServer
@@ -191,28 +102,10 @@ export const make = Effect.gen(function* () {
   const inChunks = <T>(rows: ReadonlyArray<T>, statement: (chunk: ReadonlyArray<T>) => Effect.Effect<unknown, SqlError.SqlError>) =>
     Effect.forEach(statementChunks(rows), statement, { discard: true })
 
-  // Statement parameters, flattened in loops: these run for every event of every batch.
-  const keyParams = (changes: ReadonlyArray<Change>) => {
-    const params: Array<unknown> = []
-    for (const { key } of changes) params.push(key.recordType, key.recordId, key.userId)
-    return params
-  }
-  const ratingParams = (changes: ReadonlyArray<Change>) => {
-    const params: Array<unknown> = []
-    for (const { key, next } of changes) params.push(key.recordType, key.recordId, key.userId, next)
-    return params
-  }
-  const aggregateParams = (moved: ReadonlyArray<{ readonly key: RecordKey; readonly delta: Aggregate.Delta }>) => {
-    const params: Array<unknown> = []
-    for (const { delta, key } of moved) params.push(key.recordType, key.recordId, delta.count, delta.sum)
-    return params
-  }
-
   /**
-   * Applies the final state of each (record, user) in `events` and returns how
-   * many of them had a rating before. Intermediate states of one key within a
-   * batch cannot change the final aggregate, so only the last event per key counts.
-   * Runs inside the caller's transaction.
+   * Applies the final state of each (record, user) in `events` (ChangeSet) and
+   * returns how many of them had a rating before. Runs inside the caller's
+   * transaction.
    *
    * Each aggregate moves by the difference between a rating's value before and
    * after, so that value must be the one replaced:
@@ -229,11 +122,11 @@ export const make = Effect.gen(function* () {
    */
   const apply = (events: ReadonlyArray<RatingEvent>) =>
     Effect.gen(function* () {
-      const finals = finalChanges(events)
+      const finals = ChangeSet.finalChanges(events)
       if (finals.size === 0) return 0
       const changes = globalThis.Array.from(finals.values())
       /** The batch's change for a rating the server returned. */
-      const changeOf = (row: ReadonlyArray<unknown>) => {
+      const changeOf = (row: ReadonlyArray<unknown>): ChangeSet.Change => {
         const change = finals.get(ratingOf(row))
         if (change === undefined) throw new ForeignRow("it stored an id other than the one sent (a character it cannot hold)")
         return change
@@ -270,19 +163,7 @@ export const make = Effect.gen(function* () {
           keyParams(chunk)
         ).values.pipe(Effect.map(knowBefore)))
 
-      const deltas = new Map<string, { readonly key: RecordKey; delta: Aggregate.Delta }>()
-      const inserts: Array<Change> = []
-      const updates: Array<Change> = []
-      const deletes: Array<Change> = []
-      for (const change of changes) {
-        const { before, next } = change
-        if (before === next) continue
-        if (!change.applied) (before === undefined ? inserts : next === undefined ? deletes : updates).push(change)
-        const entry = deltas.get(change.record)
-        const delta = Aggregate.delta(Option.fromNullable(before), Option.fromNullable(next))
-        if (entry === undefined) deltas.set(change.record, { key: change.key, delta })
-        else entry.delta = Aggregate.combine(entry.delta, delta)
-      }
+      const { deletes, inserts, moved, updates } = ChangeSet.plan(changes)
       yield* inChunks(inserts, (chunk) =>
         sql.unsafe(`INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}`, ratingParams(chunk)))
       yield* inChunks(updates, (chunk) =>
@@ -293,12 +174,8 @@ export const make = Effect.gen(function* () {
         ))
       yield* inChunks(deletes, (chunk) =>
         sql.unsafe(`DELETE FROM ratings WHERE ${whereKeys(chunk.length)}`, keyParams(chunk)))
-      // Aggregates are what concurrent batches share (when a producer does not key by record): taking
-      // their locks in one order keeps such batches waiting for each other rather than deadlocking.
-      const moved = globalThis.Array.from(deltas.entries())
-        .filter(([, { delta }]) => delta.count !== 0 || delta.sum !== 0)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([, entry]) => entry)
+      // Aggregates are what concurrent batches share (when a producer does not key by record):
+      // the plan lists them in one order, so such batches wait for each other rather than deadlock.
       yield* inChunks(moved, (chunk) =>
         sql.unsafe(
           `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${placeholders(chunk.length, 4)}

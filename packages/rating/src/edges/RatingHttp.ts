@@ -1,10 +1,12 @@
 /**
  * HTTP JSON edge: `GET /rating?id=&type=`, `PUT /rating` (JSON body) and
- * `DELETE /rating?id=&type=&userId=`. Field names follow the gRPC JSON mapping.
+ * `DELETE /rating?id=&type=&userId=`. Field names follow the gRPC JSON mapping;
+ * errors are Http.ErrorBody.
  */
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, HttpLayerRouter } from "@effect/platform"
-import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
+import { Code } from "@movieapp/platform/GrpcStatus"
+import * as Http from "@movieapp/platform/Http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { RatingService } from "../RatingService.js"
 
@@ -18,28 +20,30 @@ export const AggregateResponse = Schema.Struct({
 
 const RecordParams = Schema.Struct({ id: RecordId, type: RecordType })
 
+const NotFound = Http.apiError(RatingNotFound, { status: 404, code: Code.NOT_FOUND })
+
 export class RatingHttpApi extends HttpApi.make("rating").add(
   HttpApiGroup.make("rating")
     .add(
       HttpApiEndpoint.get("get", "/rating")
         .setUrlParams(RecordParams)
         .addSuccess(AggregateResponse)
-        .addError(ServiceUnavailable)
+        .addError(Http.ServiceUnavailableError)
     )
     .add(
       HttpApiEndpoint.put("put", "/rating")
         .setPayload(Rating)
         .addSuccess(AggregateResponse)
-        .addError(InvalidArgument)
-        .addError(ServiceUnavailable)
+        .addError(Http.InvalidArgumentError)
+        .addError(Http.ServiceUnavailableError)
     )
     .add(
       HttpApiEndpoint.del("delete", "/rating")
         .setUrlParams(Schema.Struct({ ...RecordParams.fields, userId: UserId }))
         .addSuccess(HttpApiSchema.NoContent)
-        .addError(RatingNotFound)
-        .addError(InvalidArgument)
-        .addError(ServiceUnavailable)
+        .addError(NotFound)
+        .addError(Http.InvalidArgumentError)
+        .addError(Http.ServiceUnavailableError)
     )
 ) {}
 
