@@ -35,13 +35,21 @@ export const catalog = (movies: number) =>
     const id = `movie-${index + 1}`
     const ratings = [1, 2, 3].map((user) => ({ userId: `user-${user}`, value: 1 + ((index * 7 + user * 3) % 10) }))
     return {
-      metadata: { id, title: `Movie ${index + 1}`, description: "A film of the benchmark's catalog.", director: `Director ${index % 37}` },
+      metadata: {
+        id,
+        title: `Movie ${index + 1}`,
+        description: "A film of the benchmark's catalog.",
+        director: `Director ${index % 37}`
+      },
       ratings,
       average: ratings.reduce((sum, r) => sum + r.value, 0) / ratings.length
     }
   })
 
-const notFound = (what: string): Partial<grpc.StatusObject> => ({ code: grpc.status.NOT_FOUND, details: `${what} not found` })
+const notFound = (what: string): Partial<grpc.StatusObject> => ({
+  code: grpc.status.NOT_FOUND,
+  details: `${what} not found`
+})
 
 const serve = (port: number, add: (server: grpc.Server) => void) => {
   const server = new grpc.Server()
@@ -55,25 +63,33 @@ const serve = (port: number, add: (server: grpc.Server) => void) => {
 const metadata = (port: number, movies: number) => {
   const byId = new Map(catalog(movies).map((movie) => [movie.metadata.id, movie.metadata]))
   serve(port, (server) =>
-    server.addService(MetadataServiceService, {
-      getMetadata: (call, callback) => {
-        const found = byId.get(call.request.movieId)
-        found ? callback(null, { metadata: found }) : callback(notFound("metadata"))
-      },
-      putMetadata: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED })
-    } satisfies MetadataServiceServer))
+    server.addService(
+      MetadataServiceService,
+      {
+        getMetadata: (call, callback) => {
+          const found = byId.get(call.request.movieId)
+          if (found) callback(null, { metadata: found })
+          else callback(notFound("metadata"))
+        },
+        putMetadata: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED })
+      } satisfies MetadataServiceServer
+    ))
 }
 
 const rating = (port: number, movies: number) => {
   const averages = new Map(catalog(movies).map((movie) => [`movie/${movie.metadata.id}`, movie.average]))
   serve(port, (server) =>
-    server.addService(RatingServiceService, {
-      getAggregatedRating: (call, callback) => {
-        const found = averages.get(`${call.request.recordType}/${call.request.recordId}`)
-        found === undefined ? callback(notFound("rating")) : callback(null, { ratingValue: found })
-      },
-      putRating: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED })
-    } satisfies RatingServiceServer))
+    server.addService(
+      RatingServiceService,
+      {
+        getAggregatedRating: (call, callback) => {
+          const found = averages.get(`${call.request.recordType}/${call.request.recordId}`)
+          if (found === undefined) callback(notFound("rating"))
+          else callback(null, { ratingValue: found })
+        },
+        putRating: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED })
+      } satisfies RatingServiceServer
+    ))
 }
 
 const gateway = (port: number, metadataPort: number, ratingPort: number) => {
@@ -82,22 +98,34 @@ const gateway = (port: number, metadataPort: number, ratingPort: number) => {
   const ratingClient = new RatingServiceClient(`127.0.0.1:${ratingPort}`, credentials)
   const getMetadata = (movieId: string) =>
     new Promise<Metadata | undefined>((resolve, reject) =>
-      metadataClient.getMetadata({ movieId }, (error: grpc.ServiceError | null, response: GetMetaDataResponse) =>
-        error ? reject(error) : resolve(response.metadata)))
+      metadataClient.getMetadata(
+        { movieId },
+        (error: grpc.ServiceError | null, response: GetMetaDataResponse) =>
+          error ? reject(error) : resolve(response.metadata)
+      )
+    )
   // As the original: a movie nobody rated has rating 0.
   const getRating = (recordId: string) =>
     new Promise<number>((resolve, reject) =>
-      ratingClient.getAggregatedRating({ recordId, recordType: "movie" }, (error: grpc.ServiceError | null, response: GetAggregatedRatingResponse) =>
-        error?.code === grpc.status.NOT_FOUND ? resolve(0) : error ? reject(error) : resolve(response.ratingValue)))
+      ratingClient.getAggregatedRating(
+        { recordId, recordType: "movie" },
+        (error: grpc.ServiceError | null, response: GetAggregatedRatingResponse) =>
+          error?.code === grpc.status.NOT_FOUND ? resolve(0) : error ? reject(error) : resolve(response.ratingValue)
+      )
+    )
   serve(port, (server) =>
-    server.addService(MovieServiceService, {
-      getMovieDetails: (call, callback) => {
-        Promise.all([getMetadata(call.request.movieId), getRating(call.request.movieId)]).then(
-          ([found, value]) => callback(null, { movieDetails: { rating: value, metadata: found } }),
-          (error: grpc.ServiceError) => callback({ code: error.code ?? grpc.status.INTERNAL, details: error.details ?? String(error) })
-        )
-      }
-    } satisfies MovieServiceServer))
+    server.addService(
+      MovieServiceService,
+      {
+        getMovieDetails: (call, callback) => {
+          Promise.all([getMetadata(call.request.movieId), getRating(call.request.movieId)]).then(
+            ([found, value]) => callback(null, { movieDetails: { rating: value, metadata: found } }),
+            (error: grpc.ServiceError) =>
+              callback({ code: error.code ?? grpc.status.INTERNAL, details: error.details ?? String(error) })
+          )
+        }
+      } satisfies MovieServiceServer
+    ))
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -106,7 +134,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   else if (role === "rating") rating(Number(port), Number(rest[0]))
   else if (role === "gateway") gateway(Number(port), Number(rest[0]), Number(rest[1]))
   else {
-    console.error("usage: bench-gateway-ceiling.ts metadata|rating <port> <movies> | gateway <port> <metadata port> <rating port>")
+    console.error(
+      "usage: bench-gateway-ceiling.ts metadata|rating <port> <movies> | gateway <port> <metadata port> <rating port>"
+    )
     process.exit(2)
   }
 }

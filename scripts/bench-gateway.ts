@@ -31,15 +31,15 @@
  * `--env` passes a variable to the three services (or, prefixed with a service's
  * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
  */
+import * as grpc from "@grpc/grpc-js"
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
-import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
-import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
-import * as grpc from "@grpc/grpc-js"
 import { type Config, ConfigProvider, Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -82,7 +82,9 @@ args.forEach((arg, index) => {
   if (arg !== "--env") return
   const match = /^(?:(movie|metadata|rating):)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(args[index + 1] ?? "")
   if (match === null) throw new Error(`--env expects KEY=VALUE or <service>:KEY=VALUE, got ${args[index + 1]}`)
-  for (const service of match[1] === undefined ? SERVICES : [match[1] as Service]) passthrough[service][match[2]!] = match[3]!
+  for (const service of match[1] === undefined ? SERVICES : [match[1] as Service]) {
+    passthrough[service][match[2]!] = match[3]!
+  }
 })
 
 const GOALS = {
@@ -169,7 +171,9 @@ const untilServing = async (running: Running, port: number, since: bigint, timeo
   for (;;) {
     if (await serving(port)) return Number(process.hrtime.bigint() - since) / 1e6
     if (running.child.exitCode !== null) throw new Error(`${running.name} exited:\n${running.output()}`)
-    if (Number(process.hrtime.bigint() - since) / 1e6 > timeoutMs) throw new Error(`${running.name} not SERVING within ${timeoutMs} ms:\n${running.output()}`)
+    if (Number(process.hrtime.bigint() - since) / 1e6 > timeoutMs) {
+      throw new Error(`${running.name} not SERVING within ${timeoutMs} ms:\n${running.output()}`)
+    }
     await sleep(POLL_MS)
   }
 }
@@ -206,16 +210,26 @@ const portsEnv = (ports: Ports) => ({
  */
 const freshPorts = async (service: Service): Promise<Ports> => {
   const candidate = { grpc: await freePort(), http: await freePort(), rpc: await freePort() }
-  const config = { movie: MovieConfig, metadata: MetadataConfig, rating: RatingConfig }[service] as Config.Config<{ readonly server: ServerConfig }>
-  const provider = ConfigProvider.fromMap(new Map(Object.entries(portsEnv(candidate))), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
+  const config = { movie: MovieConfig, metadata: MetadataConfig, rating: RatingConfig }[service] as Config.Config<
+    { readonly server: ServerConfig }
+  >
+  const provider = ConfigProvider.fromMap(new Map(Object.entries(portsEnv(candidate))), { pathDelim: "_" }).pipe(
+    ConfigProvider.constantCase
+  )
   // `rpcPort` is read loosely so that this runs on both transports (ServerConfig has it with its own port).
-  const { server } = Effect.runSync(Effect.withConfigProvider(config, provider)) as { readonly server: ServerConfig & { readonly rpcPort?: number } }
+  const { server } = Effect.runSync(Effect.withConfigProvider(config, provider)) as {
+    readonly server: ServerConfig & { readonly rpcPort?: number }
+  }
   return { ...candidate, rpc: server.rpcPort ?? server.httpPort }
 }
 
 /** Starts one of our services; the gateway is pointed at `backends`, which need not run yet. */
 const startService = async (service: Service, backends: { readonly metadata: Ports; readonly rating: Ports }) => {
-  const ports = service === "metadata" ? backends.metadata : service === "rating" ? backends.rating : await freshPorts("movie")
+  const ports = service === "metadata"
+    ? backends.metadata
+    : service === "rating"
+    ? backends.rating
+    : await freshPorts("movie")
   const env = serviceEnv(service, {
     ...portsEnv(ports),
     ...(service === "movie"
@@ -228,12 +242,17 @@ const startService = async (service: Service, backends: { readonly metadata: Por
   return { running, ports, startupMs }
 }
 
-
 // ---------------------------------------------------------------------------------
 // Seeding, through the public gRPC API
 
-const unary = <Req, Res>(client: grpc.Client, method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown, request: Req) =>
-  new Promise<Res>((done, fail) => method.call(client, request, (error, response) => error ? fail(error) : done(response)))
+const unary = <Req, Res>(
+  client: grpc.Client,
+  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
+  request: Req
+) =>
+  new Promise<Res>((done, fail) =>
+    method.call(client, request, (error, response) => error ? fail(error) : done(response))
+  )
 
 const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
   let next = 0
@@ -249,7 +268,13 @@ const seed = async (metadataGrpc: number, ratingGrpc: number) => {
   const movieList = catalog(movies)
   await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
   const ratings = movieList.flatMap((movie) =>
-    movie.ratings.map((r) => ({ recordId: movie.metadata.id, recordType: "movie", userId: r.userId, ratingValue: r.value })))
+    movie.ratings.map((r) => ({
+      recordId: movie.metadata.id,
+      recordType: "movie",
+      userId: r.userId,
+      ratingValue: r.value
+    }))
+  )
   await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
   metadata.close()
   rating.close()
@@ -258,7 +283,11 @@ const seed = async (metadataGrpc: number, ratingGrpc: number) => {
 // ---------------------------------------------------------------------------------
 // Load: ghz
 
-const ghz = [process.env.GHZ, join(homedir(), "go/bin/ghz"), ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "ghz"))]
+const ghz = [
+  process.env.GHZ,
+  join(homedir(), "go/bin/ghz"),
+  ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "ghz"))
+]
   .find((candidate) => candidate !== undefined && candidate !== "" && existsSync(candidate))
 
 interface GhzReport {
@@ -301,28 +330,52 @@ const DATA = {
   oneHop: dataFile("one-hop.json", movieIds.map((id) => ({ record_id: id, record_type: "movie" })))
 } as const
 
-const load = async (kind: keyof typeof CALLS, port: number, pids: ReadonlyArray<number>, seconds: number, total?: number): Promise<Load> => {
+const load = async (
+  kind: keyof typeof CALLS,
+  port: number,
+  pids: ReadonlyArray<number>,
+  seconds: number,
+  total?: number
+): Promise<Load> => {
   const cpu = () => pids.map((pid) => ProcessStats.cpuMillis(pid) ?? NaN)
   const before = cpu()
   const ghzBefore = ProcessStats.exitedChildrenCpuMillis() ?? NaN
   const output = await new Promise<string>((done, fail) =>
-    execFile(ghz!, [
-      "--insecure",
-      "--proto", join(repo, CALLS[kind].proto),
-      "--import-paths", join(repo, "proto"),
-      "--call", CALLS[kind].call,
-      "--data-file", DATA[kind],
-      // At the end of a duration, calls in flight finish and count (ghz would otherwise cancel them as errors).
-      ...(total === undefined ? ["--duration", `${seconds}s`, "--total", "0", "--duration-stop", "wait"] : ["--total", String(total)]),
-      "--concurrency", String(concurrency),
-      "--connections", String(connections),
-      "--format", "json",
-      `127.0.0.1:${port}`
-    ], { maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout)))
+    execFile(
+      ghz!,
+      [
+        "--insecure",
+        "--proto",
+        join(repo, CALLS[kind].proto),
+        "--import-paths",
+        join(repo, "proto"),
+        "--call",
+        CALLS[kind].call,
+        "--data-file",
+        DATA[kind],
+        // At the end of a duration, calls in flight finish and count (ghz would otherwise cancel them as errors).
+        ...(total === undefined
+          ? ["--duration", `${seconds}s`, "--total", "0", "--duration-stop", "wait"]
+          : ["--total", String(total)]),
+        "--concurrency",
+        String(concurrency),
+        "--connections",
+        String(connections),
+        "--format",
+        "json",
+        `127.0.0.1:${port}`
+      ],
+      { maxBuffer: 256 * 1024 * 1024 },
+      (error, stdout, stderr) => error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout)
+    )
+  )
   const after = cpu()
   const ghzAfter = ProcessStats.exitedChildrenCpuMillis() ?? NaN
   const report = JSON.parse(output) as GhzReport
-  const errors = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce((n, [, count]) => n + count, 0)
+  const errors = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce(
+    (n, [, count]) => n + count,
+    0
+  )
   const latency = (p: number) => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6
   return {
     calls: report.count,
@@ -345,7 +398,8 @@ const median = (values: ReadonlyArray<number>) => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
-const fixed = (value: number, digits: number, width: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a").padStart(width)
+const fixed = (value: number, digits: number, width: number) =>
+  (Number.isFinite(value) ? value.toFixed(digits) : "n/a").padStart(width)
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met")
 const loadAverage = () => loadavg().map((n) => n.toFixed(1)).join(" ")
 
@@ -360,7 +414,9 @@ interface System {
 const rssOf = (system: System) => system.processes.map((p) => ProcessStats.residentMiB(p.pid) ?? NaN)
 
 const describeLoad = (label: string, result: Load, names: ReadonlyArray<string>) =>
-  `  ${label.padEnd(34)} ${fixed(result.rps, 0, 6)} calls/s  p50 ${fixed(result.p50Ms, 1, 6)} ms  p99 ${fixed(result.p99Ms, 1, 6)} ms  ` +
+  `  ${label.padEnd(34)} ${fixed(result.rps, 0, 6)} calls/s  p50 ${fixed(result.p50Ms, 1, 6)} ms  p99 ${
+    fixed(result.p99Ms, 1, 6)
+  } ms  ` +
   `errors ${result.errors}${result.errorKinds.length > 0 ? ` (${result.errorKinds.join("; ")})` : ""}  CPU/call ${
     names.map((name, i) => `${name} ${fixed(result.cpuMs[i]! * 1000, 0, 4)}`).join(" ")
   } µs, sum ${fixed(sum(result.cpuMs) * 1000, 0, 4)} µs  (ghz ${fixed(result.ghzCpuMs * 1000, 0, 3)} µs)`
@@ -369,31 +425,50 @@ const describeLoad = (label: string, result: Load, names: ReadonlyArray<string>)
 // Run
 
 const main = async () => {
-  if (ghz === undefined) throw new Error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@v0.121.0 (or set GHZ=/path/to/ghz)")
-  if (ProcessStats.cpuMillis(process.pid) === undefined) throw new Error("Linux /proc is needed for CPU and memory figures")
+  if (ghz === undefined) {
+    throw new Error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@v0.121.0 (or set GHZ=/path/to/ghz)")
+  }
+  if (ProcessStats.cpuMillis(process.pid) === undefined) {
+    throw new Error("Linux /proc is needed for CPU and memory figures")
+  }
   for (const service of SERVICES) {
-    if (!existsSync(join(repo, `packages/${service}/dist/main.js`))) throw new Error(`packages/${service}/dist/main.js is missing: npm run build`)
+    if (!existsSync(join(repo, `packages/${service}/dist/main.js`))) {
+      throw new Error(`packages/${service}/dist/main.js is missing: npm run build`)
+    }
   }
   const loadText = requests === undefined ? `${durationSeconds} s` : `${requests} calls`
   console.log(
-    `bench:gateway — ${api === "v1" ? CALLS.details.call : "MovieService/GetMovieDetails (original API)"}, ghz ${loadText} per measurement, ` +
+    `bench:gateway — ${
+      api === "v1" ? CALLS.details.call : "MovieService/GetMovieDetails (original API)"
+    }, ghz ${loadText} per measurement, ` +
       `concurrency ${concurrency} over ${connections} connections, ${rounds} rounds, ${movies} movies (3 ratings each), ` +
       `warm-up ${warmupSeconds} s; Node ${process.version}, ${cpus().length} cores, load average ${loadAverage()}` +
-      (Object.values(passthrough).some((env) => Object.keys(env).length > 0) ? `; env ${JSON.stringify(passthrough)}` : "")
+      (Object.values(passthrough).some((env) => Object.keys(env).length > 0)
+        ? `; env ${JSON.stringify(passthrough)}`
+        : "")
   )
 
   // 1. Start-up, each service alone (nothing else starting), three times.
-  console.log(`\nstart-up, each service alone, spawn to grpc.health.v1 SERVING (polled every ${POLL_MS} ms over a new HTTP/2 connection: each figure is late by at most that plus one check, about 1 ms):`)
+  console.log(
+    `\nstart-up, each service alone, spawn to grpc.health.v1 SERVING (polled every ${POLL_MS} ms over a new HTTP/2 connection: each figure is late by at most that plus one check, about 1 ms):`
+  )
   const startups: Record<Service, Array<number>> = { movie: [], metadata: [], rating: [] }
   for (let attempt = 0; attempt < 3; attempt++) {
     for (const service of SERVICES) {
-      const started = await startService(service, { metadata: await freshPorts("metadata"), rating: await freshPorts("rating") })
+      const started = await startService(service, {
+        metadata: await freshPorts("metadata"),
+        rating: await freshPorts("rating")
+      })
       startups[service].push(started.startupMs)
       await started.running.stop()
     }
   }
   for (const service of SERVICES) {
-    console.log(`  ${service.padEnd(9)} median ${fixed(median(startups[service]), 0, 5)} ms  (${startups[service].map((ms) => ms.toFixed(0)).join(", ")} ms)`)
+    console.log(
+      `  ${service.padEnd(9)} median ${fixed(median(startups[service]), 0, 5)} ms  (${
+        startups[service].map((ms) => ms.toFixed(0)).join(", ")
+      } ms)`
+    )
   }
 
   // 2. Both systems, side by side.
@@ -413,7 +488,10 @@ const main = async () => {
   const ceilingPorts = { gateway: await freePort(), metadata: await freePort(), rating: await freePort() }
   const ceilingScript = await compileCeiling()
   const startCeiling = async (role: string, extra: ReadonlyArray<string>) => {
-    const running = launch(`ceiling ${role}`, [process.execPath, ceilingScript, role, ...extra], { PATH: process.env.PATH ?? "", NODE_ENV: "production" })
+    const running = launch(`ceiling ${role}`, [process.execPath, ceilingScript, role, ...extra], {
+      PATH: process.env.PATH ?? "",
+      NODE_ENV: "production"
+    })
     for (;;) {
       if (running.output().includes("ready")) return running
       if (running.child.exitCode !== null) throw new Error(`ceiling ${role} exited:\n${running.output()}`)
@@ -422,7 +500,11 @@ const main = async () => {
   }
   const ceilingMetadata = await startCeiling("metadata", [String(ceilingPorts.metadata), String(movies)])
   const ceilingRating = await startCeiling("rating", [String(ceilingPorts.rating), String(movies)])
-  const ceilingGateway = await startCeiling("gateway", [String(ceilingPorts.gateway), String(ceilingPorts.metadata), String(ceilingPorts.rating)])
+  const ceilingGateway = await startCeiling("gateway", [
+    String(ceilingPorts.gateway),
+    String(ceilingPorts.metadata),
+    String(ceilingPorts.rating)
+  ])
   const ceiling: System = {
     label: "ceiling (plain grpc-js)",
     processes: [ceilingGateway, ceilingMetadata, ceilingRating],
@@ -434,7 +516,11 @@ const main = async () => {
   try {
     const seedStart = Date.now()
     await seed(metadataPorts.grpc, ratingPorts.grpc)
-    console.log(`\nseeded ${movies} movies and ${movies * 3} ratings through gRPC in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`)
+    console.log(
+      `\nseeded ${movies} movies and ${movies * 3} ratings through gRPC in ${
+        ((Date.now() - seedStart) / 1000).toFixed(1)
+      } s`
+    )
     await sanityCheck(ours.gatewayPort, ceiling.gatewayPort)
     const idle = systems.map(rssOf)
 
@@ -450,18 +536,32 @@ const main = async () => {
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? systems : [...systems].reverse()
       for (const system of order) {
-        const result = await load("details", system.gatewayPort, system.processes.map((p) => p.pid), durationSeconds, requests)
+        const result = await load(
+          "details",
+          system.gatewayPort,
+          system.processes.map((p) => p.pid),
+          durationSeconds,
+          requests
+        )
         details.get(system)!.push(result)
         console.log(describeLoad(`${round}: ${system.label} GetMovieDetails`, result, names))
       }
       for (const system of order) {
-        const result = await load("oneHop", system.ratingPort, [system.processes[2]!.pid], Math.max(1, durationSeconds / 2), requests === undefined ? undefined : Math.ceil(requests / 2))
+        const result = await load(
+          "oneHop",
+          system.ratingPort,
+          [system.processes[2]!.pid],
+          Math.max(1, durationSeconds / 2),
+          requests === undefined ? undefined : Math.ceil(requests / 2)
+        )
         oneHop.get(system)!.push(result)
         console.log(describeLoad(`${round}: ${system.label} GetAggregatedRating`, result, ["rating"]))
       }
     }
     const peak = systems.map((system) => system.processes.map((p) => ProcessStats.peakResidentMiB(p.pid) ?? NaN))
-    console.log(`  (load average now ${loadAverage()}: the machine's other work competes for its ${cpus().length} cores)`)
+    console.log(
+      `  (load average now ${loadAverage()}: the machine's other work competes for its ${cpus().length} cores)`
+    )
     await sleep(2_000)
     const idleAfter = systems.map(rssOf)
 
@@ -483,28 +583,50 @@ const main = async () => {
     }
     const us = summary(ours)
     const top = summary(ceiling)
-    console.log(`\nmedians over ${rounds} rounds           calls/s    p50 ms    p99 ms  errors   CPU per call: gateway  metadata   rating     sum`)
+    console.log(
+      `\nmedians over ${rounds} rounds           calls/s    p50 ms    p99 ms  errors   CPU per call: gateway  metadata   rating     sum`
+    )
     for (const [system, s] of [[ours, us], [ceiling, top]] as const) {
       console.log(
-        `  ${system.label.padEnd(34)} ${fixed(s.rps, 0, 7)} ${fixed(s.p50, 1, 9)} ${fixed(s.p99, 1, 9)} ${String(s.errors).padStart(7)}   ` +
-          `${fixed(s.cpu[0]! * 1000, 0, 14)} µs ${fixed(s.cpu[1]! * 1000, 0, 6)} µs ${fixed(s.cpu[2]! * 1000, 0, 5)} µs ${fixed(s.cpuSum * 1000, 0, 5)} µs`
+        `  ${system.label.padEnd(34)} ${fixed(s.rps, 0, 7)} ${fixed(s.p50, 1, 9)} ${fixed(s.p99, 1, 9)} ${
+          String(s.errors).padStart(7)
+        }   ` +
+          `${fixed(s.cpu[0]! * 1000, 0, 14)} µs ${fixed(s.cpu[1]! * 1000, 0, 6)} µs ${
+            fixed(s.cpu[2]! * 1000, 0, 5)
+          } µs ${fixed(s.cpuSum * 1000, 0, 5)} µs`
       )
     }
-    console.log(`  ratio movieapp / ceiling: ${fixed(us.rps / top.rps, 2, 0)} of its calls/s, ${fixed(us.cpuSum / top.cpuSum, 2, 0)}× its CPU per call`)
+    console.log(
+      `  ratio movieapp / ceiling: ${fixed(us.rps / top.rps, 2, 0)} of its calls/s, ${
+        fixed(us.cpuSum / top.cpuSum, 2, 0)
+      }× its CPU per call`
+    )
     // Whether one process (Node's one thread) limits the rate: a process that keeps a core busy does.
     const busy = (s: typeof us) => s.cpu.map((ms) => s.rps * ms / 1000)
     console.log(
-      `  cores kept busy (calls/s × CPU per call): movieapp gateway ${fixed(busy(us)[0]!, 2, 0)}, metadata ${fixed(busy(us)[1]!, 2, 0)}, rating ${fixed(busy(us)[2]!, 2, 0)}; ` +
+      `  cores kept busy (calls/s × CPU per call): movieapp gateway ${fixed(busy(us)[0]!, 2, 0)}, metadata ${
+        fixed(busy(us)[1]!, 2, 0)
+      }, rating ${fixed(busy(us)[2]!, 2, 0)}; ` +
         `ceiling gateway ${fixed(busy(top)[0]!, 2, 0)} (of ${cpus().length} cores, which ghz shares)`
     )
     console.log(`\nGetAggregatedRating, one hop (ghz at the rating service), medians:`)
     for (const [system, s] of [[ours, us], [ceiling, top]] as const) {
-      console.log(`  ${system.label.padEnd(34)} ${fixed(s.hopRps, 0, 7)} calls/s  CPU per call ${fixed(s.hopCpu * 1000, 0, 4)} µs  errors ${s.hopErrors}`)
+      console.log(
+        `  ${system.label.padEnd(34)} ${fixed(s.hopRps, 0, 7)} calls/s  CPU per call ${
+          fixed(s.hopCpu * 1000, 0, 4)
+        } µs  errors ${s.hopErrors}`
+      )
     }
-    console.log(`\nresident memory per process (MiB): idle once started and seeded / peak over the run / idle 2 s after the load`)
+    console.log(
+      `\nresident memory per process (MiB): idle once started and seeded / peak over the run / idle 2 s after the load`
+    )
     systems.forEach((system, s) => {
       system.processes.forEach((process, i) => {
-        console.log(`  ${`${system.label} ${names[i]}`.padEnd(34)} ${fixed(idle[s]![i]!, 0, 5)} / ${fixed(peak[s]![i]!, 0, 5)} / ${fixed(idleAfter[s]![i]!, 0, 5)}`)
+        console.log(
+          `  ${`${system.label} ${names[i]}`.padEnd(34)} ${fixed(idle[s]![i]!, 0, 5)} / ${
+            fixed(peak[s]![i]!, 0, 5)
+          } / ${fixed(idleAfter[s]![i]!, 0, 5)}`
+        )
       })
     })
 
@@ -516,12 +638,32 @@ const main = async () => {
     const goal = (what: string, measured: string, target: string, ok: boolean) =>
       console.log(`  ${what.padEnd(48)} ${measured.padStart(10)}   ${target.padEnd(10)} ${verdict(ok)}`)
     goal("GetMovieDetails calls/s", fixed(us.rps, 0, 0), `>= ${GOALS.callsPerSecond}`, us.rps >= GOALS.callsPerSecond)
-    goal("server CPU per GetMovieDetails, summed", `${fixed(us.cpuSum, 3, 0)} ms`, `<= ${GOALS.cpuPerCallMs} ms`, us.cpuSum <= GOALS.cpuPerCallMs)
+    goal(
+      "server CPU per GetMovieDetails, summed",
+      `${fixed(us.cpuSum, 3, 0)} ms`,
+      `<= ${GOALS.cpuPerCallMs} ms`,
+      us.cpuSum <= GOALS.cpuPerCallMs
+    )
     goal("p99", `${fixed(us.p99, 1, 0)} ms`, `<= ${GOALS.p99Ms} ms`, us.p99 <= GOALS.p99Ms)
-    goal("GetAggregatedRating CPU per call (one hop)", `${fixed(us.hopCpu * 1000, 0, 0)} µs`, `<= ${GOALS.oneHopCpuMicros} µs`, us.hopCpu * 1000 <= GOALS.oneHopCpuMicros)
+    goal(
+      "GetAggregatedRating CPU per call (one hop)",
+      `${fixed(us.hopCpu * 1000, 0, 0)} µs`,
+      `<= ${GOALS.oneHopCpuMicros} µs`,
+      us.hopCpu * 1000 <= GOALS.oneHopCpuMicros
+    )
     goal("resident memory idle, largest process", `${idleMax} MiB`, `<= ${GOALS.idleMiB} MB`, idleMax <= GOALS.idleMiB)
-    goal("resident memory under load, largest peak", `${peakMax} MiB`, `<= ${GOALS.loadMiB} MB`, peakMax <= GOALS.loadMiB)
-    goal("spawn to SERVING, slowest service (median)", `${fixed(startupMax, 0, 0)} ms`, `<= ${GOALS.startupMs} ms`, startupMax <= GOALS.startupMs)
+    goal(
+      "resident memory under load, largest peak",
+      `${peakMax} MiB`,
+      `<= ${GOALS.loadMiB} MB`,
+      peakMax <= GOALS.loadMiB
+    )
+    goal(
+      "spawn to SERVING, slowest service (median)",
+      `${fixed(startupMax, 0, 0)} ms`,
+      `<= ${GOALS.startupMs} ms`,
+      startupMax <= GOALS.startupMs
+    )
     goal("errors", String(us.errors + us.hopErrors), "0", us.errors + us.hopErrors === 0)
   } finally {
     await Promise.all(everything.map((p) => p.stop()))
@@ -537,7 +679,9 @@ const main = async () => {
 const compileCeiling = async () => {
   const ts = await import("typescript")
   const source = readFileSync(join(repo, "scripts/bench-gateway-ceiling.ts"), "utf8")
-  const output = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+  const output =
+    ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+      .outputText
   const dir = join(repo, "node_modules/.cache/bench-gateway")
   mkdirSync(dir, { recursive: true })
   const path = join(dir, "bench-gateway-ceiling.mjs")
@@ -549,11 +693,17 @@ const compileCeiling = async () => {
 const sanityCheck = async (oursPort: number, ceilingPort: number) => {
   const { MovieServiceClient } = await import("@movieapp/proto/gen/legacy/movie")
   const credentials = grpc.credentials.createInsecure()
-  const clients = [new MovieServiceClient(`127.0.0.1:${oursPort}`, credentials), new MovieServiceClient(`127.0.0.1:${ceilingPort}`, credentials)]
+  const clients = [
+    new MovieServiceClient(`127.0.0.1:${oursPort}`, credentials),
+    new MovieServiceClient(`127.0.0.1:${ceilingPort}`, credentials)
+  ]
   try {
     for (const id of [movieIds[0]!, movieIds[Math.floor(movieIds.length / 2)]!, movieIds.at(-1)!]) {
-      const [a, b] = await Promise.all(clients.map((client) =>
-        unary(client, client.getMovieDetails, { movieId: id }).then((response) => JSON.stringify(response))))
+      const [a, b] = await Promise.all(
+        clients.map((client) =>
+          unary(client, client.getMovieDetails, { movieId: id }).then((response) => JSON.stringify(response))
+        )
+      )
       if (a !== b) throw new Error(`the system and the ceiling disagree on ${id}: ${a} vs ${b}`)
     }
   } finally {

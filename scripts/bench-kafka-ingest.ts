@@ -52,12 +52,24 @@ const repository = (database: Mysql.MysqlConfig) =>
 const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleString("en")}/s`
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 
-const program = Effect.gen(function* () {
-  if (!(yield* Effect.promise(() => MariaDb.available()))) return yield* Effect.dieMessage("MariaDB is needed: scripts/mariadb.sh start")
-  if (!(yield* Effect.promise(() => TestKafka.available()))) return yield* Effect.dieMessage("Kafka is needed: scripts/kafka.sh start")
+const program = Effect.gen(function*() {
+  if (!(yield* Effect.promise(() => MariaDb.available()))) {
+    return yield* Effect.dieMessage("MariaDB is needed: scripts/mariadb.sh start")
+  }
+  if (!(yield* Effect.promise(() => TestKafka.available()))) {
+    return yield* Effect.dieMessage("Kafka is needed: scripts/kafka.sh start")
+  }
   const workload = { count: EVENTS, seed: 42 }
-  console.log(`workload: ${EVENTS.toLocaleString("en")} synthetic events (10% deletes), ${PARTITIONS} partitions, ${INSTANCES} consumer instance${INSTANCES === 1 ? "" : "s"}`)
-  if (PARTITIONS % INSTANCES !== 0) console.log(`  (${PARTITIONS} partitions do not split evenly over ${INSTANCES} instances)`)
+  console.log(
+    `workload: ${
+      EVENTS.toLocaleString("en")
+    } synthetic events (10% deletes), ${PARTITIONS} partitions, ${INSTANCES} consumer instance${
+      INSTANCES === 1 ? "" : "s"
+    }`
+  )
+  if (PARTITIONS % INSTANCES !== 0) {
+    console.log(`  (${PARTITIONS} partitions do not split evenly over ${INSTANCES} instances)`)
+  }
 
   // 1. The raw ceiling: the same rows upserted in batches of 1000 on one connection, no aggregates.
   const raw = yield* MariaDb.makeTestDatabase
@@ -72,12 +84,21 @@ const program = Effect.gen(function* () {
     return rawSql`INSERT INTO ratings ${rawSql.insert(batch)} ON DUPLICATE KEY UPDATE value = VALUES(value)`
   })
   for (const event of Synthetic.generate(workload)) {
-    rows.push({ record_type: event.recordType, record_id: event.recordId, user_id: event.userId, value: event.eventType === "put" ? event.value : 0 })
+    rows.push({
+      record_type: event.recordType,
+      record_id: event.recordId,
+      user_id: event.userId,
+      value: event.eventType === "put" ? event.value : 0
+    })
     if (rows.length === UPSERT_BATCH) yield* flush
   }
   if (rows.length > 0) yield* flush
   const rawMs = Date.now() - rawStarted
-  console.log(`raw MariaDB batched upsert (${UPSERT_BATCH} rows per statement, 1 connection): ${rate(EVENTS, rawMs)} (${(rawMs / 1000).toFixed(1)} s)`)
+  console.log(
+    `raw MariaDB batched upsert (${UPSERT_BATCH} rows per statement, 1 connection): ${rate(EVENTS, rawMs)} (${
+      (rawMs / 1000).toFixed(1)
+    } s)`
+  )
 
   // 2. Publish to a fresh topic (not part of the ingestion figure).
   const topic = TestKafka.unique("bench-ratings")
@@ -86,7 +107,11 @@ const program = Effect.gen(function* () {
   const published = yield* Ingest.runGenerated({ ...workload, batchSize: 10_000 }).pipe(
     Effect.provide(RatingEventPublisherKafka.layer({ kafka: TestKafka.config(topic) }))
   )
-  console.log(`published with the ingestor: ${rate(published.published, published.elapsedMs)} (${(published.elapsedMs / 1000).toFixed(1)} s)`)
+  console.log(
+    `published with the ingestor: ${rate(published.published, published.elapsedMs)} (${
+      (published.elapsedMs / 1000).toFixed(1)
+    } s)`
+  )
 
   // 3. Consume with INSTANCES rating-service consumers of one group, each its own process,
   //    from their joining the group to the last checkpoint stored.
@@ -100,14 +125,28 @@ const program = Effect.gen(function* () {
   )
   const consumers = yield* Effect.acquireRelease(
     Effect.sync(() =>
-      Array.from({ length: INSTANCES }, () =>
-        spawn(process.execPath, [...process.execArgv, process.argv[1]!, CONSUME, topic, group, database.database], { stdio: ["ignore", "pipe", "inherit"] }))),
+      Array.from(
+        { length: INSTANCES },
+        () =>
+          spawn(process.execPath, [...process.execArgv, process.argv[1]!, CONSUME, topic, group, database.database], {
+            stdio: ["ignore", "pipe", "inherit"]
+          })
+      )
+    ),
     (children) => Effect.sync(() => children.forEach((child) => child.kill("SIGKILL")))
   )
   // Loaded and about to join: process start-up is not part of the figure.
-  yield* Effect.forEach(consumers, (child) => Effect.async<void>((resume) => void child.stdout!.once("data", () => resume(Effect.void))), { discard: true })
+  yield* Effect.forEach(
+    consumers,
+    (child) => Effect.async<void>((resume) => void child.stdout!.once("data", () => resume(Effect.void))),
+    { discard: true }
+  )
   const pids = consumers.map((child) => child.pid!)
-  const cpuBefore = { consumers: sum(pids.map(ProcessStats.cpuMillis)), mariadb: serverCpuMs("mariadb"), kafka: serverCpuMs("kafka") }
+  const cpuBefore = {
+    consumers: sum(pids.map(ProcessStats.cpuMillis)),
+    mariadb: serverCpuMs("mariadb"),
+    kafka: serverCpuMs("kafka")
+  }
   const started = Date.now()
   // Sampled every 20 ms: the figures are accurate to that.
   let last = 0
@@ -128,14 +167,30 @@ const program = Effect.gen(function* () {
     kafka: perEvent(cpuBefore.kafka, serverCpuMs("kafka"))
   }
   const steady = firstStored === undefined ? undefined : { n: EVENTS - firstStored.n, ms: Date.now() - firstStored.at }
-  console.log(`Kafka -> stored aggregates (exactly once, MariaDB), ${INSTANCES} consumer instance${INSTANCES === 1 ? "" : "s"}, from joining the group: ${rate(EVENTS, ms)} (${(ms / 1000).toFixed(1)} s)`)
+  console.log(
+    `Kafka -> stored aggregates (exactly once, MariaDB), ${INSTANCES} consumer instance${
+      INSTANCES === 1 ? "" : "s"
+    }, from joining the group: ${rate(EVENTS, ms)} (${(ms / 1000).toFixed(1)} s)`
+  )
   if (steady !== undefined && steady.ms > 0) {
     console.log(`  after the first batch was stored (group join excluded): ${rate(steady.n, steady.ms)}`)
   }
-  console.log(`  CPU per event: consumer${INSTANCES === 1 ? "" : "s"} (Node) ${cpu.consumers}, MariaDB ${cpu.mariadb}, Kafka broker ${cpu.kafka}`)
-  console.log(`  peak memory (resident) per consumer: ${pids.map((pid) => `${ProcessStats.peakResidentMiB(pid) ?? "n/a"} MiB`).join(", ")}`)
+  console.log(
+    `  CPU per event: consumer${
+      INSTANCES === 1 ? "" : "s"
+    } (Node) ${cpu.consumers}, MariaDB ${cpu.mariadb}, Kafka broker ${cpu.kafka}`
+  )
+  console.log(
+    `  peak memory (resident) per consumer: ${
+      pids.map((pid) => `${ProcessStats.peakResidentMiB(pid) ?? "n/a"} MiB`).join(", ")
+    }`
+  )
   const best = steady !== undefined && steady.ms > 0 ? (steady.n / steady.ms) * 1000 : (EVENTS / ms) * 1000
-  console.log(`ratio to the raw upsert rate: ${(best / (EVENTS / rawMs * 1000)).toFixed(2)}; goal 50,000 events/s: ${best >= 50_000 ? "met" : "not met"}`)
+  console.log(
+    `ratio to the raw upsert rate: ${(best / (EVENTS / rawMs * 1000)).toFixed(2)}; goal 50,000 events/s: ${
+      best >= 50_000 ? "met" : "not met"
+    }`
+  )
 }).pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))
 
 /** A consumer instance (the rating service's ingestion, nothing else): `bench-kafka-ingest.ts --consume <topic> <group> <database>`. */
@@ -155,7 +210,10 @@ const consume = (topic: string, group: string, database: string) =>
   )
 
 const [, , mode, ...args] = process.argv
-Effect.runPromise(mode === CONSUME ? consume(args[0]!, args[1]!, args[2]!) : program).then(() => process.exit(0), (error) => {
-  console.error(error)
-  process.exit(1)
-})
+Effect.runPromise(mode === CONSUME ? consume(args[0]!, args[1]!, args[2]!) : program).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

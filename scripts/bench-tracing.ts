@@ -47,11 +47,21 @@ if (args[0] === "--serve") {
 
   const [, endpoint, ratio] = args
   const tracing = endpoint === "off" ? undefined : { endpoint: Option.some(endpoint!), sampleRatio: Number(ratio) }
-  const program = Effect.gen(function* () {
-    const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`)
-    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: { id: "1", title: "Heat", description: "A heist.", director: "Michael Mann" } })
+  const program = Effect.gen(function*() {
+    const metadata = yield* Grpc.client(
+      v1Metadata.MetadataServiceClient,
+      `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
+    )
+    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
+      metadata: { id: "1", title: "Heat", description: "A heist.", director: "Michael Mann" }
+    })
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${(yield* RatingServer.Ports).grpc}`)
-    yield* Grpc.call(Grpc.method(rating, "putRating"), { recordId: "1", recordType: "movie", userId: "u", ratingValue: 8 })
+    yield* Grpc.call(Grpc.method(rating, "putRating"), {
+      recordId: "1",
+      recordType: "movie",
+      userId: "u",
+      ratingValue: 8
+    })
     console.log(JSON.stringify({ grpc: (yield* MovieServer.Ports).grpc }))
     // Stop (flushing spans) when the parent closes our stdin.
     yield* Effect.async<void>((resume) => {
@@ -80,7 +90,8 @@ async function main() {
   const concurrency = option("concurrency", 16)
   const rounds = option("rounds", 5)
   const ghz = [process.env.GHZ, "ghz", join(homedir(), "go/bin/ghz")].find((candidate) =>
-    candidate !== undefined && (candidate === "ghz" ? onPath("ghz") : existsSync(candidate)))
+    candidate !== undefined && (candidate === "ghz" ? onPath("ghz") : existsSync(candidate))
+  )
   if (ghz === undefined) {
     console.error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@v0.121.0 (or set GHZ=/path/to/ghz)")
     process.exit(1)
@@ -109,11 +120,16 @@ async function main() {
     { label: "10% sampled", endpoint: `${sinkUrl}/ten`, ratio: "0.1" },
     { label: "100% sampled", endpoint: `${sinkUrl}/all`, ratio: "1" }
   ] as const
-  console.log(`GetMovieDetails through the gateway: ${requests} calls per measurement, ${concurrency} concurrent on one connection, ${rounds} rounds, ${process.version}`)
+  console.log(
+    `GetMovieDetails through the gateway: ${requests} calls per measurement, ${concurrency} concurrent on one connection, ${rounds} rounds, ${process.version}`
+  )
   // All three systems run side by side and take turns, each round in a different order,
   // so that load from outside this benchmark falls on every setting alike.
   const systems = await Promise.all(settings.map((setting) => startSystem(setting.endpoint, setting.ratio)))
-  const results = new Map<string, Array<{ rps: number; p50: number; p99: number; failed: number; cpuPerCall: number }>>()
+  const results = new Map<
+    string,
+    Array<{ rps: number; p50: number; p99: number; failed: number; cpuPerCall: number }>
+  >()
   try {
     for (const system of systems) await runGhz(ghz, system.port, Math.max(500, Math.floor(requests / 2)), concurrency) // warm-up: JIT, connections
     for (let round = 1; round <= rounds; round++) {
@@ -124,7 +140,13 @@ async function main() {
         const measured = await runGhz(ghz, systems[index]!.port, requests, concurrency)
         const cpuPerCall = (cpuSeconds(systems[index]!.pid) - cpuBefore) / requests
         results.set(setting.label, [...(results.get(setting.label) ?? []), { ...measured, cpuPerCall }])
-        console.log(`  round ${round} ${setting.label.padEnd(13)} ${measured.rps.toFixed(0).padStart(6)} calls/s  p50 ${ms(measured.p50)}  p99 ${ms(measured.p99)}  server CPU ${(cpuPerCall * 1e6).toFixed(0).padStart(5)} µs/call  failed ${measured.failed}`)
+        console.log(
+          `  round ${round} ${setting.label.padEnd(13)} ${measured.rps.toFixed(0).padStart(6)} calls/s  p50 ${
+            ms(measured.p50)
+          }  p99 ${ms(measured.p99)}  server CPU ${
+            (cpuPerCall * 1e6).toFixed(0).padStart(5)
+          } µs/call  failed ${measured.failed}`
+        )
       }
     }
   } finally {
@@ -145,19 +167,33 @@ async function main() {
   // less disturbed than calls/s by other programs sharing it.
   console.log("setting        server CPU per call (median)   off / this")
   for (const setting of settings) {
-    console.log(`${setting.label.padEnd(13)}  ${(cpu(setting.label) * 1e6).toFixed(0).padStart(22)} µs   ${(100 * cpu("tracing off") / cpu(setting.label)).toFixed(1).padStart(8)} %`)
+    console.log(
+      `${setting.label.padEnd(13)}  ${(cpu(setting.label) * 1e6).toFixed(0).padStart(22)} µs   ${
+        (100 * cpu("tracing off") / cpu(setting.label)).toFixed(1).padStart(8)
+      } %`
+    )
   }
   console.log("")
   // Every GetMovieDetails traced whole is 14 spans; seeding the movie and its rating adds 6.
   const whole = (Math.max(500, Math.floor(requests / 2)) + rounds * requests) * 14 + 6
-  console.log(`setting        median calls/s   best calls/s   median vs off   spans received (${whole} if every call were traced)`)
+  console.log(
+    `setting        median calls/s   best calls/s   median vs off   spans received (${whole} if every call were traced)`
+  )
   for (const setting of settings) {
     const spans = received.get(setting.endpoint.split("/").at(-1)!) ?? 0
-    console.log(`${setting.label.padEnd(13)}  ${median(rps(setting.label)).toFixed(0).padStart(14)}   ${Math.max(...rps(setting.label)).toFixed(0).padStart(12)}   ${(100 * median(rps(setting.label)) / off).toFixed(1).padStart(11)} %   ${String(spans).padStart(14)}`)
+    console.log(
+      `${setting.label.padEnd(13)}  ${median(rps(setting.label)).toFixed(0).padStart(14)}   ${
+        Math.max(...rps(setting.label)).toFixed(0).padStart(12)
+      }   ${(100 * median(rps(setting.label)) / off).toFixed(1).padStart(11)} %   ${String(spans).padStart(14)}`
+    )
   }
   const full = median(rps("100% sampled")) / off
   const fullCpu = cpu("tracing off") / cpu("100% sampled")
-  console.log(`\n100% sampling keeps ${(100 * full).toFixed(1)} % of the untraced throughput by calls/s, ${(100 * fullCpu).toFixed(1)} % by server CPU per call (medians; goal: at least 70 %): ${Math.min(full, fullCpu) >= 0.7 ? "met" : "NOT met"}`)
+  console.log(
+    `\n100% sampling keeps ${(100 * full).toFixed(1)} % of the untraced throughput by calls/s, ${
+      (100 * fullCpu).toFixed(1)
+    } % by server CPU per call (medians; goal: at least 70 %): ${Math.min(full, fullCpu) >= 0.7 ? "met" : "NOT met"}`
+  )
 }
 
 function ms(nanos: number): string {
@@ -176,11 +212,18 @@ function onPath(command: string): boolean {
 }
 
 /** Starts the system in a child process with one tracing setting; `stop` closes it (flushing its spans). */
-async function startSystem(endpoint: string, ratio: string): Promise<{ readonly port: number; readonly pid: number; readonly stop: () => Promise<void> }> {
+async function startSystem(
+  endpoint: string,
+  ratio: string
+): Promise<{ readonly port: number; readonly pid: number; readonly stop: () => Promise<void> }> {
   const script = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script, "--serve", endpoint, ratio], {
-    stdio: ["pipe", "pipe", "inherit"]
-  })
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", script, "--serve", endpoint, ratio],
+    {
+      stdio: ["pipe", "pipe", "inherit"]
+    }
+  )
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout })
     lines.once("line", (line) => resolve(JSON.parse(line).grpc))
@@ -205,18 +248,33 @@ interface GhzReport {
 
 async function runGhz(ghz: string, port: number, total: number, concurrency: number) {
   const output = await new Promise<string>((resolve, reject) =>
-    execFile(ghz, [
-      "--insecure",
-      "--call", "movieapp.v1.MovieService/GetMovieDetails",
-      "-d", "{\"movie_id\":\"1\"}",
-      "-n", String(total),
-      "-c", String(concurrency),
-      "--connections", "1",
-      "--format", "json",
-      `127.0.0.1:${port}`
-    ], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)))
+    execFile(
+      ghz,
+      [
+        "--insecure",
+        "--call",
+        "movieapp.v1.MovieService/GetMovieDetails",
+        "-d",
+        "{\"movie_id\":\"1\"}",
+        "-n",
+        String(total),
+        "-c",
+        String(concurrency),
+        "--connections",
+        "1",
+        "--format",
+        "json",
+        `127.0.0.1:${port}`
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)
+    )
+  )
   const report = JSON.parse(output) as GhzReport
-  const failed = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce((n, [, count]) => n + count, 0)
+  const failed = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce(
+    (n, [, count]) => n + count,
+    0
+  )
   const latency = (p: number) => report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN
   return { rps: report.rps, p50: latency(50), p99: latency(99), failed }
 }

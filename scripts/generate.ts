@@ -16,7 +16,11 @@ const repo = resolve(fileURLToPath(new URL("..", import.meta.url)))
 const outRoot = resolve(process.argv[2] ?? repo)
 const buf = join(repo, "node_modules", ".bin", "buf")
 const run = (args: ReadonlyArray<string>) =>
-  execFileSync(buf, args, { cwd: repo, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, PATH: `${join(repo, "node_modules", ".bin")}:${process.env.PATH}` } })
+  execFileSync(buf, args, {
+    cwd: repo,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, PATH: `${join(repo, "node_modules", ".bin")}:${process.env.PATH}` }
+  })
 
 run(["generate", "--output", outRoot])
 
@@ -33,7 +37,7 @@ try {
       "/** Serialized google.protobuf.FileDescriptorSet of every file under proto/ (built by `buf build`). */",
       "export const descriptorSet: Buffer = Buffer.from(",
       lines.map((line) => `  "${line}"`).join(" +\n") + ",",
-      '  "base64"',
+      "  \"base64\"",
       ")",
       ""
     ].join("\n")

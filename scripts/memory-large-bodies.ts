@@ -30,7 +30,13 @@ const startService = (port: number) =>
     Effect.sync(() =>
       spawn(process.execPath, ["--conditions=source", "--import", "tsx", "packages/metadata/src/main.ts"], {
         cwd: repository,
-        env: { ...process.env, SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: String(port), LOG_LEVEL: "Error" },
+        env: {
+          ...process.env,
+          SERVER_HOST: "127.0.0.1",
+          SERVER_GRPC_PORT: "0",
+          SERVER_HTTP_PORT: String(port),
+          LOG_LEVEL: "Error"
+        },
         stdio: ["ignore", "ignore", "inherit"]
       })
     ),
@@ -41,37 +47,49 @@ const startService = (port: number) =>
       Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/metadata?id=warm-up`).then((r) => r.text())).pipe(
         Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("60 seconds"))),
         Effect.repeatN(20)
-      ))
+      )
+    )
   )
 
 const round = (pid: number, port: number, declareLength: boolean) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     let peak = residentMiB(pid)
     const sampler = setInterval(() => (peak = Math.max(peak, residentMiB(pid))), 20)
     const started = performance.now()
     const outcomes = yield* Effect.all(
-      Array.from({ length: BODIES }, () => LargeBody.send({ port, method: "PUT", path: "/metadata", bytes: BODY_BYTES, declareLength })),
+      Array.from({ length: BODIES }, () =>
+        LargeBody.send({ port, method: "PUT", path: "/metadata", bytes: BODY_BYTES, declareLength })),
       { concurrency: "unbounded" }
     )
     const seconds = (performance.now() - started) / 1000
     clearInterval(sampler)
     // "closed": the connection was gone before an answer was read (a 413 sent while this client still wrote is lost with it).
-    const statuses = outcomes.map((o) => o.status ?? "closed").join(", ")
+    const statuses = outcomes.map((o) =>
+      o.status ?? "closed"
+    ).join(", ")
     const taken = outcomes.reduce((n, o) => n + o.sent, 0) / MB
     return { peak, seconds, statuses, taken }
   })
 
-const main = Effect.gen(function* () {
+const main = Effect.gen(function*() {
   const port = yield* Ports.free
   const { pid } = yield* startService(port)
   const before = residentMiB(pid!)
   console.log(`metadata service of ${repository}, pid ${pid}: ${before} MiB resident before`)
-  console.log(`| ${BODIES} bodies of ${BODY_BYTES / MB} MB at once | answers | bytes the connections took | peak resident | after | time |`)
+  console.log(
+    `| ${BODIES} bodies of ${
+      BODY_BYTES / MB
+    } MB at once | answers | bytes the connections took | peak resident | after | time |`
+  )
   console.log("|---|---|---|---|---|---|")
   for (const declareLength of [true, false]) {
     const { peak, seconds, statuses, taken } = yield* round(pid!, port, declareLength)
     const after = residentMiB(pid!)
-    console.log(`| ${declareLength ? "length declared" : "chunked"} | ${statuses} | ${taken.toFixed(1)} MB | ${peak} MiB | ${after} MiB | ${seconds.toFixed(1)} s |`)
+    console.log(
+      `| ${declareLength ? "length declared" : "chunked"} | ${statuses} | ${
+        taken.toFixed(1)
+      } MB | ${peak} MiB | ${after} MiB | ${seconds.toFixed(1)} s |`
+    )
   }
 }).pipe(Effect.scoped)
 

@@ -41,7 +41,9 @@ const parsed = withCompose
   ? await Effect.runPromise(Effect.either(Effect.all([Compose.config(Compose.full), Compose.config(Compose.onHost)])))
   : undefined
 /** The models Compose makes of the full stack and of the override (a test below fails when it cannot). */
-const [fullModel, hostModel] = parsed && Either.isRight(parsed) ? parsed.right : [{ name: "", services: {} }, { name: "", services: {} }]
+const [fullModel, hostModel] = parsed && Either.isRight(parsed)
+  ? parsed.right
+  : [{ name: "", services: {} }, { name: "", services: {} }]
 
 const services = Object.entries(fullModel.services)
 const movieapp = services.flatMap(([name, service]) => {
@@ -59,30 +61,52 @@ const serverOf = (name: string) => {
 
 describe.runIf(withCompose)("Docker Compose", () => {
   it.effect("docker compose config accepts every Compose file, as it is used: compose.yaml alone, compose.host.yaml over it", () =>
-    Effect.gen(function* () {
-      const files = fs.readdirSync(path.join(repo, "deploy")).filter((f) => /^compose.*\.ya?ml$/.test(f)).map((f) => `deploy/${f}`)
+    Effect.gen(function*() {
+      const files = fs.readdirSync(path.join(repo, "deploy")).filter((f) => /^compose.*\.ya?ml$/.test(f)).map((f) =>
+        `deploy/${f}`
+      )
       assert.sameMembers(files, [...new Set(Compose.configurations.flat())], "every Compose file is checked")
       for (const configuration of Compose.configurations) yield* Compose.compose(configuration, ["config", "--quiet"])
       assert.isTrue(parsed !== undefined && Either.isRight(parsed))
     }))
 
   it.effect("docker compose config rejects a literal `${` (Compose interpolates it) and an unknown key", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const text = fs.readFileSync(path.join(repo, Compose.full[0]), "utf8")
       const broken = fs.mkdtempSync(path.join(os.tmpdir(), "movieapp-compose-"))
       const rejected = (name: string, content: string) => {
         fs.writeFileSync(path.join(broken, name), content)
-        return Effect.flip(Compose.compose([path.relative(repo, path.join(broken, name))], ["config", "--quiet"])).pipe(Effect.map((e) => e.stderr))
+        return Effect.flip(Compose.compose([path.relative(repo, path.join(broken, name))], ["config", "--quiet"])).pipe(
+          Effect.map((e) => e.stderr)
+        )
       }
       assert.include(text, "$${process.env.METADATA_URL}")
-      assert.include(yield* rejected("interpolation.yaml", text.replace("$${process.env.METADATA_URL}", "${process.env.METADATA_URL}")), "invalid interpolation format")
-      assert.include(yield* rejected("key.yaml", text.replace("    stop_grace_period: 35s", "    stop_grace_periode: 35s")), "stop_grace_periode")
+      assert.include(
+        yield* rejected(
+          "interpolation.yaml",
+          text.replace("$${process.env.METADATA_URL}", "${process.env.METADATA_URL}")
+        ),
+        "invalid interpolation format"
+      )
+      assert.include(
+        yield* rejected("key.yaml", text.replace("    stop_grace_period: 35s", "    stop_grace_periode: 35s")),
+        "stop_grace_periode"
+      )
       fs.rmSync(broken, { recursive: true })
     }))
 
   describe("the full stack (compose.yaml)", () => {
     it("runs the whole system: MariaDB, Kafka (KRaft), Consul, a trace viewer, the three services and the ingestor", () => {
-      assert.includeMembers(services.map(([name]) => name), ["mysql", "kafka", "consul", "jaeger", "metadata", "rating", "movie", "ratingingestor"])
+      assert.includeMembers(services.map(([name]) => name), [
+        "mysql",
+        "kafka",
+        "consul",
+        "jaeger",
+        "metadata",
+        "rating",
+        "movie",
+        "ratingingestor"
+      ])
       const kafka = Compose.environment(fullModel.services.kafka)
       assert.strictEqual(kafka.KAFKA_PROCESS_ROLES, "broker,controller", "one node is broker and KRaft controller")
       assert.match(kafka.CLUSTER_ID ?? "", /^[A-Za-z0-9_-]{22}$/)
@@ -98,11 +122,18 @@ describe.runIf(withCompose)("Docker Compose", () => {
       assert.deepStrictEqual([...new Set(movieapp.map((s) => s.image.tag))], ["dev"])
       for (const { name, service, image } of built) {
         assert.strictEqual(name, image.target)
-        assert.deepStrictEqual(service.build, { context: repo, dockerfile: "deploy/Dockerfile", target: image.target }, name)
+        assert.deepStrictEqual(
+          service.build,
+          { context: repo, dockerfile: "deploy/Dockerfile", target: image.target },
+          name
+        )
       }
       // Services that reuse a movieapp image use one this file builds.
       for (const { name, service } of movieapp.filter((s) => s.service.build === undefined)) {
-        assert.isTrue(built.some((b) => b.service.image === service.image), `${name}: ${service.image} is built by no service`)
+        assert.isTrue(
+          built.some((b) => b.service.image === service.image),
+          `${name}: ${service.image} is built by no service`
+        )
       }
     })
 
@@ -134,7 +165,10 @@ describe.runIf(withCompose)("Docker Compose", () => {
       assert.isUndefined(Compose.environment(fullModel.services.jaeger).JAEGER_LISTEN_HOST)
       for (const name of programs) {
         const service = fullModel.services[name]
-        assert.deepStrictEqual(Programs.tracing(Compose.environment(service)), { endpoint: Option.some("http://jaeger:4318"), sampleRatio: 1 }, name)
+        assert.deepStrictEqual(Programs.tracing(Compose.environment(service)), {
+          endpoint: Option.some("http://jaeger:4318"),
+          sampleRatio: 1
+        }, name)
         // Started after Jaeger so the first spans find it, but never held back when it cannot start
         // (say, its UI port is taken): without it the spans are dropped and the calls go on.
         assert.deepStrictEqual(service.depends_on?.jaeger, { condition: "service_started", required: false }, name)
@@ -143,7 +177,11 @@ describe.runIf(withCompose)("Docker Compose", () => {
 
     it("services are health-checked over gRPC on their configured port, by the probe in the image", () => {
       for (const { name, service } of running) {
-        assert.deepStrictEqual(service.healthcheck?.test, ["CMD", "node", "packages/platform/dist/GrpcHealthProbe.js"], name)
+        assert.deepStrictEqual(
+          service.healthcheck?.test,
+          ["CMD", "node", "packages/platform/dist/GrpcHealthProbe.js"],
+          name
+        )
         // The probe reads the port from the same environment as the service.
         assert.strictEqual(Number(Compose.environment(service).SERVER_GRPC_PORT), serverOf(name).grpcPort, name)
       }
@@ -161,7 +199,12 @@ describe.runIf(withCompose)("Docker Compose", () => {
       for (const [name, service] of services) {
         for (const [dependency, condition] of Object.entries(service.depends_on ?? {}) as Array<[string, any]>) {
           assert.isDefined(fullModel.services[dependency], `${name} depends on ${dependency}`)
-          if (condition.condition === "service_healthy") assert.isDefined(fullModel.services[dependency].healthcheck, `${name} waits for ${dependency} to be healthy`)
+          if (condition.condition === "service_healthy") {
+            assert.isDefined(
+              fullModel.services[dependency].healthcheck,
+              `${name} waits for ${dependency} to be healthy`
+            )
+          }
         }
       }
       for (const { name, service } of movieapp) {
@@ -175,7 +218,8 @@ describe.runIf(withCompose)("Docker Compose", () => {
 
     it("settings that name a movieapp service use the port it listens on for them", () => {
       const named = movieapp.flatMap(({ name, service }) =>
-        Compose.referencedHosts(Compose.environment(service)).map((reference) => ({ name, ...reference })))
+        Compose.referencedHosts(Compose.environment(service)).map((reference) => ({ name, ...reference }))
+      )
       for (const { name, key, host, port } of named.filter((r) => running.some((s) => s.name === r.host))) {
         // Effect RPC (the catalog loader, the ingestor) is served on the HTTP port.
         assert.strictEqual(Number(port), serverOf(host).httpPort, `${name} ${key}`)
@@ -212,7 +256,9 @@ describe.runIf(withCompose)("Docker Compose", () => {
     it("Kafka clients on the network bootstrap from, and are sent back to, a listener the broker advertises there", () => {
       const kafka = Compose.environment(fullModel.services.kafka)
       const advertised = (kafka.KAFKA_ADVERTISED_LISTENERS ?? "").split(",").map((l) => l.replace(/^[A-Z_]+:\/\//, ""))
-      const listening = (kafka.KAFKA_LISTENERS ?? "").split(",").map((l) => l.match(/^([A-Z_]+):\/\/[^:]*:(\d+)$/)!.slice(1))
+      const listening = (kafka.KAFKA_LISTENERS ?? "").split(",").map((l) =>
+        l.match(/^([A-Z_]+):\/\/[^:]*:(\d+)$/)!.slice(1)
+      )
       const clients = movieapp.flatMap(({ name, service }) => {
         const brokers = Compose.environment(service).KAFKA_BROKERS
         return brokers === undefined ? [] : brokers.split(",").map((broker) => ({ name, broker }))
@@ -220,7 +266,8 @@ describe.runIf(withCompose)("Docker Compose", () => {
       assert.includeMembers(clients.map((c) => c.name), ["rating", "ratingingestor"])
       for (const { name, broker } of clients) {
         assert.include(advertised, broker, `${name}: ${broker} is not an advertised listener`)
-        const [listener] = (kafka.KAFKA_ADVERTISED_LISTENERS ?? "").split(",").find((l) => l.endsWith(`//${broker}`))!.split(":")
+        const [listener] = (kafka.KAFKA_ADVERTISED_LISTENERS ?? "").split(",").find((l) => l.endsWith(`//${broker}`))!
+          .split(":")
         // The advertised listener is one the broker listens on, at that port, on every interface.
         assert.deepStrictEqual(listening.find(([n]) => n === listener), [listener!, broker.split(":")[1]!], name)
       }
@@ -243,8 +290,13 @@ describe.runIf(withCompose)("Docker Compose", () => {
       }
       for (const [name, service] of services) {
         for (const volume of (service.volumes ?? []) as Array<{ type: string; source: string }>) {
-          if (volume.type === "bind") assert.isTrue(fs.existsSync(volume.source), `${name}: ${volume.source} does not exist`)
-          else assert.property(fullModel.volumes ?? {}, volume.source, `${name}: volume ${volume.source} is not declared`)
+          if (volume.type === "bind") {
+            assert.isTrue(fs.existsSync(volume.source), `${name}: ${volume.source} does not exist`)
+          } else {assert.property(
+              fullModel.volumes ?? {},
+              volume.source,
+              `${name}: volume ${volume.source} is not declared`
+            )}
         }
       }
     })
@@ -253,40 +305,77 @@ describe.runIf(withCompose)("Docker Compose", () => {
   describe("on these machines (compose.host.yaml over compose.yaml)", () => {
     /** Where things are: what the override may change. */
     const addresses = (env: Readonly<Record<string, string>>) =>
-      new Set([...Compose.referencedHosts(env).map((r) => r.key), "SERVER_GRPC_PORT", "MYSQL_PORT", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"])
+      new Set([
+        ...Compose.referencedHosts(env).map((r) => r.key),
+        "SERVER_GRPC_PORT",
+        "MYSQL_PORT",
+        "MYSQL_DATABASE",
+        "MYSQL_USER",
+        "MYSQL_PASSWORD"
+      ])
 
     it("the movieapp programs only, on the host's network, each as in compose.yaml but for where things are", () => {
       assert.sameMembers(Object.keys(hostModel.services), movieapp.map((m) => m.name))
       for (const { name, service } of movieapp) {
-        const { build, depends_on, environment: _, healthcheck, network_mode, networks, ports, ...rest } = hostModel.services[name]
-        const { build: fullBuild, depends_on: __, environment: ___, healthcheck: fullHealthcheck, networks: ____, ports: _____, ...fullRest } = service
+        const { build, depends_on, environment: _, healthcheck, network_mode, networks, ports, ...rest } =
+          hostModel.services[name]
+        const {
+          build: fullBuild,
+          depends_on: __,
+          environment: ___,
+          healthcheck: fullHealthcheck,
+          networks: ____,
+          ports: _____,
+          ...fullRest
+        } = service
         assert.strictEqual(network_mode, "host", name)
         assert.isUndefined(networks, name)
         assert.isUndefined(ports, name)
         assert.deepStrictEqual(rest, fullRest, `${name}: only its network and settings change`)
-        if (fullBuild) assert.deepStrictEqual(build, { ...fullBuild, network: "host" }, `${name}: built on the host's network too`)
+        if (fullBuild) {
+          assert.deepStrictEqual(build, { ...fullBuild, network: "host" }, `${name}: built on the host's network too`)
+        }
         if (fullHealthcheck) {
-          const { start_interval, ...olderEngines } = fullHealthcheck
-          assert.deepStrictEqual(healthcheck, olderEngines, `${name}: the same health check, without what Engine 20.10 lacks`)
+          const { start_interval: _newerEnginesOnly, ...olderEngines } = fullHealthcheck
+          assert.deepStrictEqual(
+            healthcheck,
+            olderEngines,
+            `${name}: the same health check, without what Engine 20.10 lacks`
+          )
         }
         const full = Compose.environment(service)
         const here = Compose.environment(hostModel.services[name])
         const moved = addresses(full)
-        for (const [key, value] of Object.entries(full)) if (!moved.has(key)) assert.strictEqual(here[key], value, `${name} ${key}`)
+        for (const [key, value] of Object.entries(full)) {
+          if (!moved.has(key)) assert.strictEqual(here[key], value, `${name} ${key}`)
+        }
         // Only what a shared host needs besides: loopback listeners with their own ports, this run's Kafka names.
-        assert.includeMembers(["SERVER_HOST", "SERVER_ADVERTISE_HOST", "SERVER_HTTP_PORT", "SERVER_RPC_PORT", "KAFKA_TOPIC", "KAFKA_GROUP"], Object.keys(here).filter((k) => !(k in full)), name)
+        assert.includeMembers(
+          ["SERVER_HOST", "SERVER_ADVERTISE_HOST", "SERVER_HTTP_PORT", "SERVER_RPC_PORT", "KAFKA_TOPIC", "KAFKA_GROUP"],
+          Object.keys(here).filter((k) => !(k in full)),
+          name
+        )
         if (Programs.isService(name)) {
-          const check = Programs.check(name, { ...here, CONSUL_HTTP_ADDR: "http://127.0.0.1:8500", TRACING_ENDPOINT: "http://127.0.0.1:4318" })
+          const check = Programs.check(name, {
+            ...here,
+            CONSUL_HTTP_ADDR: "http://127.0.0.1:8500",
+            TRACING_ENDPOINT: "http://127.0.0.1:4318"
+          })
           assert.deepStrictEqual([check.unread, check.errors], [[], []], name)
           assert.strictEqual(check.server?.host, "127.0.0.1", `${name} listens on loopback only`)
           assert.strictEqual(check.server?.advertiseHost, "127.0.0.1", name)
         }
         // What waits for what, among the programs.
-        const within = Object.fromEntries(Object.entries(service.depends_on ?? {}).filter(([d]) => d in hostModel.services))
+        const within = Object.fromEntries(
+          Object.entries(service.depends_on ?? {}).filter(([d]) => d in hostModel.services)
+        )
         assert.deepStrictEqual(depends_on ?? {}, within, name)
       }
       assert.deepStrictEqual(
-        Programs.ingestorPublishesTo(hostModel.services.ratingingestor.command, Compose.environment(hostModel.services.ratingingestor)),
+        Programs.ingestorPublishesTo(
+          hostModel.services.ratingingestor.command,
+          Compose.environment(hostModel.services.ratingingestor)
+        ),
         Programs.ratingEventsFrom(Compose.environment(hostModel.services.rating))
       )
     })
@@ -294,8 +383,12 @@ describe.runIf(withCompose)("Docker Compose", () => {
     it.live.runIf(withEngine && withInfrastructure)(
       "docker compose up --build: the services become healthy, the jobs load the catalog and the events, the scenario and the sample movies go through the gateway, stop ends each within its grace period with exit code 0, down leaves nothing",
       () =>
-        Effect.gen(function* () {
-          const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* OtlpReceiver.make(), yield* ConsulAgentDouble.make())
+        Effect.gen(function*() {
+          const here = Deployed.machine(
+            yield* MariaDb.TestDatabase,
+            yield* OtlpReceiver.make(),
+            yield* ConsulAgentDouble.make()
+          )
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
           for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const project = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
@@ -304,13 +397,29 @@ describe.runIf(withCompose)("Docker Compose", () => {
             ...Deployed.standIns(here),
             KAFKA_TOPIC: here.kafka.topic,
             KAFKA_GROUP: here.kafka.group,
-            ...Object.assign({}, ...Deployed.services.map((name) => Deployed.portSettings(`${name.toUpperCase()}_`, listening[name])))
+            ...Object.assign(
+              {},
+              ...Deployed.services.map((name) => Deployed.portSettings(`${name.toUpperCase()}_`, listening[name]))
+            )
           }
-          const compose = (...args: Array<string>) => Compose.compose(Compose.onHost, ["--project-name", project, ...args], env)
+          const compose = (...args: Array<string>) =>
+            Compose.compose(Compose.onHost, ["--project-name", project, ...args], env)
           const containers = Compose.containers(Compose.onHost, project)
           const left = Effect.all({
-            containers: Docker.run(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${project}`]),
-            networks: Docker.run(["network", "ls", "--quiet", "--filter", `label=com.docker.compose.project=${project}`]),
+            containers: Docker.run([
+              "ps",
+              "--all",
+              "--quiet",
+              "--filter",
+              `label=com.docker.compose.project=${project}`
+            ]),
+            networks: Docker.run([
+              "network",
+              "ls",
+              "--quiet",
+              "--filter",
+              `label=com.docker.compose.project=${project}`
+            ]),
             volumes: Docker.run(["volume", "ls", "--quiet", "--filter", `label=com.docker.compose.project=${project}`])
           })
           // Whatever happens, the project goes.
@@ -326,7 +435,9 @@ describe.runIf(withCompose)("Docker Compose", () => {
             { what: "the services to be healthy and the jobs to end", timeout: "180 seconds", interval: "500 millis" }
           )
           const failed = settled.filter((c) => c.State !== "running" && c.ExitCode !== 0)
-          for (const c of failed) assert.fail(`${c.Service} ${c.State} (exit code ${c.ExitCode}):\n${yield* Docker.logs(c.ID)}`)
+          for (const c of failed) {
+            assert.fail(`${c.Service} ${c.State} (exit code ${c.ExitCode}):\n${yield* Docker.logs(c.ID)}`)
+          }
           const byService = new Map(settled.map((c) => [c.Service, c]))
           assert.match(yield* Docker.logs(byService.get("ratingingestor")!.ID), /read 452, published 452, skipped 0/)
           assert.include(yield* Docker.logs(byService.get("catalog")!.ID), `loaded ${Deployed.movies.length} movies`)

@@ -25,11 +25,17 @@ export interface Model {
 const fileArgs = (files: ReadonlyArray<string>) => files.flatMap((file) => ["--file", path.join(repo, file)])
 
 /** `docker compose --file … <args>`, with `env` for interpolation; its standard output. */
-export const compose = (files: ReadonlyArray<string>, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
-  Docker.run(["compose", ...fileArgs(files), ...args], { env })
+export const compose = (
+  files: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {}
+) => Docker.run(["compose", ...fileArgs(files), ...args], { env })
 
 /** The model Compose makes of `files` (failing as `docker compose config` fails), with `env` for interpolation. */
-export const config = (files: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Effect.Effect<Model, Docker.DockerError> =>
+export const config = (
+  files: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {}
+): Effect.Effect<Model, Docker.DockerError> =>
   Effect.map(compose(files, ["config", "--format", "json"], env), (json) => JSON.parse(json) as Model)
 
 /** A service's environment (null values, variables passed through unset, as empty strings). */
@@ -48,7 +54,9 @@ export const seconds = (duration: string): number => {
  * The hosts a service's settings name: values of `*_HOST`, `*_URL`, `*_ADDR`,
  * `*_ENDPOINT` and `*_BROKERS` (URLs, or comma-separated `host[:port]`).
  */
-export const referencedHosts = (env: Readonly<Record<string, string>>): ReadonlyArray<{ readonly key: string; readonly host: string; readonly port: string | undefined }> =>
+export const referencedHosts = (
+  env: Readonly<Record<string, string>>
+): ReadonlyArray<{ readonly key: string; readonly host: string; readonly port: string | undefined }> =>
   Object.entries(env)
     .filter(([key]) => /_(HOST|URL|ADDR|ENDPOINT|BROKERS)$/.test(key))
     .flatMap(([key, value]) =>
@@ -60,7 +68,8 @@ export const referencedHosts = (env: Readonly<Record<string, string>>): Readonly
         }
         const [host, port] = text.split(":")
         return { key, host: host!, port }
-      }))
+      })
+    )
 
 /** A container of a project, as `docker compose ps --all --format json` lists it. */
 export interface ProjectContainer {
@@ -74,5 +83,7 @@ export interface ProjectContainer {
 
 /** The containers of a project, stopped ones included (Compose writes one JSON object a line). */
 export const containers = (files: ReadonlyArray<string>, project: string) =>
-  Effect.map(compose(files, ["--project-name", project, "ps", "--all", "--format", "json"]), (out) =>
-    out.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as ProjectContainer))
+  Effect.map(
+    compose(files, ["--project-name", project, "ps", "--all", "--format", "json"]),
+    (out) => out.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as ProjectContainer)
+  )

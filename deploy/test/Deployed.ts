@@ -5,6 +5,7 @@
  * sample data arriving, the gateway finding its backends through Consul, the
  * spans reaching the collector.
  */
+import { assert } from "@effect/vitest"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import type { MysqlConfig } from "@movieapp/platform/Mysql"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
@@ -18,7 +19,6 @@ import type * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as Tracing from "@movieapp/testkit/Tracing"
-import { assert } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -45,7 +45,7 @@ export interface Listening {
 
 /** Free ports on this machine for `service`'s listeners. */
 export const freePorts = (service: (typeof services)[number]) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ports: Listening = { grpc: yield* Ports.free, http: yield* Ports.free }
     return service === "movie" ? ports : { ...ports, rpc: yield* Ports.free }
   })
@@ -114,7 +114,10 @@ export const movies = JSON.parse(fs.readFileSync(path.join(sample, "movies.json"
 
 /** The aggregates the sample events leave: every record they name, with the last rating of each user. */
 const expectedAggregates = () =>
-  [...independently(JSON.parse(fs.readFileSync(path.join(sample, "ratings.json"), "utf8")) as Array<EventLike>).aggregates.values()]
+  [
+    ...independently(JSON.parse(fs.readFileSync(path.join(sample, "ratings.json"), "utf8")) as Array<EventLike>)
+      .aggregates.values()
+  ]
     .map((a) => ({ ...a, mean: a.sum / Math.max(a.count, 1) }))
 
 /**
@@ -122,11 +125,14 @@ const expectedAggregates = () =>
  * the events imply. Polled: the service consumes them from Kafka in its own time.
  */
 export const ratingsLanded = (rating: Listening) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
     for (const expected of expectedAggregates()) {
       const answer = yield* Poll.until(
-        Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: expected.recordId, recordType: expected.recordType }),
+        Grpc.call(Grpc.method(client, "getAggregatedRating"), {
+          recordId: expected.recordId,
+          recordType: expected.recordType
+        }),
         (answer) => answer.ratingsCount === expected.count,
         { what: `${expected.recordType}/${expected.recordId} to count ${expected.count} ratings` }
       )
@@ -136,7 +142,7 @@ export const ratingsLanded = (rating: Listening) =>
 
 /** Every sample movie is in the metadata service. */
 export const catalogLoaded = (metadata: Listening) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
     for (const movie of movies) {
       const answer = yield* Grpc.call(Grpc.method(client, "getMetadata"), { movieId: movie.id })
@@ -146,7 +152,7 @@ export const catalogLoaded = (metadata: Listening) =>
 
 /** The catalog, as an operator loads it: through the metadata service's API. */
 export const loadCatalog = (metadata: Listening) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
     for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie })
   }))
@@ -157,7 +163,7 @@ export const loadCatalog = (metadata: Listening) =>
  * view of the backends follows discovery in the background.
  */
 export const gatewayAnswers = (movie: Listening) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
     const aggregates = new Map(expectedAggregates().map((a) => [`${a.recordType}/${a.recordId}`, a]))
     for (const expected of movies) {
@@ -168,8 +174,9 @@ export const gatewayAnswers = (movie: Listening) =>
         { what: `the gateway to answer movie ${expected.id} with ${count} ratings` }
       )
       assert.deepStrictEqual(answer.movieDetails?.metadata, expected)
-      if (count > 0) assert.closeTo(answer.movieDetails?.rating ?? NaN, aggregates.get(`movie/${expected.id}`)!.mean, 1e-9)
-      else assert.isUndefined(answer.movieDetails?.rating)
+      if (count > 0) {
+        assert.closeTo(answer.movieDetails?.rating ?? NaN, aggregates.get(`movie/${expected.id}`)!.mean, 1e-9)
+      } else assert.isUndefined(answer.movieDetails?.rating)
     }
   }))
 
@@ -179,22 +186,37 @@ export const gatewayAnswers = (movie: Listening) =>
  * it 5, then 1 (the latest replaces the earlier); the details show 1.
  */
 export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "movie", Listening>>) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${at.metadata.grpc}`)
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${at.rating.grpc}`)
     const movie = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${at.movie.grpc}`)
-    const theMovie = { id: `the-movie-${Math.random().toString(36).slice(2, 8)}`, title: "The Movie", description: "A film about a film.", director: "Someone" }
+    const theMovie = {
+      id: `the-movie-${Math.random().toString(36).slice(2, 8)}`,
+      title: "The Movie",
+      description: "A film about a film.",
+      director: "Someone"
+    }
     const key = { recordId: theMovie.id, recordType: "movie" }
-    const rateBy = (value: number) => Grpc.call(Grpc.method(rating, "putRating"), { ...key, userId: "user0", ratingValue: value })
+    const rateBy = (value: number) =>
+      Grpc.call(Grpc.method(rating, "putRating"), { ...key, userId: "user0", ratingValue: value })
 
     yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie })
-    assert.deepStrictEqual((yield* Grpc.call(Grpc.method(metadata, "getMetadata"), { movieId: theMovie.id })).metadata, theMovie)
+    assert.deepStrictEqual(
+      (yield* Grpc.call(Grpc.method(metadata, "getMetadata"), { movieId: theMovie.id })).metadata,
+      theMovie
+    )
     const unrated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: theMovie.id })
     assert.deepStrictEqual(unrated.movieDetails, { metadata: theMovie, rating: undefined, ratingsCount: 0 })
     yield* rateBy(5)
-    assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 5, ratingsCount: 1 })
+    assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
+      ratingValue: 5,
+      ratingsCount: 1
+    })
     yield* rateBy(1)
-    assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 1, ratingsCount: 1 })
+    assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
+      ratingValue: 1,
+      ratingsCount: 1
+    })
     const rated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: theMovie.id })
     assert.deepStrictEqual(rated.movieDetails, { metadata: theMovie, rating: 1, ratingsCount: 1 })
   }))
@@ -204,10 +226,12 @@ export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "mo
  * `traceparent` decides the sampling, whatever ratio the deployment sets.
  */
 export const tracedCall = (movie: Listening) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const caller = Tracing.callerContext(true)
     const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
-    const answer = yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: movies[0]!.id }, { metadata: { traceparent: caller.traceparent } })
+    const answer = yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: movies[0]!.id }, {
+      metadata: { traceparent: caller.traceparent }
+    })
     assert.strictEqual(answer.movieDetails?.metadata?.id, movies[0]!.id)
     return caller
   }))
@@ -220,14 +244,24 @@ export const tracedCall = (movie: Listening) =>
  */
 export const tracesExported = (otlp: OtlpReceiver.OtlpReceiver, caller: ReturnType<typeof Tracing.callerContext>) => {
   const spans = otlp.spans()
-  const servicesOf = (of: ReadonlyArray<OtlpReceiver.ExportedSpan>) => [...new Set(of.map((span) => span.service))].sort()
+  const servicesOf = (of: ReadonlyArray<OtlpReceiver.ExportedSpan>) =>
+    [...new Set(of.map((span) => span.service))].sort()
   assert.includeMembers(servicesOf(spans), ["metadata", "movie", "rating", "ratingingestor"])
   const call = spans.filter((span) => span.traceId === caller.traceId)
-  assert.deepStrictEqual(servicesOf(call), ["metadata", "movie", "rating"], `the traced call's spans: ${JSON.stringify(call)}`)
-  assert.isTrue(call.some((span) => span.service === "movie" && span.parentSpanId === caller.spanId), "the gateway continues the caller's trace")
+  assert.deepStrictEqual(
+    servicesOf(call),
+    ["metadata", "movie", "rating"],
+    `the traced call's spans: ${JSON.stringify(call)}`
+  )
+  assert.isTrue(
+    call.some((span) => span.service === "movie" && span.parentSpanId === caller.spanId),
+    "the gateway continues the caller's trace"
+  )
   const ingestion = new Set(spans.filter((span) => span.service === "ratingingestor").map((span) => span.traceId))
   assert.isTrue(
-    spans.some((span) => span.service === "rating" && span.name === "RatingEventSourceKafka.batch" && ingestion.has(span.traceId)),
+    spans.some((span) =>
+      span.service === "rating" && span.name === "RatingEventSourceKafka.batch" && ingestion.has(span.traceId)
+    ),
     "the rating service continues the ingestor's trace"
   )
 }
@@ -247,19 +281,30 @@ const registered = (here: ThisMachine, service: string, passing: boolean) =>
 
 /** Each service is registered in Consul once, passing, at the address it advertises (its Effect RPC listener; the gateway's HTTP one). */
 export const registeredInConsul = (here: ThisMachine, listening: Readonly<Record<string, Listening>>) =>
-  Effect.forEach(Object.entries(listening), ([service, listen]) =>
-    Poll.until(registered(here, service, true), (addresses) => addresses.length > 0, { what: `${service} to pass its Consul check` }).pipe(
-      Effect.map((addresses) => assert.deepStrictEqual(addresses, [`127.0.0.1:${listen.rpc ?? listen.http}`], service))
-    ))
+  Effect.forEach(
+    Object.entries(listening),
+    ([service, listen]) =>
+      Poll.until(registered(here, service, true), (addresses) => addresses.length > 0, {
+        what: `${service} to pass its Consul check`
+      }).pipe(
+        Effect.map((addresses) =>
+          assert.deepStrictEqual(addresses, [`127.0.0.1:${listen.rpc ?? listen.http}`], service)
+        )
+      )
+  )
 
 /** After a graceful stop, nothing is left in Consul. */
 export const deregistered = (here: ThisMachine, names: ReadonlyArray<string>) =>
-  Effect.forEach(names, (service) =>
-    Effect.map(Effect.orDie(registered(here, service, false)), (addresses) => assert.deepStrictEqual(addresses, [], `${service} deregistered`)))
+  Effect.forEach(
+    names,
+    (service) =>
+      Effect.map(Effect.orDie(registered(here, service, false)), (addresses) =>
+        assert.deepStrictEqual(addresses, [], `${service} deregistered`))
+  )
 
 /** A service's container runs its program as uid 1000 on a read-only root file system. */
 export const confined = (container: string, name: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     assert.strictEqual(yield* Docker.processUid(container), 1000, `${name} runs as uid 1000`)
     const root = yield* Docker.rootIsReadOnly(container)
     assert.isTrue(root.readOnly, `${name}: ${root.reason}`)
@@ -267,7 +312,7 @@ export const confined = (container: string, name: string) =>
 
 /** A stopped service's container ended by itself after SIGTERM: exit code 0 (not 137, a SIGKILL), its servers stopped. */
 export const stoppedCleanly = (container: string, name: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const stopped = yield* Docker.state(container)
     const output = yield* Docker.logs(container)
     assert.strictEqual(stopped.ExitCode, 0, `${name}:\n${output.split("\n").slice(-10).join("\n")}`)

@@ -43,7 +43,7 @@ let workspace: string
 beforeAll(async () => {
   if (!withEngine) return
   workspace = fs.mkdtempSync(path.join(os.tmpdir(), "movieapp-image-"))
-  await Effect.runPromise(Effect.gen(function* () {
+  await Effect.runPromise(Effect.gen(function*() {
     yield* Compose.compose(Compose.onHost, ["build"])
     const base = yield* Docker.imageSize(dockerfileBase!)
     const sizes = yield* Effect.forEach(Deployed.targets, (target) => Docker.imageSize(Deployed.image(target)))
@@ -63,7 +63,14 @@ afterAll(async () => {
 /** The packages installed for the four programs' production use (npm's own view of the lockfile), as `name@version`. */
 const productionPackages = () =>
   new Set(
-    execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable", "--long", ...Deployed.targets.flatMap((t) => ["--workspace", `packages/${t}`])], {
+    execFileSync("npm", [
+      "ls",
+      "--omit=dev",
+      "--all",
+      "--parseable",
+      "--long",
+      ...Deployed.targets.flatMap((t) => ["--workspace", `packages/${t}`])
+    ], {
       cwd: repo,
       encoding: "utf8"
     }).split("\n").slice(1).filter((line) => line !== "").map((line) => line.split(":")[1]!)
@@ -92,18 +99,34 @@ console.log(JSON.stringify({
 
 describe.runIf(withEngine)("the images", () => {
   it.effect("hold Node.js of the Dockerfile's FROM, the four programs' compiled JavaScript and migrations, and their production dependencies only; run as node (uid 1000); owned by root", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const result = yield* Docker.runToEnd([Deployed.image("rating"), "node", "-e", survey])
       assert.strictEqual(result.code, 0, result.output)
       const image = JSON.parse(result.output)
-      assert.strictEqual(`node:${image.node.slice(1)}-bookworm-slim`, dockerfileBase, "Node.js of the base image the Dockerfile names")
+      assert.strictEqual(
+        `node:${image.node.slice(1)}-bookworm-slim`,
+        dockerfileBase,
+        "Node.js of the base image the Dockerfile names"
+      )
       assert.strictEqual(Number(image.node.slice(1).split(".")[0]), 24)
       assert.strictEqual(image.uid, 1000)
       assert.strictEqual(image.owner, 0, "the program cannot change its own files")
       assert.strictEqual(image.env, "production")
-      assert.deepStrictEqual(image.workspaces.sort(), ["contracts", "metadata", "movie", "platform", "proto", "rating", "ratingingestor"])
+      assert.deepStrictEqual(image.workspaces.sort(), [
+        "contracts",
+        "metadata",
+        "movie",
+        "platform",
+        "proto",
+        "rating",
+        "ratingingestor"
+      ])
       const programFiles = image.programFiles as Array<string>
-      assert.deepStrictEqual(programFiles.filter((f) => !/^(packages\/[a-z]+\/(package\.json|dist\/.+\.js)|schema\/.+\.sql)$/.test(f)), [], "only package.json, compiled JavaScript and SQL")
+      assert.deepStrictEqual(
+        programFiles.filter((f) => !/^(packages\/[a-z]+\/(package\.json|dist\/.+\.js)|schema\/.+\.sql)$/.test(f)),
+        [],
+        "only package.json, compiled JavaScript and SQL"
+      )
       for (const target of Deployed.targets) assert.include(programFiles, `packages/${target}/dist/main.js`)
       assert.include(programFiles, "packages/platform/dist/GrpcHealthProbe.js")
       assert.include(programFiles, "schema/rating/0001_create_ratings.sql")
@@ -111,14 +134,23 @@ describe.runIf(withEngine)("the images", () => {
       assert.sameMembers([...new Set(image.packages as Array<string>)], [...productionPackages()])
       assert.strictEqual(image.typescriptInNodeModules, 0, "no TypeScript sources, declarations or source maps")
       // One image's files are every image's: the targets differ in their command only.
-      const layers = yield* Effect.forEach(Deployed.targets, (target) => Docker.run(["image", "inspect", "--format", "{{json .RootFS.Layers}}", Deployed.image(target)]))
+      const layers = yield* Effect.forEach(
+        Deployed.targets,
+        (target) => Docker.run(["image", "inspect", "--format", "{{json .RootFS.Layers}}", Deployed.image(target)])
+      )
       assert.strictEqual(new Set(layers).size, 1)
     }))
 
   it.effect("the health probe reports a server that does not answer", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const port = yield* Ports.free
-      const result = yield* Docker.runToEnd(["--env", `SERVER_GRPC_PORT=${port}`, Deployed.image("metadata"), "node", "packages/platform/dist/GrpcHealthProbe.js"])
+      const result = yield* Docker.runToEnd([
+        "--env",
+        `SERVER_GRPC_PORT=${port}`,
+        Deployed.image("metadata"),
+        "node",
+        "packages/platform/dist/GrpcHealthProbe.js"
+      ])
       assert.strictEqual(result.code, 1)
       assert.include(result.output, `127.0.0.1:${port}`)
     }))
@@ -127,10 +159,15 @@ describe.runIf(withEngine)("the images", () => {
     const rendered = withManifests ? Manifests.render("production") : undefined
     const objects = rendered ? [...rendered.services, ...rendered.ingest] : []
     const containers = Manifests.workloads(objects).flatMap((workload) =>
-      (workload.pod.containers as Array<any>).map((container) => ({ workload, container, target: Manifests.movieappImage(container.image)!.target as Deployed.Target })))
+      (workload.pod.containers as Array<any>).map((container) => ({
+        workload,
+        container,
+        target: Manifests.movieappImage(container.image)!.target as Deployed.Target
+      }))
+    )
 
     it.effect("each container is the image of its name, run by node itself (PID 1, exec form) with the image's own command, as the pod's user", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         assert.sameMembers(containers.map((c) => c.target), [...Deployed.targets])
         for (const { workload, container, target } of containers) {
           assert.strictEqual(container.name, target)
@@ -151,11 +188,15 @@ describe.runIf(withEngine)("the images", () => {
       const pod = workload.pod.securityContext ?? {}
       const own = container.securityContext ?? {}
       return [
-        ...(pod.runAsUser === undefined ? [] : ["--user", pod.runAsGroup === undefined ? String(pod.runAsUser) : `${pod.runAsUser}:${pod.runAsGroup}`]),
+        ...(pod.runAsUser === undefined
+          ? []
+          : ["--user", pod.runAsGroup === undefined ? String(pod.runAsUser) : `${pod.runAsUser}:${pod.runAsGroup}`]),
         ...(own.readOnlyRootFilesystem ? ["--read-only"] : []),
         ...(own.allowPrivilegeEscalation === false ? ["--security-opt", "no-new-privileges"] : []),
         ...((own.capabilities?.drop ?? []) as Array<string>).flatMap((c) => ["--cap-drop", c]),
-        ...(container.resources?.limits?.memory ? ["--memory", String(container.resources.limits.memory).replace(/i$/, "")] : [])
+        ...(container.resources?.limits?.memory
+          ? ["--memory", String(container.resources.limits.memory).replace(/i$/, "")]
+          : [])
       ]
     }
 
@@ -172,7 +213,9 @@ describe.runIf(withEngine)("the images", () => {
         .filter(([, source]) => source.startsWith("ConfigMap/movieapp-endpoints") || source.startsWith("Secret/"))
         .map(([key]) => key)
       const local = Deployed.standIns(here)
-      for (const key of infrastructure) assert.property(local, key, `no stand-in on this machine for ${key}: add one to Deployed.standIns`)
+      for (const key of infrastructure) {
+        assert.property(local, key, `no stand-in on this machine for ${key}: add one to Deployed.standIns`)
+      }
       const env: Record<string, string> = { ...resolved.env }
       for (const [key, value] of Object.entries(local)) if (key in env) env[key] = value
       if ("KAFKA_BROKERS" in env) Object.assign(env, Deployed.kafkaNames(here.kafka))
@@ -182,7 +225,11 @@ describe.runIf(withEngine)("the images", () => {
         if (key in env && ports.rpc !== undefined) env[key] = `127.0.0.1:${ports.rpc}`
       }
       if (listen) {
-        Object.assign(env, { SERVER_HOST: "127.0.0.1", SERVER_ADVERTISE_HOST: "127.0.0.1", ...Deployed.portSettings("SERVER_", listen) })
+        Object.assign(env, {
+          SERVER_HOST: "127.0.0.1",
+          SERVER_ADVERTISE_HOST: "127.0.0.1",
+          ...Deployed.portSettings("SERVER_", listen)
+        })
       }
       return Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`])
     }
@@ -195,7 +242,7 @@ describe.runIf(withEngine)("the images", () => {
     it.live.runIf(withInfrastructure)(
       "the production overlay's containers become SERVING, run the original scenario, store the events the Job publishes to Kafka, answer through the gateway, stop on SIGTERM within their grace period with exit code 0, and have sent their traces",
       () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const deployed = objects
           const here = Deployed.machine(yield* MariaDb.TestDatabase, yield* OtlpReceiver.make())
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
@@ -205,18 +252,31 @@ describe.runIf(withEngine)("the images", () => {
           const services = containers.filter((c) => Programs.isService(c.target))
           const running = new Map<string, string>()
           for (const { workload, container, target } of services) {
-            running.set(target, yield* Docker.runDetached([
-              "--name", `${prefix}-${target}`,
-              ...runtimeOptions(workload, container),
-              ...onThisMachine(container, deployed, here, listening, listening[target as keyof typeof listening]),
-              Deployed.image(target)
-            ]))
+            running.set(
+              target,
+              yield* Docker.runDetached([
+                "--name",
+                `${prefix}-${target}`,
+                ...runtimeOptions(workload, container),
+                ...onThisMachine(container, deployed, here, listening, listening[target as keyof typeof listening]),
+                Deployed.image(target)
+              ])
+            )
           }
           for (const [target, id] of running) {
             // The startup and readiness probes (the manifest suite checks they are on the configured gRPC port).
-            yield* Docker.whileRunning(id, Poll.until(Deployed.serving(listening[target as keyof typeof listening]), () => true, { what: `${target} to be SERVING`, interval: "200 millis" }))
+            yield* Docker.whileRunning(
+              id,
+              Poll.until(Deployed.serving(listening[target as keyof typeof listening]), () => true, {
+                what: `${target} to be SERVING`,
+                interval: "200 millis"
+              })
+            )
             yield* Deployed.confined(id, target)
-            assert.deepStrictEqual((yield* Docker.processArgv(id)).slice(0, 2), ["node", `packages/${target}/dist/main.js`], `${target}: node is PID 1`)
+            assert.deepStrictEqual((yield* Docker.processArgv(id)).slice(0, 2), [
+              "node",
+              `packages/${target}/dist/main.js`
+            ], `${target}: node is PID 1`)
           }
           yield* Deployed.originalScenario(listening)
 
@@ -226,11 +286,13 @@ describe.runIf(withEngine)("the images", () => {
           fs.mkdirSync(events, { recursive: true, mode: 0o755 })
           fs.copyFileSync(path.join(Deployed.sample, "ratings.json"), path.join(events, "ratings.json"))
           const mount = job.container.volumeMounts.find((m: any) =>
-            job.workload.pod.volumes.find((v: any) => v.name === m.name)?.configMap?.name === "ratingingestor-events")
+            job.workload.pod.volumes.find((v: any) => v.name === m.name)?.configMap?.name === "ratingingestor-events"
+          )
           const result = yield* Docker.runToEnd([
             ...runtimeOptions(job.workload, job.container),
             ...onThisMachine(job.container, deployed, here, listening, undefined),
-            "--volume", `${events}:${mount.mountPath}:ro`,
+            "--volume",
+            `${events}:${mount.mountPath}:ro`,
             Deployed.image("ratingingestor"),
             ...job.container.args
           ])
@@ -245,7 +307,12 @@ describe.runIf(withEngine)("the images", () => {
           // SIGTERM, then SIGKILL once the grace period (less the preStop pause that precedes SIGTERM) has passed.
           for (const { workload, container, target } of services.reverse()) {
             const id = running.get(target)!
-            yield* Docker.run(["stop", "--time", String(workload.pod.terminationGracePeriodSeconds - preStopSeconds(container)), id])
+            yield* Docker.run([
+              "stop",
+              "--time",
+              String(workload.pod.terminationGracePeriodSeconds - preStopSeconds(container)),
+              id
+            ])
             yield* Deployed.stoppedCleanly(id, target)
           }
           Deployed.tracesExported(here.otlp, caller)

@@ -6,19 +6,20 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Option } from "effect"
+import * as models from "kubernetes-models"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as models from "kubernetes-models"
 import * as Kustomize from "./Kustomize.js"
 import type { K8sObject } from "./Kustomize.js"
 import * as Manifests from "./Manifests.js"
 import * as Programs from "./Programs.js"
 import { repo } from "./Repo.js"
 
-const readme = fs.readFileSync(path.join(repo, "README.md"), "utf8")
+// The operator's guide to the manifests.
+const readme = fs.readFileSync(path.join(repo, "docs", "deployment.md"), "utf8")
 
 /** The kubernetes-models class for an apiVersion and kind (`apps/v1` Deployment is `models.apps.v1.Deployment`). */
-const modelOf = (apiVersion: string, kind: string): (new (data: unknown) => { validate(): void }) | undefined => {
+const modelOf = (apiVersion: string, kind: string): (new(data: unknown) => { validate(): void }) | undefined => {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") as [string, string] : ["", apiVersion]
   const groupKey = group.replace(/\.([a-z])/g, (_, c: string) => c.toUpperCase())
   const index = models as unknown as Record<string, Record<string, Record<string, any>>>
@@ -36,28 +37,51 @@ const preStopSeconds = (container: any): number => {
 }
 
 describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
-  const rendered = Object.fromEntries(Manifests.overlays.map((o) => [o, Manifests.render(o)])) as Record<Manifests.Overlay, Manifests.Rendered>
+  const rendered = Object.fromEntries(Manifests.overlays.map((o) => [o, Manifests.render(o)])) as Record<
+    Manifests.Overlay,
+    Manifests.Rendered
+  >
 
   it("the schema check and the project checks reject what they should", () => {
     const Deployment = modelOf("apps/v1", "Deployment")!
     assert.throws(() => new Deployment({ metadata: { name: "x" }, spec: { template: {} } }).validate())
-    assert.throws(() => new (modelOf("v1", "Service")!)({ metadata: { name: "x" }, spec: { ports: [{ port: "grpc" }] } }).validate())
+    assert.throws(() =>
+      new (modelOf("v1", "Service")!)({ metadata: { name: "x" }, spec: { ports: [{ port: "grpc" }] } }).validate()
+    )
     assert.isUndefined(modelOf("apps/v1", "Deploymnet"))
     assert.deepStrictEqual(Programs.check("rating", { REPOSITORY: "mysql", MYSQL_USER: "u" }).errors.length, 1)
     assert.deepStrictEqual(Programs.check("movie", { REPOSITRY: "mysql" }).unread, ["REPOSITRY"])
     // Settings of the adapters main.ts picks: Kafka's when INGESTION=kafka, Consul's when DISCOVERY=consul.
-    assert.deepStrictEqual(Programs.check("rating", { INGESTION: "kafka" }).errors.length, 1, "KAFKA_BROKERS is required")
+    assert.deepStrictEqual(
+      Programs.check("rating", { INGESTION: "kafka" }).errors.length,
+      1,
+      "KAFKA_BROKERS is required"
+    )
     assert.deepStrictEqual(Programs.check("rating", { KAFKA_BROKERS: "kafka:9092" }).errors, [])
-    assert.deepStrictEqual(Programs.check("movie", { DISCOVERY: "consul", CONSUL_HTTP_ADDR: "ftp://consul" }).errors.length, 1)
+    assert.deepStrictEqual(
+      Programs.check("movie", { DISCOVERY: "consul", CONSUL_HTTP_ADDR: "ftp://consul" }).errors.length,
+      1
+    )
     assert.deepStrictEqual(Programs.check("movie", { KAFKA_BROKERS: "kafka:9092" }).unread, ["KAFKA_BROKERS"])
     const stop = (env: Record<string, string>) => Duration.toSeconds(Programs.check("rating", env).stopTimeout!)
     assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds" }), 10)
-    assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds", INGESTION: "kafka", KAFKA_BROKERS: "k:9092" }), 17)
+    assert.strictEqual(
+      stop({
+        SERVER_SHUTDOWN_TIMEOUT: "10 seconds",
+        KAFKA_DRAIN_TIMEOUT: "7 seconds",
+        INGESTION: "kafka",
+        KAFKA_BROKERS: "k:9092"
+      }),
+      17
+    )
     // With a trace endpoint, the stop ends flushing the last spans.
     assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", TRACING_ENDPOINT: "http://collector:4318" }), 15)
     assert.deepStrictEqual(Programs.check("movie", { TRACING_ENDPOINT: "collector:4318" }).errors.length, 1)
     // The ingestor's environment: its options' fallbacks and tracing.
-    assert.deepStrictEqual(Programs.checkIngestor({ KAFKA_BROKERS: "k:9092", TRACING_ENDPOINT: "http://c:4318", TRACING_SAMPLE_RATIO: "1" }), { unread: [], errors: [] })
+    assert.deepStrictEqual(
+      Programs.checkIngestor({ KAFKA_BROKERS: "k:9092", TRACING_ENDPOINT: "http://c:4318", TRACING_SAMPLE_RATIO: "1" }),
+      { unread: [], errors: [] }
+    )
     assert.deepStrictEqual(Programs.checkIngestor({ KAFKA_GROUP: "g" }).unread, ["KAFKA_GROUP"])
     assert.strictEqual(Programs.checkIngestor({ TRACING_SAMPLE_RATIO: "2" }).errors.length, 1)
     assert.strictEqual(Programs.checkIngestor({ KAFKA_BROKERS: "k:x" }).errors.length, 1)
@@ -66,14 +90,18 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
   it("the ingestor Job is applied apart from the services, so applying them never re-runs an ingestion", () => {
     for (const overlay of Manifests.overlays) {
       assert.deepStrictEqual(rendered[overlay].services.filter((o) => o.kind === "Job").map(describeObject), [])
-      assert.deepStrictEqual(rendered[overlay].ingest.filter((o) => o.kind !== "ConfigMap").map(describeObject), ["Job ratingingestor"])
+      assert.deepStrictEqual(rendered[overlay].ingest.filter((o) => o.kind !== "ConfigMap").map(describeObject), [
+        "Job ratingingestor"
+      ])
     }
   })
 
   it("the ingestor Job carries the services' endpoints ConfigMap unchanged, so applying it changes nothing", () => {
     for (const overlay of Manifests.overlays) {
       const configMaps = (objects: ReadonlyArray<K8sObject>) => objects.filter((o) => o.kind === "ConfigMap")
-      const endpoints = configMaps(rendered[overlay].services).filter((o) => o.metadata.name.startsWith("movieapp-endpoints-"))
+      const endpoints = configMaps(rendered[overlay].services).filter((o) =>
+        o.metadata.name.startsWith("movieapp-endpoints-")
+      )
       assert.strictEqual(endpoints.length, 1, overlay)
       assert.deepStrictEqual(configMaps(rendered[overlay].ingest), endpoints, overlay)
     }
@@ -87,7 +115,8 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         (workload.pod.containers as Array<any>).flatMap((container) => {
           const image = Manifests.movieappImage(container.image)
           return image ? [{ workload, container, image }] : []
-        }))
+        })
+      )
       const serviceContainers = movieappContainers.filter((c) => Programs.isService(c.image.target))
 
       it("every object is valid against the Kubernetes API schemas", () => {
@@ -109,13 +138,20 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       it("selectors: each workload selects its own pods; each Service and PodDisruptionBudget selects exactly one workload", () => {
         const workloads = Manifests.workloads(all)
         for (const { object, podLabels } of workloads.filter((w) => w.object.kind !== "Job")) {
-          assert.isTrue(Manifests.matches(object.spec.selector.matchLabels, podLabels), `${describeObject(object)}: selector does not match its pod labels`)
+          assert.isTrue(
+            Manifests.matches(object.spec.selector.matchLabels, podLabels),
+            `${describeObject(object)}: selector does not match its pod labels`
+          )
           assert.isUndefined(object.spec.selector.matchExpressions, "selectors are plain labels")
         }
         for (const object of all.filter((o) => o.kind === "Service" || o.kind === "PodDisruptionBudget")) {
           const selector = object.kind === "Service" ? object.spec.selector : object.spec.selector.matchLabels
           const selected = workloads.filter((w) => Manifests.matches(selector, w.podLabels))
-          assert.deepStrictEqual(selected.length, 1, `${describeObject(object)} selects ${selected.map((w) => describeObject(w.object)).join(", ") || "nothing"}`)
+          assert.deepStrictEqual(
+            selected.length,
+            1,
+            `${describeObject(object)} selects ${selected.map((w) => describeObject(w.object)).join(", ") || "nothing"}`
+          )
         }
       })
 
@@ -126,7 +162,10 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           const ports = (workload.pod.containers as Array<any>).flatMap((c) => c.ports ?? [])
           for (const port of service.spec.ports) {
             const target = port.targetPort ?? port.port
-            assert.isTrue(ports.some((p: any) => p.name === target || p.containerPort === target), `${describeObject(service)} port ${port.name} targets ${target}, which the pod does not expose`)
+            assert.isTrue(
+              ports.some((p: any) => p.name === target || p.containerPort === target),
+              `${describeObject(service)} port ${port.name} targets ${target}, which the pod does not expose`
+            )
           }
         }
         for (const { object, pod } of workloads) {
@@ -152,20 +191,28 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           assert.strictEqual(deployment.spec.strategy.type, "RollingUpdate")
           assert.strictEqual(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0, describeObject(deployment))
           assert.isAtLeast(deployment.spec.strategy.rollingUpdate.maxSurge, 1)
-          const selects = (o: K8sObject) => Manifests.matches(o.kind === "Service" ? o.spec.selector : o.spec.selector.matchLabels, workload.podLabels)
-          assert.isTrue(services.some((o) => o.kind === "Service" && selects(o)), `no Service for ${describeObject(deployment)}`)
+          const selects = (o: K8sObject) =>
+            Manifests.matches(o.kind === "Service" ? o.spec.selector : o.spec.selector.matchLabels, workload.podLabels)
+          assert.isTrue(
+            services.some((o) => o.kind === "Service" && selects(o)),
+            `no Service for ${describeObject(deployment)}`
+          )
           const budgets = services.filter((o) => o.kind === "PodDisruptionBudget" && selects(o))
           assert.strictEqual(budgets.length, 1, `PodDisruptionBudgets of ${describeObject(deployment)}`)
           // A budget that allows no eviction would block every node drain of a one-replica service.
           assert.strictEqual(budgets[0]!.spec.maxUnavailable, 1)
         }
         if (overlay === "production") {
-          for (const { workload } of serviceContainers) assert.isAtLeast(workload.object.spec.replicas, 2, describeObject(workload.object))
+          for (const { workload } of serviceContainers) {
+            assert.isAtLeast(workload.object.spec.replicas, 2, describeObject(workload.object))
+          }
         }
       })
 
       it("only the gateway's gRPC port is reachable from outside the cluster", () => {
-        const exposed = services.filter((o) => o.kind === "Service" && (o.spec.type === "LoadBalancer" || o.spec.type === "NodePort"))
+        const exposed = services.filter((o) =>
+          o.kind === "Service" && (o.spec.type === "LoadBalancer" || o.spec.type === "NodePort")
+        )
         for (const service of exposed) {
           assert.strictEqual(service.spec.selector["app.kubernetes.io/name"], "movie", describeObject(service))
           assert.deepStrictEqual(service.spec.ports.map((p: any) => p.targetPort), ["grpc"], describeObject(service))
@@ -175,7 +222,12 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       })
 
       it("images are movieapp's, named after their containers, all at one release tag", () => {
-        assert.deepStrictEqual(movieappContainers.map((c) => c.image.target).sort(), ["metadata", "movie", "rating", "ratingingestor"])
+        assert.deepStrictEqual(movieappContainers.map((c) => c.image.target).sort(), [
+          "metadata",
+          "movie",
+          "rating",
+          "ratingingestor"
+        ])
         const tags = new Set(movieappContainers.map((c) => c.image.tag))
         assert.strictEqual(tags.size, 1, `tags ${[...tags].join(", ")}`)
         const [tag] = tags
@@ -189,8 +241,9 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       it("containers run the image's own command: services unchanged, the ingestor Job given only arguments", () => {
         for (const { container, image } of movieappContainers) {
           assert.isUndefined(container.command, `${container.name} overrides the image's ENTRYPOINT`)
-          if (Programs.isService(image.target)) assert.isUndefined(container.args, `${container.name} overrides the image's CMD`)
-          else assert.isAbove(container.args?.length ?? 0, 0, "the ingestor needs its file")
+          if (Programs.isService(image.target)) {
+            assert.isUndefined(container.args, `${container.name} overrides the image's CMD`)
+          } else assert.isAbove(container.args?.length ?? 0, 0, "the ingestor needs its file")
         }
       })
 
@@ -209,12 +262,20 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
             // The server as a whole (""): grpc.health.v1 as GrpcServer serves it.
             assert.deepStrictEqual(container[kind]?.grpc, { port: server.grpcPort }, `${container.name} ${kind}`)
           }
-          assert.isAbove(preStopSeconds(container), 0, `${container.name}: a preStop pause lets endpoint removal spread before SIGTERM`)
+          assert.isAbove(
+            preStopSeconds(container),
+            0,
+            `${container.name}: a preStop pause lets endpoint removal spread before SIGTERM`
+          )
           // The pause, then the stop's own timeouts (the servers' drain, then e.g. the Kafka consumer's
           // batch in hand), with a margin for deregistering from discovery and closing connections.
           const grace = workload.pod.terminationGracePeriodSeconds ?? 30
           const stopping = Duration.toSeconds(result.stopTimeout!)
-          assert.isAtLeast(grace, preStopSeconds(container) + stopping + 5, `${container.name}: preStop ${preStopSeconds(container)}s + stop ${stopping}s must fit in ${grace}s`)
+          assert.isAtLeast(
+            grace,
+            preStopSeconds(container) + stopping + 5,
+            `${container.name}: preStop ${preStopSeconds(container)}s + stop ${stopping}s must fit in ${grace}s`
+          )
         }
       })
 
@@ -227,7 +288,9 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       })
 
       it("every container exports its spans to the overlay's trace collector, an optional endpoint, sampling as the overlay says", () => {
-        const endpoints = services.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))!
+        const endpoints = services.find((o) =>
+          o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints")
+        )!
         const collector = endpoints.data.TRACING_ENDPOINT
         assert.strictEqual(
           collector,
@@ -242,15 +305,24 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           )
           // Production records one new trace in ten; the local cluster every one; an ingestion run is always recorded.
           const ratio = Programs.isService(image.target) ? (overlay === "production" ? 0.1 : 1) : 1
-          assert.deepStrictEqual(Programs.tracing(Manifests.resolveEnv(container, all).env), { endpoint: Option.some(collector), sampleRatio: ratio }, container.name)
+          assert.deepStrictEqual(Programs.tracing(Manifests.resolveEnv(container, all).env), {
+            endpoint: Option.some(collector),
+            sampleRatio: ratio
+          }, container.name)
         }
       })
 
       it("an operator without a trace collector deletes the endpoint: every container still starts, with tracing off", () => {
         const withoutCollector = all.map((o) =>
           o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints")
-            ? { ...o, data: Object.fromEntries(Object.entries(o.data as Record<string, string>).filter(([key]) => key !== "TRACING_ENDPOINT")) }
-            : o)
+            ? {
+              ...o,
+              data: Object.fromEntries(
+                Object.entries(o.data as Record<string, string>).filter(([key]) => key !== "TRACING_ENDPOINT")
+              )
+            }
+            : o
+        )
         for (const { container, image } of movieappContainers) {
           const resolved = Manifests.resolveEnv(container, withoutCollector)
           assert.deepStrictEqual(resolved.problems, [], container.name)
@@ -265,7 +337,9 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
 
       if (overlay === "local") {
         it("the local overlay runs its infrastructure: every endpoint names a Service of the overlay, at one of its ports", () => {
-          const endpoints = services.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))!
+          const endpoints = services.find((o) =>
+            o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints")
+          )!
           const data = endpoints.data as Record<string, string>
           const hosts = Object.entries(data).filter(([key]) => !key.endsWith("_PORT")).flatMap(([key, value]) =>
             value.split(",").map((part) => {
@@ -275,18 +349,24 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
               }
               const [host, port] = part.split(":")
               return { key, host: host!, port: port ?? data[key.replace(/_HOST$/, "_PORT")] }
-            }))
+            })
+          )
           assert.includeMembers(hosts.map((h) => h.key), ["MYSQL_HOST", "KAFKA_BROKERS", "TRACING_ENDPOINT"])
           for (const { key, host, port } of hosts) {
             const service = services.find((o) => o.kind === "Service" && o.metadata.name === host)
             assert.isDefined(service, `${key}: no Service ${host}`)
-            assert.isTrue(service!.spec.ports.some((p: any) => String(p.port) === port), `${key}: Service ${host} has no port ${port}`)
+            assert.isTrue(
+              service!.spec.ports.some((p: any) => String(p.port) === port),
+              `${key}: Service ${host} has no port ${port}`
+            )
           }
         })
       }
 
       it("infrastructure endpoints come from the one endpoints ConfigMap", () => {
-        const endpoints = services.filter((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints"))
+        const endpoints = services.filter((o) =>
+          o.kind === "ConfigMap" && o.metadata.name.startsWith("movieapp-endpoints")
+        )
         assert.strictEqual(endpoints.length, 1)
         const keys = Object.keys(endpoints[0]!.data)
         assert.isAbove(keys.length, 0)
@@ -297,7 +377,10 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           }
         }
         for (const key of keys) {
-          assert.isTrue(movieappContainers.some(({ container }) => key in Manifests.resolveEnv(container, all).source), `no container uses the endpoint ${key}`)
+          assert.isTrue(
+            movieappContainers.some(({ container }) => key in Manifests.resolveEnv(container, all).source),
+            `no container uses the endpoint ${key}`
+          )
         }
       })
 
@@ -309,10 +392,16 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
             const { env, source } = Manifests.resolveEnv(container, all)
             return Object.entries(env).flatMap(([key, value]) => {
               // Infrastructure endpoints are outside the overlay. Addresses are URLs or host:port.
-              const address = /^https?:\/\//.test(value) ? value : /^[a-z0-9.-]+:\d+$/.test(value) ? `tcp://${value}` : undefined
+              const address = /^https?:\/\//.test(value)
+                ? value
+                : /^[a-z0-9.-]+:\d+$/.test(value)
+                ? `tcp://${value}`
+                : undefined
               if (address === undefined || source[key]?.startsWith("ConfigMap/movieapp-endpoints")) return []
               const url = new URL(address)
-              const service = services.find((o) => o.kind === "Service" && o.metadata.name === url.hostname.split(".")[0])
+              const service = services.find((o) =>
+                o.kind === "Service" && o.metadata.name === url.hostname.split(".")[0]
+              )
               if (!service) return [`${container.name} ${key}=${value}: no Service ${url.hostname}`]
               return service.spec.ports.some((p: any) => String(p.port) === url.port)
                 ? []
@@ -334,12 +423,17 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         const job = movieappContainers.find((c) => c.image.target === "ratingingestor")!
         const consumes = Programs.ratingEventsFrom(Manifests.resolveEnv(rating.container, all).env)
         assert.strictEqual(consumes?.via, "kafka")
-        assert.deepStrictEqual(Programs.ingestorPublishesTo(job.container.args, Manifests.resolveEnv(job.container, all).env), consumes)
+        assert.deepStrictEqual(
+          Programs.ingestorPublishesTo(job.container.args, Manifests.resolveEnv(job.container, all).env),
+          consumes
+        )
       })
 
       it("the Kafka consumer's heap is set for a backlog's batches, and fits its memory limit with room to spare", () => {
         const rating = serviceContainers.find((c) => c.image.target === "rating")!.container
-        const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(Manifests.resolveEnv(rating, all).env.NODE_OPTIONS ?? "")?.[1])
+        const heapMiB = Number(
+          /--max-old-space-size=(\d+)/.exec(Manifests.resolveEnv(rating, all).env.NODE_OPTIONS ?? "")?.[1]
+        )
         const limit = /^(\d+)Mi$/.exec(rating.resources?.limits?.memory ?? "")
         assert.isDefined(limit, "rating: memory limit in Mi")
         // Node's own choice, a quarter of the limit, ran out of memory under a backlog (see rating.yaml).
@@ -364,10 +458,19 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           const servicePort = (service!.spec.ports as Array<any>).find((p) => String(p.port) === port)
           assert.isDefined(servicePort, `${host} has no port ${port}`)
           const pods = serviceContainers.find((c) => c.image.target === backend)!
-          assert.isTrue(Manifests.matches(service!.spec.selector, pods.workload.podLabels), `${host} selects the ${backend} pods`)
-          const containerPort = (pods.container.ports as Array<any>).find((p) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort)
+          assert.isTrue(
+            Manifests.matches(service!.spec.selector, pods.workload.podLabels),
+            `${host} selects the ${backend} pods`
+          )
+          const containerPort = (pods.container.ports as Array<any>).find((p) =>
+            p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort
+          )
           assert.strictEqual(containerPort?.name, "rpc", `${host} targets the rpc port`)
-          assert.strictEqual(String(containerPort?.containerPort), port, `${host}'s port is the one the pods serve Effect RPC on`)
+          assert.strictEqual(
+            String(containerPort?.containerPort),
+            port,
+            `${host}'s port is the one the pods serve Effect RPC on`
+          )
           assert.strictEqual(Manifests.resolveEnv(pods.container, all).env.SERVER_RPC_PORT ?? port, port, backend)
         }
       })
@@ -391,12 +494,14 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         }
       })
 
-      it("what the operator must create is named in the README; nothing else is missing", () => {
+      it("what the operator must create is named in docs/deployment.md; nothing else is missing", () => {
         const external = Manifests.workloads(all).flatMap(({ pod }) => [
           ...Manifests.externalVolumes(pod, all),
           ...(pod.containers as Array<any>).flatMap((c) => Manifests.resolveEnv(c, all).external)
         ])
-        const names = [...new Set(external.map((e) => `${e.kind} ${e.name}${"optional" in e && e.optional ? " (optional)" : ""}`))].sort()
+        const names = [
+          ...new Set(external.map((e) => `${e.kind} ${e.name}${"optional" in e && e.optional ? " (optional)" : ""}`))
+        ].sort()
         assert.deepStrictEqual(
           names,
           overlay === "production"
@@ -405,7 +510,9 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         )
         for (const e of external) {
           assert.include(readme, e.name)
-          if ("key" in e && e.key !== undefined) assert.include(readme, `${e.key}=`, `README shows how to set ${e.name} ${e.key}`)
+          if ("key" in e && e.key !== undefined) {
+            assert.include(readme, `${e.key}=`, `docs/deployment.md shows how to set ${e.name} ${e.key}`)
+          }
         }
       })
     })

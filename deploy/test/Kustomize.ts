@@ -42,7 +42,10 @@ export interface K8sObject {
 
 /** `kustomize build <dir>` (relative to deploy/kubernetes), as objects. */
 export const build = (dir: string): ReadonlyArray<K8sObject> => {
-  const output = execFileSync(binary()!, ["build", path.join(kubernetesDir, dir)], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 })
+  const output = execFileSync(binary()!, ["build", path.join(kubernetesDir, dir)], {
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024
+  })
   return YAML.parseAllDocuments(output).map((doc) => {
     if (doc.errors.length > 0) throw doc.errors[0]
     return doc.toJS() as K8sObject

@@ -30,13 +30,19 @@ export interface Workload {
 export const workloads = (objects: ReadonlyArray<K8sObject>): ReadonlyArray<Workload> =>
   objects
     .filter((o) => ["Deployment", "StatefulSet", "DaemonSet", "Job"].includes(o.kind))
-    .map((object) => ({ object, pod: object.spec.template.spec, podLabels: object.spec.template.metadata?.labels ?? {} }))
+    .map((object) => ({
+      object,
+      pod: object.spec.template.spec,
+      podLabels: object.spec.template.metadata?.labels ?? {}
+    }))
 
 export const matches = (selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>) =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v)
 
 /** `[registry/]movieapp/<target>[:tag]`: an image built from deploy/Dockerfile. */
-export const movieappImage = (image: string): { readonly target: string; readonly tag: string | undefined } | undefined => {
+export const movieappImage = (
+  image: string
+): { readonly target: string; readonly tag: string | undefined } | undefined => {
   const match = image.match(/(?:^|\/)movieapp\/([a-z0-9-]+)(?::([\w.-]+))?$/)
   return match ? { target: match[1]!, tag: match[2] } : undefined
 }
@@ -56,14 +62,17 @@ export interface ResolvedEnv {
    * Referenced objects that are not among the rendered ones: the operator creates
    * them, or may (`optional`: the container starts without them).
    */
-  readonly external: ReadonlyArray<{ readonly kind: "ConfigMap" | "Secret"; readonly name: string; readonly key?: string; readonly optional?: true }>
+  readonly external: ReadonlyArray<
+    { readonly kind: "ConfigMap" | "Secret"; readonly name: string; readonly key?: string; readonly optional?: true }
+  >
   /** References that cannot be satisfied (a missing key of a rendered object). */
   readonly problems: ReadonlyArray<string>
 }
 
 const decode = (object: K8sObject, key: string): string | undefined =>
   object.kind === "Secret"
-    ? object.stringData?.[key] ?? (object.data?.[key] === undefined ? undefined : Buffer.from(object.data[key], "base64").toString("utf8"))
+    ? object.stringData?.[key] ??
+      (object.data?.[key] === undefined ? undefined : Buffer.from(object.data[key], "base64").toString("utf8"))
     : object.data?.[key]
 
 /**
@@ -77,7 +86,8 @@ export const resolveEnv = (container: any, objects: ReadonlyArray<K8sObject>): R
   const source: Record<string, string> = {}
   const external: Array<ResolvedEnv["external"][number]> = []
   const problems: Array<string> = []
-  const find = (kind: "ConfigMap" | "Secret", name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name)
+  const find = (kind: "ConfigMap" | "Secret", name: string) =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name)
   for (const from of container.envFrom ?? []) {
     const kind = from.configMapRef ? "ConfigMap" : "Secret"
     const name = (from.configMapRef ?? from.secretRef).name
@@ -124,6 +134,10 @@ export const resolveEnv = (container: any, objects: ReadonlyArray<K8sObject>): R
 /** ConfigMaps and Secrets a pod mounts as volumes and that are not rendered. */
 export const externalVolumes = (pod: any, objects: ReadonlyArray<K8sObject>) =>
   (pod.volumes ?? []).flatMap((volume: any) => {
-    const ref = volume.configMap ? { kind: "ConfigMap" as const, name: volume.configMap.name } : volume.secret ? { kind: "Secret" as const, name: volume.secret.secretName } : undefined
+    const ref = volume.configMap
+      ? { kind: "ConfigMap" as const, name: volume.configMap.name }
+      : volume.secret
+      ? { kind: "Secret" as const, name: volume.secret.secretName }
+      : undefined
     return ref && !objects.some((o) => o.kind === ref.kind && o.metadata.name === ref.name) ? [ref] : []
   }) as ReadonlyArray<{ readonly kind: "ConfigMap" | "Secret"; readonly name: string }>

@@ -16,7 +16,17 @@ import * as Mysql from "@movieapp/platform/Mysql"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
-import { Config, ConfigError, ConfigProvider, ConfigProviderPathPatch, Duration, Effect, Either, HashSet, Option } from "effect"
+import {
+  Config,
+  ConfigError,
+  ConfigProvider,
+  ConfigProviderPathPatch,
+  Duration,
+  Effect,
+  Either,
+  HashSet,
+  Option
+} from "effect"
 
 export interface Evaluation<A> {
   /** Every variable the config asked for, whether present or not. */
@@ -34,7 +44,10 @@ export const evaluate = <A>(config: Config.Config<A>, env: Readonly<Record<strin
       const text = env[name]
       return text === undefined
         ? Effect.fail(ConfigError.MissingData([...path], `Expected ${name} to exist in the environment`))
-        : Effect.mapBoth(primitive.parse(text), { onFailure: ConfigError.prefixed([...path]), onSuccess: (value) => [value] })
+        : Effect.mapBoth(primitive.parse(text), {
+          onFailure: ConfigError.prefixed([...path]),
+          onSuccess: (value) => [value]
+        })
     },
     enumerateChildren: () => Effect.succeed(HashSet.empty()),
     patch: ConfigProviderPathPatch.empty
@@ -62,7 +75,11 @@ type Settings<C> = C extends Config.Config<infer A> ? A : never
 
 /** The discovery settings main.ts reads; with DNS, the addresses of the services it calls. */
 const discovery = (calls: ReadonlyArray<string>) => (settings: { readonly discovery: "memory" | "consul" | "dns" }) =>
-  settings.discovery === "consul" ? [DiscoveryConsul.config] : settings.discovery === "dns" ? [DiscoveryDns.config(calls)] : []
+  settings.discovery === "consul"
+    ? [DiscoveryConsul.config]
+    : settings.discovery === "dns"
+    ? [DiscoveryDns.config(calls)]
+    : []
 
 /** With a trace endpoint, the stop ends flushing pending spans, for at most Telemetry.SHUTDOWN_TIMEOUT. */
 const traceFlush = (settings: { readonly tracing: Telemetry.TracingConfig }) =>
@@ -135,7 +152,9 @@ export interface Check {
 export const check = (service: ServiceName, env: Readonly<Record<string, string>>): Check => {
   const unread = Object.keys(env).filter((key) => !readable(service).has(key)).sort()
   const main = evaluate(services[service].config, env)
-  if (Either.isLeft(main.result)) return { unread, errors: [String(main.result.left)], server: undefined, stopTimeout: undefined }
+  if (Either.isLeft(main.result)) {
+    return { unread, errors: [String(main.result.left)], server: undefined, stopTimeout: undefined }
+  }
   const settings = main.result.right
   const errors = services[service].parts(settings).flatMap((part) => {
     const { result } = evaluate(part, env)
@@ -159,7 +178,9 @@ export const ratingEventsFrom = (env: Readonly<Record<string, string>>): EventRo
   if (Either.isLeft(main)) return undefined
   if (main.right.ingestion !== "kafka") return { via: "rpc" }
   const source = evaluate(RatingEventSourceKafka.config, env).result
-  return Either.isLeft(source) ? undefined : { via: "kafka", brokers: source.right.kafka.brokers, topic: source.right.kafka.topic }
+  return Either.isLeft(source)
+    ? undefined
+    : { via: "kafka", brokers: source.right.kafka.brokers, topic: source.right.kafka.topic }
 }
 
 /**

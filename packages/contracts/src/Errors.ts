@@ -18,7 +18,10 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()(
    * are rendered snake_case, as gRPC and proto-JSON clients spell them; input
    * written in camelCase (JSON events) keeps its own spelling with `"asWritten"`.
    */
-  static fromParseError(error: ParseResult.ParseError, naming: "snake_case" | "asWritten" = "snake_case"): InvalidArgument {
+  static fromParseError(
+    error: ParseResult.ParseError,
+    naming: "snake_case" | "asWritten" = "snake_case"
+  ): InvalidArgument {
     const issue = Array.head(ParseResult.ArrayFormatter.formatErrorSync(error))
     if (issue._tag === "None") return new InvalidArgument({ field: "", reason: error.message })
     const name = (segment: PropertyKey) =>

@@ -38,9 +38,13 @@ export const identifier = <const B extends string>(brand: B) =>
     Schema.minLength(1, { message: () => "must not be empty" }),
     Schema.maxLength(MAX_ID_LENGTH, { message: () => `must be at most ${MAX_ID_LENGTH} characters` }),
     Schema.filter((s) => s.trim() === s, { message: () => "must not start or end with whitespace" }),
-    Schema.filter((s) => !LONE_SURROGATE.test(s), { message: () => "must be well-formed Unicode (it holds a lone surrogate)" }),
+    Schema.filter((s) => !LONE_SURROGATE.test(s), {
+      message: () => "must be well-formed Unicode (it holds a lone surrogate)"
+    }),
     Schema.filter((s) => !CONTROL.test(s), { message: () => "must not contain control characters" }),
-    Schema.filter((s) => !s.includes(REPLACEMENT_CHARACTER), { message: () => "must not contain U+FFFD (the replacement character)" }),
+    Schema.filter((s) => !s.includes(REPLACEMENT_CHARACTER), {
+      message: () => "must not contain U+FFFD (the replacement character)"
+    }),
     Schema.brand(brand)
   )
 
@@ -48,7 +52,9 @@ export const identifier = <const B extends string>(brand: B) =>
 export const text = (options: { readonly min: 0 | 1; readonly max: number }) => {
   const bounded = Schema.String.annotations(mustBeString).pipe(
     Schema.maxLength(options.max, { message: () => `must be at most ${options.max} characters` }),
-    Schema.filter((s) => !LONE_SURROGATE.test(s), { message: () => "must be well-formed Unicode (it holds a lone surrogate)" })
+    Schema.filter((s) => !LONE_SURROGATE.test(s), {
+      message: () => "must be well-formed Unicode (it holds a lone surrogate)"
+    })
   )
   return options.min === 1 ? bounded.pipe(Schema.minLength(1, { message: () => "must not be empty" })) : bounded
 }

@@ -4,17 +4,35 @@
  * Decoding explains a rejection in one line naming the field, for people and
  * dead-letter records alike.
  */
-import { Either, ParseResult, Schema, type Types } from "effect"
+import { Either, type ParseResult, Schema, type Types } from "effect"
 import { InvalidArgument } from "./Errors.js"
 import { isIdentifier } from "./Fields.js"
-import { DeleteRatingEvent, MAX_RATING, MIN_RATING, PutRatingEvent, RECORD_TYPES, type ProviderId, RatingEvent, type RatingValue, type RecordId, type RecordType, type UserId } from "./Rating.js"
+import {
+  type DeleteRatingEvent,
+  MAX_RATING,
+  MIN_RATING,
+  type ProviderId,
+  type PutRatingEvent,
+  RatingEvent,
+  type RatingValue,
+  RECORD_TYPES,
+  type RecordId,
+  type RecordType,
+  type UserId
+} from "./Rating.js"
 
 const decodeEvent = Schema.decodeUnknownEither(RatingEvent)
 const encodeEvent = Schema.encodeSync(RatingEvent)
 
 /** "null", "an array", "an object", "a string", ...: for reasons. */
 export const describeType = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`
+  value === null
+    ? "null"
+    : Array.isArray(value)
+    ? "an array"
+    : typeof value === "object"
+    ? "an object"
+    : `a ${typeof value}`
 
 const isRecordType = (value: unknown): value is RecordType => (RECORD_TYPES as ReadonlyArray<unknown>).includes(value)
 
@@ -32,13 +50,26 @@ export const acceptPlainlyValid = (json: { readonly [key: string]: unknown }): R
   if (providerId !== undefined && !isIdentifier(providerId)) return undefined
   // Built field by field: spreading objects costs measurably at this rate.
   if (eventType === "put") {
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < MIN_RATING || value > MAX_RATING) return undefined
-    const event: Types.Mutable<typeof PutRatingEvent.Type> = { eventType, recordType, recordId: recordId as RecordId, userId: userId as UserId, value: value as RatingValue }
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < MIN_RATING || value > MAX_RATING) {
+      return undefined
+    }
+    const event: Types.Mutable<typeof PutRatingEvent.Type> = {
+      eventType,
+      recordType,
+      recordId: recordId as RecordId,
+      userId: userId as UserId,
+      value: value as RatingValue
+    }
     if ("providerId" in json) event.providerId = providerId as ProviderId | undefined
     return event
   }
   if (eventType === "delete") {
-    const event: Types.Mutable<typeof DeleteRatingEvent.Type> = { eventType, recordType, recordId: recordId as RecordId, userId: userId as UserId }
+    const event: Types.Mutable<typeof DeleteRatingEvent.Type> = {
+      eventType,
+      recordType,
+      recordId: recordId as RecordId,
+      userId: userId as UserId
+    }
     if ("value" in json) event.value = value
     if ("providerId" in json) event.providerId = providerId as ProviderId | undefined
     return event
@@ -53,11 +84,16 @@ export const acceptPlainlyValid = (json: { readonly [key: string]: unknown }): R
 export const decodeOrInvalid = (value: unknown): Either.Either<RatingEvent, InvalidArgument> => {
   // A union's decode error for a non-object spells out both struct types; say it plainly.
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return Either.left(new InvalidArgument({ field: "", reason: `must be a JSON object, found ${describeType(value)}` }))
+    return Either.left(
+      new InvalidArgument({ field: "", reason: `must be a JSON object, found ${describeType(value)}` })
+    )
   }
   const plain = acceptPlainlyValid(value as { readonly [key: string]: unknown })
   if (plain !== undefined) return Either.right(plain)
-  return Either.mapLeft(decodeEvent(value), (error: ParseResult.ParseError) => InvalidArgument.fromParseError(error, "asWritten"))
+  return Either.mapLeft(
+    decodeEvent(value),
+    (error: ParseResult.ParseError) => InvalidArgument.fromParseError(error, "asWritten")
+  )
 }
 
 /** A parsed JSON value as a rating event, or why it is not one (one line naming the field). */

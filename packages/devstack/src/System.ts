@@ -5,8 +5,8 @@
  */
 import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
-import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
+import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { ServerConfig, ServerSettings } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
@@ -71,7 +71,9 @@ export const layer = (options: Options) => {
       Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
     ),
     RatingServer.layer(server(options.host, options.rating, options.settings?.rating)).pipe(
-      Layer.provide(options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)),
+      Layer.provide(
+        options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)
+      ),
       Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({

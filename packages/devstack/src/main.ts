@@ -36,7 +36,9 @@ const ports = (service: keyof typeof System.defaultPorts): Config.Config<System.
   return Config.all({
     grpc: Config.integer("grpcPort").pipe(Config.withDefault(defaults.grpc)),
     http: Config.integer("httpPort").pipe(Config.withDefault(defaults.http)),
-    rpc: defaults.rpc === undefined ? Config.succeed(undefined) : Config.integer("rpcPort").pipe(Config.withDefault(defaults.rpc))
+    rpc: defaults.rpc === undefined
+      ? Config.succeed(undefined)
+      : Config.integer("rpcPort").pipe(Config.withDefault(defaults.rpc))
   }).pipe(
     Config.map(({ rpc, ...ports }) => rpc === undefined ? ports : { ...ports, rpc }),
     Config.nested(service)
@@ -56,7 +58,7 @@ const DevstackConfig = Config.all({
 
 /** The sample catalog goes in through the metadata service's Effect RPC API, like any client's would. */
 const loadCatalog = (metadata: RpcTransport.Address) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const movies = yield* fs.readFileString(sample("movies.json")).pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.parseJson(Schema.Array(Metadata))))
@@ -67,7 +69,7 @@ const loadCatalog = (metadata: RpcTransport.Address) =>
   }).pipe(Effect.scoped)
 
 const banner = (host: string, counts: { readonly movies: number; readonly events: number } | undefined) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const metadata = yield* MetadataServer.Ports
     const rating = yield* RatingServer.Ports
     const movie = yield* MovieServer.Ports
@@ -80,7 +82,9 @@ const banner = (host: string, counts: { readonly movies: number; readonly events
       `  movie (public gateway)  gRPC ${at(movie.grpc)}  HTTP http://${at(movie.http)}`,
       `  metadata                gRPC ${at(metadata.grpc)}  HTTP http://${at(metadata.http)}`,
       `  rating                  gRPC ${at(rating.grpc)}  HTTP http://${at(rating.http)}`,
-      counts === undefined ? "  No sample data loaded." : `  Loaded ${counts.movies} movies and ${counts.events} rating events.`,
+      counts === undefined
+        ? "  No sample data loaded."
+        : `  Loaded ${counts.movies} movies and ${counts.events} rating events.`,
       "",
       "Call it:",
       `  curl 'http://${at(movie.http)}/movie?id=1'`,
@@ -97,14 +101,16 @@ const banner = (host: string, counts: { readonly movies: number; readonly events
     ].join("\n"))
   })
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const config = yield* DevstackConfig
-  const running = Effect.gen(function* () {
+  const running = Effect.gen(function*() {
     let counts: { movies: number; events: number } | undefined
     if (config.sampleData) {
       const movies = yield* loadCatalog({ host: config.host, port: (yield* MetadataServer.Ports).rpc! })
       const summary = yield* Ingest.run({ file: sample("ratings.json") }).pipe(
-        Effect.provide(RatingEventPublisherRpc.layer({ address: { host: config.host, port: (yield* RatingServer.Ports).rpc! } }))
+        Effect.provide(
+          RatingEventPublisherRpc.layer({ address: { host: config.host, port: (yield* RatingServer.Ports).rpc! } })
+        )
       )
       counts = { movies, events: summary.published }
     }

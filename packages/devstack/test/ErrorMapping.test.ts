@@ -17,11 +17,20 @@ const invalid = new InvalidArgument({ field: "movie_id", reason: "must not be em
 const unavailable = new ServiceUnavailable({ service: "rating", reason: "no healthy instance" })
 const deadline = new DeadlineExceeded({ operation: "RatingService.GetAggregatedRating" })
 const metadataNotFound = new MetadataNotFound({ movieId: MovieId.make("m1") })
-const ratingNotFound = new RatingNotFound({ recordType: "movie", recordId: RecordId.make("m1"), userId: UserId.make("u1") })
+const ratingNotFound = new RatingNotFound({
+  recordType: "movie",
+  recordId: RecordId.make("m1"),
+  userId: UserId.make("u1")
+})
 
 describe("error mapping", () => {
   it("metadata edge", () => {
-    for (const [error, code] of [[metadataNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [unavailable, Code.UNAVAILABLE]] as const) {
+    for (
+      const [error, code] of [[metadataNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [
+        unavailable,
+        Code.UNAVAILABLE
+      ]] as const
+    ) {
       const status = MetadataGrpc.toStatus(error)
       assert.strictEqual(status.code, code, error._tag)
       assert.strictEqual(status.details, error.message)
@@ -29,7 +38,12 @@ describe("error mapping", () => {
   })
 
   it("rating edge", () => {
-    for (const [error, code] of [[ratingNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [unavailable, Code.UNAVAILABLE]] as const) {
+    for (
+      const [error, code] of [[ratingNotFound, Code.NOT_FOUND], [invalid, Code.INVALID_ARGUMENT], [
+        unavailable,
+        Code.UNAVAILABLE
+      ]] as const
+    ) {
       const status = RatingGrpc.toStatus(error)
       assert.strictEqual(status.code, code, error._tag)
       assert.strictEqual(status.details, error.message)
@@ -37,12 +51,14 @@ describe("error mapping", () => {
   })
 
   it("movie edge", () => {
-    for (const [error, code] of [
-      [metadataNotFound, Code.NOT_FOUND],
-      [invalid, Code.INVALID_ARGUMENT],
-      [unavailable, Code.UNAVAILABLE],
-      [deadline, Code.DEADLINE_EXCEEDED]
-    ] as const) {
+    for (
+      const [error, code] of [
+        [metadataNotFound, Code.NOT_FOUND],
+        [invalid, Code.INVALID_ARGUMENT],
+        [unavailable, Code.UNAVAILABLE],
+        [deadline, Code.DEADLINE_EXCEEDED]
+      ] as const
+    ) {
       const status = MovieGrpc.toStatus(error)
       assert.strictEqual(status.code, code, error._tag)
       assert.strictEqual(status.details, error.message)
@@ -57,26 +73,34 @@ describe("error mapping", () => {
     assert.strictEqual(deadline.message, "deadline exceeded during RatingService.GetAggregatedRating")
   })
 
-  layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })("RatingNotFound on the wire", (it) => {
-    it.effect("deleting a rating that does not exist: NOT_FOUND over gRPC, 404 over HTTP; an existing one is removed", () =>
-      Effect.gen(function* () {
-        const ports = yield* RatingServer.Ports
-        const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${ports.grpc}`)
-        const key = { recordId: "del-1", recordType: "movie", userId: "u1" }
-        const missing = yield* Effect.flip(Grpc.call(Grpc.method(client, "deleteRating"), key))
-        assert.strictEqual(missing.code, Code.NOT_FOUND)
-        assert.strictEqual(missing.details, "user u1 has no rating for movie del-1")
-        const http = yield* Effect.promise(() => fetch(`http://127.0.0.1:${ports.http}/rating?id=del-1&type=movie&userId=u1`, { method: "DELETE" }))
-        assert.strictEqual(http.status, 404)
-        // The same sentence as gRPC's details.
-        assert.deepStrictEqual(yield* Effect.promise(() => http.json()), { code: "NOT_FOUND", message: "user u1 has no rating for movie del-1" })
+  layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })(
+    "RatingNotFound on the wire",
+    (it) => {
+      it.effect("deleting a rating that does not exist: NOT_FOUND over gRPC, 404 over HTTP; an existing one is removed", () =>
+        Effect.gen(function*() {
+          const ports = yield* RatingServer.Ports
+          const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${ports.grpc}`)
+          const key = { recordId: "del-1", recordType: "movie", userId: "u1" }
+          const missing = yield* Effect.flip(Grpc.call(Grpc.method(client, "deleteRating"), key))
+          assert.strictEqual(missing.code, Code.NOT_FOUND)
+          assert.strictEqual(missing.details, "user u1 has no rating for movie del-1")
+          const http = yield* Effect.promise(() =>
+            fetch(`http://127.0.0.1:${ports.http}/rating?id=del-1&type=movie&userId=u1`, { method: "DELETE" })
+          )
+          assert.strictEqual(http.status, 404)
+          // The same sentence as gRPC's details.
+          assert.deepStrictEqual(yield* Effect.promise(() => http.json()), {
+            code: "NOT_FOUND",
+            message: "user u1 has no rating for movie del-1"
+          })
 
-        yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, ratingValue: 6 })
-        yield* Grpc.call(Grpc.method(client, "deleteRating"), key)
-        assert.deepStrictEqual(
-          yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: "del-1", recordType: "movie" }),
-          { ratingValue: undefined, ratingsCount: 0 }
-        )
-      }).pipe(Effect.scoped))
-  })
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, ratingValue: 6 })
+          yield* Grpc.call(Grpc.method(client, "deleteRating"), key)
+          assert.deepStrictEqual(
+            yield* Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId: "del-1", recordType: "movie" }),
+            { ratingValue: undefined, ratingsCount: 0 }
+          )
+        }).pipe(Effect.scoped))
+    }
+  )
 })

@@ -42,11 +42,14 @@ class Controls extends Context.Tag("test/ControlledMetadataRepository")<Controls
 const SLOW: MovieId = "slow-movie" as MovieId
 
 const ControlledMetadataRepository = Layer.effectContext(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const memory = yield* MetadataRepositoryMemory.make
-    const slowRead = yield* Ref.make<SlowRead>({ started: yield* Deferred.make<void>(), interrupted: yield* Deferred.make<void>() })
+    const slowRead = yield* Ref.make<SlowRead>({
+      started: yield* Deferred.make<void>(),
+      interrupted: yield* Deferred.make<void>()
+    })
     const controls = {
-      armSlowRead: Effect.gen(function* () {
+      armSlowRead: Effect.gen(function*() {
         const signals = { started: yield* Deferred.make<void>(), interrupted: yield* Deferred.make<void>() }
         yield* Ref.set(slowRead, signals)
         return signals
@@ -57,7 +60,7 @@ const ControlledMetadataRepository = Layer.effectContext(
     const repository = MetadataRepository.of({
       put: memory.put,
       get: (id) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* Ref.update(controls.reads, (n) => n + 1)
           if (id === SLOW) {
             const signals = yield* Ref.get(slowRead)
@@ -73,7 +76,13 @@ const ControlledMetadataRepository = Layer.effectContext(
   })
 )
 
-const ephemeral = (host: string) => ({ host, grpcPort: 0, httpPort: 0, advertiseHost: host, shutdownTimeout: Duration.seconds(5) })
+const ephemeral = (host: string) => ({
+  host,
+  grpcPort: 0,
+  httpPort: 0,
+  advertiseHost: host,
+  shutdownTimeout: Duration.seconds(5)
+})
 const backends = { timeout: Duration.seconds(1), retries: 3, backoff: Duration.millis(10) }
 
 const Metadata_ = MetadataServer.layer(ephemeral("127.0.0.1")).pipe(Layer.provideMerge(ControlledMetadataRepository))
@@ -83,45 +92,58 @@ const Rating_ = RatingServer.layer(ephemeral("127.0.0.1")).pipe(
 const Movie_ = MovieServer.layer({ server: ephemeral("127.0.0.1"), backends })
 const quiet = Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
 
-const seed = Effect.gen(function* () {
+const seed = Effect.gen(function*() {
   const repository = yield* MetadataRepository
-  yield* repository.put(new Metadata({ id: "heat" as MovieId, title: "Heat", description: "", director: "Michael Mann" }))
+  yield* repository.put(
+    new Metadata({ id: "heat" as MovieId, title: "Heat", description: "", director: "Michael Mann" })
+  )
 })
 
 const details = (movieId: string, deadlineMs?: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { grpc } = yield* MovieServer.Ports
     const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${grpc}`)
-    return yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId }, deadlineMs === undefined ? {} : { deadlineMs })
+    return yield* Grpc.call(
+      Grpc.method(client, "getMovieDetails"),
+      { movieId },
+      deadlineMs === undefined ? {} : { deadlineMs }
+    )
   }).pipe(Effect.scoped)
 
 describe("failures behind the gateway", () => {
-  layer(Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet), {
-    excludeTestServices: true,
-    timeout: "60 seconds"
-  })("all services up", (it) => {
+  layer(
+    Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet),
+    {
+      excludeTestServices: true,
+      timeout: "60 seconds"
+    }
+  )("all services up", (it) => {
     it.effect("the caller's deadline interrupts the metadata service's work", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const slow = yield* (yield* Controls).armSlowRead
         const error = yield* Effect.flip(details(SLOW, 300))
         assert.strictEqual(error.code, DEADLINE_EXCEEDED)
         assert.isTrue(yield* Deferred.isDone(slow.started))
         // Completes only if the hanging repository read was interrupted; the time limit turns a hang into a failure.
-        yield* Deferred.await(slow.interrupted).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" }))
+        yield* Deferred.await(slow.interrupted).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" })
+        )
       }))
 
     it.effect("a caller that cancels interrupts the work behind the call", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const slow = yield* (yield* Controls).armSlowRead
         const call = yield* Effect.fork(details(SLOW))
         yield* Deferred.await(slow.started)
         assert.isFalse(yield* Deferred.isDone(slow.interrupted))
         yield* Fiber.interrupt(call)
-        yield* Deferred.await(slow.interrupted).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" }))
+        yield* Deferred.await(slow.interrupted).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" })
+        )
       }))
 
     it.effect("over HTTP, a backend slower than the gateway's own timeout is 504 and its work is interrupted", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const slow = yield* (yield* Controls).armSlowRead
         const { http } = yield* MovieServer.Ports
         const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/movie?id=${SLOW}`))
@@ -130,11 +152,13 @@ describe("failures behind the gateway", () => {
           code: "DEADLINE_EXCEEDED",
           message: "deadline exceeded during MetadataService.GetMetadata"
         })
-        yield* Deferred.await(slow.interrupted).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" }))
+        yield* Deferred.await(slow.interrupted).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "backend work was not interrupted" })
+        )
       }))
 
     it.effect("a briefly unavailable metadata service is retried: the caller sees success", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         yield* seed
         const controls = yield* Controls
         yield* Ref.set(controls.reads, 0)
@@ -145,7 +169,7 @@ describe("failures behind the gateway", () => {
       }))
 
     it.effect("an unavailable metadata service beyond the retry budget is UNAVAILABLE", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         yield* seed
         const controls = yield* Controls
         yield* Ref.set(controls.reads, 0)
@@ -160,12 +184,15 @@ describe("failures behind the gateway", () => {
 
   // No retries: the rating failure is immediate, so an unknown movie must still win over it.
   const MovieNoRetries = MovieServer.layer({ server: ephemeral("127.0.0.1"), backends: { ...backends, retries: 0 } })
-  layer(Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet), {
-    excludeTestServices: true,
-    timeout: "60 seconds"
-  })("rating service down", (it) => {
+  layer(
+    Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet),
+    {
+      excludeTestServices: true,
+      timeout: "60 seconds"
+    }
+  )("rating service down", (it) => {
     it.effect("GetMovieDetails fails with UNAVAILABLE naming the rating service, over gRPC and HTTP", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         yield* seed
         const error = yield* Effect.flip(details("heat"))
         assert.strictEqual(error.code, UNAVAILABLE)
@@ -173,18 +200,24 @@ describe("failures behind the gateway", () => {
         const { http } = yield* MovieServer.Ports
         const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/movie?id=heat`))
         assert.strictEqual(response.status, 503)
-        assert.deepStrictEqual(yield* Effect.promise(() => response.json()), { code: "UNAVAILABLE", message: "rating unavailable: no healthy instance" })
+        assert.deepStrictEqual(yield* Effect.promise(() => response.json()), {
+          code: "UNAVAILABLE",
+          message: "rating unavailable: no healthy instance"
+        })
       }))
 
     it.effect("an unknown movie is still NOT_FOUND (404): the metadata answer decides", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(details("no-such-movie"))
         assert.strictEqual(error.code, 5)
         assert.strictEqual(error.details, "movie no-such-movie not found")
         const { http } = yield* MovieServer.Ports
         const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/movie?id=no-such-movie`))
         assert.strictEqual(response.status, 404)
-        assert.deepStrictEqual(yield* Effect.promise(() => response.json()), { code: "NOT_FOUND", message: "movie no-such-movie not found" })
+        assert.deepStrictEqual(yield* Effect.promise(() => response.json()), {
+          code: "NOT_FOUND",
+          message: "movie no-such-movie not found"
+        })
       }))
   })
 })

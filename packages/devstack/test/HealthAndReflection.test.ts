@@ -23,7 +23,11 @@ const bufCurl = (args: ReadonlyArray<string>) =>
   })
 
 /** What every server serves besides its own services, as other gRPC servers list them. */
-const standard = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+const standard = [
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection"
+]
 
 const servers = [
   { name: "metadata", ports: MetadataServer.Ports, services: ["MetadataService", "movieapp.v1.MetadataService"] },
@@ -35,7 +39,7 @@ describe("health and reflection", () => {
   layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })("every server", (it) => {
     for (const server of servers) {
       it.effect(`${server.name}: health is SERVING for the server and each service; unknown services are NOT_FOUND`, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const address = `127.0.0.1:${(yield* server.ports).grpc}`
           for (const service of ["", ...server.services]) {
             assert.strictEqual(yield* Grpc.healthCheck(address, service), "SERVING", service)
@@ -45,7 +49,7 @@ describe("health and reflection", () => {
         }))
 
       it.effect(`${server.name}: reflection lists exactly its services, health and reflection, and resolves them`, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const address = `127.0.0.1:${(yield* server.ports).grpc}`
           const listed = yield* Grpc.reflect(address, { listServices: "*" })
           assert.deepStrictEqual(
@@ -60,13 +64,23 @@ describe("health and reflection", () => {
     }
 
     it.effect("buf curl lists and calls services through reflection alone, including the original names", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const movie = (yield* MovieServer.Ports).grpc
         const listed = (yield* bufCurl(["--list-services", `http://127.0.0.1:${movie}`])).trim().split("\n").sort()
         assert.deepStrictEqual(listed, ["MovieService", ...standard, "movieapp.v1.MovieService"].sort())
         const rating = (yield* RatingServer.Ports).grpc
-        yield* bufCurl(["-d", '{"record_id":"r1","record_type":"movie","user_id":"u","rating_value":7}', `http://127.0.0.1:${rating}/RatingService/PutRating`])
-        const answer = JSON.parse(yield* bufCurl(["-d", '{"record_id":"r1","record_type":"movie"}', `http://127.0.0.1:${rating}/RatingService/GetAggregatedRating`]))
+        yield* bufCurl([
+          "-d",
+          "{\"record_id\":\"r1\",\"record_type\":\"movie\",\"user_id\":\"u\",\"rating_value\":7}",
+          `http://127.0.0.1:${rating}/RatingService/PutRating`
+        ])
+        const answer = JSON.parse(
+          yield* bufCurl([
+            "-d",
+            "{\"record_id\":\"r1\",\"record_type\":\"movie\"}",
+            `http://127.0.0.1:${rating}/RatingService/GetAggregatedRating`
+          ])
+        )
         assert.deepStrictEqual(answer, { ratingValue: 7 })
         const health = JSON.parse(yield* bufCurl([`http://127.0.0.1:${rating}/grpc.health.v1.Health/Check`]))
         assert.deepStrictEqual(health, { status: "SERVING" })

@@ -32,7 +32,7 @@ describe("each HTTP port", () => {
   layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })("of the dev stack", (it) => {
     for (const server of servers) {
       it.effect(`${server.name}: GET / names the service and version and links to what it serves; every link answers`, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const ports = yield* server.ports
           const index = yield* get(ports.http, "/")
           assert.strictEqual(index.status, 200)
@@ -47,33 +47,49 @@ describe("each HTTP port", () => {
           assert.strictEqual(JSON.parse(openapi.text).openapi, "3.1.0")
           assert.include((yield* get(ports.http, "/metrics")).text, "target_info")
           // Health over HTTP is gRPC health's own answer.
-          assert.deepStrictEqual(yield* get(ports.http, "/health"), { status: 200, type: "application/json", text: `{"status":"SERVING"}` })
+          assert.deepStrictEqual(yield* get(ports.http, "/health"), {
+            status: 200,
+            type: "application/json",
+            text: `{"status":"SERVING"}`
+          })
           assert.strictEqual(yield* Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, ""), "SERVING")
         }))
     }
 
     it.effect("a path nobody serves: 404 NOT_FOUND pointing at GET /", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { http } = yield* MovieServer.Ports
         const answer = yield* get(http, "/movies?id=1")
         assert.strictEqual(answer.status, 404)
-        assert.deepStrictEqual(JSON.parse(answer.text), { code: "NOT_FOUND", message: "no route for GET /movies; GET / lists what this service serves" })
+        assert.deepStrictEqual(JSON.parse(answer.text), {
+          code: "NOT_FOUND",
+          message: "no route for GET /movies; GET / lists what this service serves"
+        })
       }))
 
     it.effect("a JSON body sent without content-type: application/json (curl -d): 415 saying so, nothing stored", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { http } = yield* RatingServer.Ports
         const body = JSON.stringify({ recordId: "form-1", recordType: "movie", userId: "u", value: 9 })
-        const answer = yield* get(http, "/rating", { method: "PUT", body, headers: { "content-type": "application/x-www-form-urlencoded" } })
+        const answer = yield* get(http, "/rating", {
+          method: "PUT",
+          body,
+          headers: { "content-type": "application/x-www-form-urlencoded" }
+        })
         assert.strictEqual(answer.status, 415)
         assert.deepStrictEqual(JSON.parse(answer.text), {
           code: "INVALID_ARGUMENT",
-          message: "body: must be JSON, sent with content-type: application/json (it was sent as application/x-www-form-urlencoded)",
+          message:
+            "body: must be JSON, sent with content-type: application/json (it was sent as application/x-www-form-urlencoded)",
           field: "body"
         })
         assert.strictEqual(JSON.parse((yield* get(http, "/rating?id=form-1&type=movie")).text).ratingsCount, 0)
         // The same body as JSON is taken.
-        const taken = yield* get(http, "/rating", { method: "PUT", body, headers: { "content-type": "application/json" } })
+        const taken = yield* get(http, "/rating", {
+          method: "PUT",
+          body,
+          headers: { "content-type": "application/json" }
+        })
         assert.strictEqual(taken.status, 200, taken.text)
       }))
   })

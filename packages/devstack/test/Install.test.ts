@@ -18,7 +18,9 @@ const packagesWithInstallScripts = (): ReadonlyArray<string> => {
     if (!existsSync(modules)) return
     for (const entry of readdirSync(modules)) {
       if (entry.startsWith(".")) continue
-      const names = entry.startsWith("@") ? readdirSync(join(modules, entry)).map((name) => `${entry}/${name}`) : [entry]
+      const names = entry.startsWith("@")
+        ? readdirSync(join(modules, entry)).map((name) => `${entry}/${name}`)
+        : [entry]
       for (const name of names) {
         const manifest = join(modules, name, "package.json")
         if (!existsSync(manifest)) continue
@@ -34,7 +36,9 @@ const packagesWithInstallScripts = (): ReadonlyArray<string> => {
 
 describe("installing", () => {
   it("allowScripts covers every dependency with an install script, and lets none run", () => {
-    const { allowScripts } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { allowScripts: Record<string, boolean> }
+    const { allowScripts } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
+      allowScripts: Record<string, boolean>
+    }
     assert.deepStrictEqual(Object.keys(allowScripts).sort(), packagesWithInstallScripts())
     for (const [name, allowed] of Object.entries(allowScripts)) assert.isFalse(allowed, name)
   })

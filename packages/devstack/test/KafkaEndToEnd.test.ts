@@ -14,6 +14,7 @@ import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import * as RatingRepositoryMysql from "@movieapp/rating/adapters/RatingRepositoryMysql"
 import { RatingEventInbox } from "@movieapp/rating/ports/RatingEventInbox"
+import { independently } from "@movieapp/testkit/ExpectedRatings"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -23,7 +24,6 @@ import { Duration, Effect, Either, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as System from "../src/System.js"
-import { independently } from "@movieapp/testkit/ExpectedRatings"
 
 const ready = (await MariaDb.available()) && (await TestKafka.available())
 
@@ -37,7 +37,7 @@ const ratings = (JSON.parse(readFileSync(sample("ratings.json"), "utf8")) as Rea
 
 describe.skipIf(!ready)("end to end through Kafka (ingestor process, real broker, MariaDB)", () => {
   it.live("the gateway answers with the aggregates of the published file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const database = yield* MariaDb.makeTestDatabase
       const topic = TestKafka.unique("ratings")
       const group = TestKafka.unique("rating")
@@ -53,8 +53,14 @@ describe.skipIf(!ready)("end to end through Kafka (ingestor process, real broker
       )
       const context = yield* Layer.build(System.layerTest({ ratingAdapters: rating }))
       const at = (ports: { readonly grpc: number }) => `127.0.0.1:${ports.grpc}`
-      const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, at(yield* Effect.provide(MetadataServer.Ports, context)))
-      const gateway = yield* Grpc.client(v1Movie.MovieServiceClient, at(yield* Effect.provide(MovieServer.Ports, context)))
+      const metadata = yield* Grpc.client(
+        v1Metadata.MetadataServiceClient,
+        at(yield* Effect.provide(MetadataServer.Ports, context))
+      )
+      const gateway = yield* Grpc.client(
+        v1Movie.MovieServiceClient,
+        at(yield* Effect.provide(MovieServer.Ports, context))
+      )
       for (const movie of movies) yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: movie })
 
       const ingestor = yield* ServiceProcess.start(
@@ -63,7 +69,10 @@ describe.skipIf(!ready)("end to end through Kafka (ingestor process, real broker
         ["--topic", topic, sample("ratings.json")]
       )
       assert.strictEqual((yield* ingestor.exited).code, 0)
-      assert.match(String(ingestor.logs().at(-1)?.message), new RegExp(`^read ${ratings.length}, published ${ratings.length}, skipped 0`))
+      assert.match(
+        String(ingestor.logs().at(-1)?.message),
+        new RegExp(`^read ${ratings.length}, published ${ratings.length}, skipped 0`)
+      )
 
       const expected = independently(ratings)
       for (const movie of movies) {

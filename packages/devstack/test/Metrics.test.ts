@@ -29,8 +29,13 @@ const getMetadata = { rpc_system: "effect_rpc", rpc_service: "MetadataRpcs", rpc
 describe("metrics", () => {
   layer(System.layerTest(), { excludeTestServices: true, timeout: "60 seconds" })("every service", (it) => {
     it.effect("serves the Prometheus text format, naming itself in target_info", () =>
-      Effect.gen(function* () {
-        for (const [service, ports] of [["metadata", MetadataServer.Ports], ["rating", RatingServer.Ports], ["movie", MovieServer.Ports]] as const) {
+      Effect.gen(function*() {
+        for (
+          const [service, ports] of [["metadata", MetadataServer.Ports], ["rating", RatingServer.Ports], [
+            "movie",
+            MovieServer.Ports
+          ]] as const
+        ) {
           const { http } = yield* ports
           const { status, contentType, text } = yield* scrape(http)
           assert.strictEqual(status, 200)
@@ -42,15 +47,22 @@ describe("metrics", () => {
       }))
 
     it.effect("counts calls by method and status and times them, for gRPC and for Effect RPC", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { http } = yield* MovieServer.Ports
-        const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`)
-        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: { id: "heat", title: "Heat", description: "", director: "Michael Mann" } })
+        const metadata = yield* Grpc.client(
+          v1Metadata.MetadataServiceClient,
+          `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
+        )
+        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
+          metadata: { id: "heat", title: "Heat", description: "", director: "Michael Mann" }
+        })
         const movies = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
 
         const before = yield* scrapeParsed(http)
         for (let i = 0; i < 3; i++) yield* Grpc.call(Grpc.method(movies, "getMovieDetails"), { movieId: "heat" })
-        for (let i = 0; i < 2; i++) yield* Effect.flip(Grpc.call(Grpc.method(movies, "getMovieDetails"), { movieId: "unknown" }))
+        for (let i = 0; i < 2; i++) {
+          yield* Effect.flip(Grpc.call(Grpc.method(movies, "getMovieDetails"), { movieId: "unknown" }))
+        }
         yield* Effect.flip(Grpc.call(Grpc.method(movies, "getMovieDetails"), { movieId: " " }))
         const after = yield* scrapeParsed(http)
 
@@ -71,7 +83,7 @@ describe("metrics", () => {
       }).pipe(Effect.scoped))
 
     it.effect("exports any Effect metric of the process without registering it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { http } = yield* RatingServer.Ports
         const ingested = Metric.counter("test_events_ingested_total", { description: "events", incremental: true })
         const lag = Metric.gauge("test_consumer_lag", { description: "lag by partition" })

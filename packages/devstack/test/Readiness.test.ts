@@ -22,7 +22,7 @@ const withServer = <A, E>(
   dependency: Ref.Ref<Dependency>,
   f: (health: (service: string) => Effect.Effect<string, unknown>, httpHealth: HttpHealth) => Effect.Effect<A, E>
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { grpc, http } = yield* MetadataServer.Ports
     const httpHealth: HttpHealth = Effect.promise(async () => {
       const response = await fetch(`http://127.0.0.1:${http}/health`)
@@ -41,8 +41,15 @@ const withServer = <A, E>(
         healthCheckTimeout: Duration.millis(200)
       }).pipe(
         Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer()]),
-        Layer.provide(Readiness.layerCheck("broker", Effect.flatMap(Ref.get(dependency), (state) =>
-          state === "up" ? Effect.void : state === "down" ? Effect.fail(new Error("connection refused")) : Effect.never))),
+        Layer.provide(Readiness.layerCheck(
+          "broker",
+          Effect.flatMap(Ref.get(dependency), (state) =>
+            state === "up"
+              ? Effect.void
+              : state === "down"
+              ? Effect.fail(new Error("connection refused"))
+              : Effect.never)
+        )),
         Layer.provide(Readiness.layer),
         Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
       )
@@ -61,10 +68,10 @@ const becomes = (health: (service: string) => Effect.Effect<string, unknown>, st
 
 describe("readiness", () => {
   it.live("SERVING once its dependency answers at start; NOT_SERVING while it fails or hangs; SERVING when it is back", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dependency = yield* Ref.make<Dependency>("up")
       yield* withServer(dependency, (health) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           for (const service of services) assert.strictEqual(yield* health(service), "SERVING", service)
           yield* Ref.set(dependency, "down")
           yield* becomes(health, "NOT_SERVING")
@@ -78,10 +85,10 @@ describe("readiness", () => {
     }))
 
   it.live("a service whose dependency is down when it starts is NOT_SERVING from its first answer, over HTTP too", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dependency = yield* Ref.make<Dependency>("down")
       yield* withServer(dependency, (health, httpHealth) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           for (const service of services) assert.strictEqual(yield* health(service), "NOT_SERVING", service)
           assert.deepStrictEqual(yield* httpHealth, { status: 503, body: { status: "NOT_SERVING" } })
           yield* Ref.set(dependency, "up")
@@ -91,7 +98,7 @@ describe("readiness", () => {
     }))
 
   it.effect("a check registered by a layer is withdrawn when that layer closes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const readiness = yield* Readiness.Readiness
       const during = yield* Effect.scoped(Effect.zipRight(
         Layer.build(Readiness.layerCheck("db", Effect.fail(new Error("refused")))),

@@ -24,45 +24,75 @@ const MB = 1024 * 1024
 describe("request size limits", () => {
   layer(System.layerTest(), { excludeTestServices: true, timeout: "120 seconds" })("at every edge", (it) => {
     it.scoped("gRPC: a message over the limit is RESOURCE_EXHAUSTED before any handler runs; nothing stored", () =>
-      Effect.gen(function* () {
-        const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`)
+      Effect.gen(function*() {
+        const client = yield* Grpc.client(
+          v1Metadata.MetadataServiceClient,
+          `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
+        )
         const put = (description: string) =>
-          Grpc.call(Grpc.method(client, "putMetadata"), { metadata: { id: "huge", title: "T", description, director: "" } })
+          Grpc.call(Grpc.method(client, "putMetadata"), {
+            metadata: { id: "huge", title: "T", description, director: "" }
+          })
         const over = yield* Effect.flip(put("x".repeat(DEFAULT_MAX_REQUEST_BYTES)))
         assert.strictEqual(over.code, RESOURCE_EXHAUSTED, over.details)
         // Under the limit, the message is read and judged as usual.
         const invalid = yield* Effect.flip(put("x".repeat(DEFAULT_MAX_REQUEST_BYTES - 100)))
         assert.strictEqual(invalid.code, INVALID_ARGUMENT)
         assert.strictEqual(invalid.details, "metadata.description: must be at most 4096 characters")
-        assert.strictEqual((yield* Effect.flip(Grpc.call(Grpc.method(client, "getMetadata"), { movieId: "huge" }))).code, NOT_FOUND)
+        assert.strictEqual(
+          (yield* Effect.flip(Grpc.call(Grpc.method(client, "getMetadata"), { movieId: "huge" }))).code,
+          NOT_FOUND
+        )
       }))
 
     it.effect("HTTP: a 100 MB PUT /metadata is 413 without being read, declared or chunked", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { http: port } = yield* MetadataServer.Ports
-        const declared = yield* LargeBody.send({ port, method: "PUT", path: "/metadata", bytes: 100 * MB, declareLength: true, withholdBody: true }).pipe(
-          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("no answer without the body: the server waits to read it") })
+        const declared = yield* LargeBody.send({
+          port,
+          method: "PUT",
+          path: "/metadata",
+          bytes: 100 * MB,
+          declareLength: true,
+          withholdBody: true
+        }).pipe(
+          Effect.timeoutFail({
+            duration: "10 seconds",
+            onTimeout: () => new Error("no answer without the body: the server waits to read it")
+          })
         )
         assert.strictEqual(declared.status, 413)
         assert.deepStrictEqual(JSON.parse(declared.body), {
           code: "RESOURCE_EXHAUSTED",
           message: `the request body is larger than ${DEFAULT_MAX_REQUEST_BYTES} bytes`
         })
-        const chunked = yield* LargeBody.send({ port, method: "PUT", path: "/metadata", bytes: 100 * MB, declareLength: false })
+        const chunked = yield* LargeBody.send({
+          port,
+          method: "PUT",
+          path: "/metadata",
+          bytes: 100 * MB,
+          declareLength: false
+        })
         assert.isBelow(chunked.sent, 16 * MB, `the connection took ${chunked.sent} bytes of 100 MB`)
       }))
 
     it.effect("Effect RPC: a batch of events beyond the HTTP JSON limit is taken; a message beyond its own limit closes that connection, and no other", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { rpc } = yield* RatingServer.Ports
         const address = { host: "127.0.0.1", port: rpc! }
         const client = yield* RpcTransport.makeClient(RatingRpcs, address)
         // About 100 KB: the ingestor's batches are of this order.
-        const events = Array.from({ length: 1000 }, (_, i) => ({ eventType: "put", recordType: "movie", recordId: "big-batch", userId: `user-${i}`, value: 7 }))
+        const events = Array.from(
+          { length: 1000 },
+          (_, i) => ({ eventType: "put", recordType: "movie", recordId: "big-batch", userId: `user-${i}`, value: 7 })
+        )
         assert.isAbove(JSON.stringify(events).length, DEFAULT_MAX_REQUEST_BYTES)
         assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events }), { applied: 1000 })
         const greedy = yield* RpcTransport.makeClient(RatingRpcs, address)
-        const huge = Array.from({ length: 1 + DEFAULT_MAX_RPC_MESSAGE_BYTES / 64 }, (_, i) => ({ ...events[0]!, userId: `user-${i}-${"x".repeat(32)}` }))
+        const huge = Array.from(
+          { length: 1 + DEFAULT_MAX_RPC_MESSAGE_BYTES / 64 },
+          (_, i) => ({ ...events[0]!, userId: `user-${i}-${"x".repeat(32)}` })
+        )
         const refused = yield* Effect.flip(greedy.SubmitRatingEvents({ events: huge }))
         assert.strictEqual(refused._tag, "RpcClientError")
         assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: events.slice(0, 1) }), { applied: 1 })

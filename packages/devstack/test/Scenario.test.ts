@@ -31,7 +31,7 @@ const key = { recordId: "the-movie", recordType: "movie" }
 describe("scenario", () => {
   layer(SystemTest, { excludeTestServices: true, timeout: "60 seconds" })("movieapp.v1", (it) => {
     it.scoped("metadata, no rating, rating replaced by the latest", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const at = yield* addresses
         const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, at.metadata)
         const rating = yield* Grpc.client(v1Rating.RatingServiceClient, at.rating)
@@ -47,10 +47,16 @@ describe("scenario", () => {
         assert.deepStrictEqual(noRatings, { ratingValue: undefined, ratingsCount: 0 })
 
         yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(5))
-        assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 5, ratingsCount: 1 })
+        assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
+          ratingValue: 5,
+          ratingsCount: 1
+        })
 
         yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(1))
-        assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 1, ratingsCount: 1 })
+        assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
+          ratingValue: 1,
+          ratingsCount: 1
+        })
 
         const rated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: "the-movie" })
         assert.deepStrictEqual(rated.movieDetails, { metadata: theMovie, rating: 1, ratingsCount: 1 })
@@ -59,7 +65,7 @@ describe("scenario", () => {
 
   layer(SystemTest, { excludeTestServices: true, timeout: "60 seconds" })("original unpackaged services", (it) => {
     it.scoped("metadata, no rating, rating replaced by the latest", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const at = yield* addresses
         const metadata = yield* Grpc.client(legacy.MetadataServiceClient, at.metadata)
         const rating = yield* Grpc.client(legacy.RatingServiceClient, at.rating)

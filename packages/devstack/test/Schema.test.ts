@@ -13,15 +13,21 @@ import { fileURLToPath } from "node:url"
 const schemaSql = readFileSync(fileURLToPath(new URL("../../../schema/schema.sql", import.meta.url)), "utf8")
 const TABLES = ["movies", "ratings", "rating_aggregates"]
 
-const createStatements = Effect.gen(function* () {
+const createStatements = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  return yield* Effect.forEach(TABLES, (table) =>
-    Effect.map(sql.unsafe<Record<string, string>>(`SHOW CREATE TABLE ${table}`), ([row]) => Object.values(row ?? {})[1] ?? ""))
+  return yield* Effect.forEach(
+    TABLES,
+    (table) =>
+      Effect.map(
+        sql.unsafe<Record<string, string>>(`SHOW CREATE TABLE ${table}`),
+        ([row]) => Object.values(row ?? {})[1] ?? ""
+      )
+  )
 })
 
 describe.runIf(await MariaDb.available())("schema", () => {
   it.scoped("schema.sql equals the migrations", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const migrated = yield* MariaDb.makeTestDatabase
       const fromMigrations = yield* createStatements.pipe(
         Effect.provide(Layer.mergeAll(
@@ -30,12 +36,16 @@ describe.runIf(await MariaDb.available())("schema", () => {
         ))
       )
       const plain = yield* MariaDb.makeTestDatabase
-      const fromSchemaFile = yield* Effect.gen(function* () {
+      const fromSchemaFile = yield* Effect.gen(function*() {
         const sql = yield* MysqlClient.MysqlClient
         yield* sql.unsafe(schemaSql).unprepared
         return yield* createStatements
       }).pipe(Effect.provide(MysqlClient.layer({
-        host: plain.host, port: plain.port, database: plain.database, username: plain.user, password: plain.password
+        host: plain.host,
+        port: plain.port,
+        database: plain.database,
+        username: plain.user,
+        password: plain.password
       })))
       assert.strictEqual(fromMigrations.length, TABLES.length)
       assert.deepStrictEqual(fromSchemaFile, fromMigrations)

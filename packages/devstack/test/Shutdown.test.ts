@@ -18,18 +18,25 @@ import { connect, type Socket } from "node:net"
 
 /** Starts a service's main on ephemeral ports, waits until it is registered, signals it, returns its exit and logs. */
 const runAndSignal = (main: string, signal: NodeJS.Signals) =>
-  Effect.scoped(Effect.gen(function* () {
-    const service = yield* ServiceProcess.start(main, { SERVER_HOST: "127.0.0.1", SERVER_GRPC_PORT: "0", SERVER_HTTP_PORT: "0", SERVER_RPC_PORT: "0" })
+  Effect.scoped(Effect.gen(function*() {
+    const service = yield* ServiceProcess.start(main, {
+      SERVER_HOST: "127.0.0.1",
+      SERVER_GRPC_PORT: "0",
+      SERVER_HTTP_PORT: "0",
+      SERVER_RPC_PORT: "0"
+    })
     yield* service.awaitLog((line) => line.message === "registered")
     yield* service.kill(signal)
     const { code } = yield* service.exited
     return { code, logs: service.logs() }
-  })).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) }))
+  })).pipe(
+    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) })
+  )
 
 describe("graceful stop", () => {
   for (const [service, signal] of [["metadata", "SIGTERM"], ["rating", "SIGINT"], ["movie", "SIGTERM"]] as const) {
     it.live(`${service} process: ${signal} deregisters, stops the servers, exits 0`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { code, logs } = yield* runAndSignal(`packages/${service}/src/main.ts`, signal)
         const messages = logs.map((l) => l.message)
         assert.strictEqual(code, 0, messages.join(" | "))
@@ -41,22 +48,34 @@ describe("graceful stop", () => {
   }
 
   it.live("closing a service drains the in-flight call and deregisters", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const discovery = yield* DiscoveryMemory.make()
       const entered = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       // Test double of the repository port: reads of "held" wait until the test releases them.
-      const HeldRepository = Layer.effect(MetadataRepository, Effect.map(MetadataRepositoryMemory.make, (memory) =>
-        MetadataRepository.of({
-          put: memory.put,
-          get: (id) =>
-            id === "held"
-              ? Deferred.succeed(entered, undefined).pipe(Effect.zipRight(Deferred.await(release)), Effect.zipRight(memory.get(id)))
-              : memory.get(id)
-        })))
+      const HeldRepository = Layer.effect(
+        MetadataRepository,
+        Effect.map(MetadataRepositoryMemory.make, (memory) =>
+          MetadataRepository.of({
+            put: memory.put,
+            get: (id) =>
+              id === "held"
+                ? Deferred.succeed(entered, undefined).pipe(
+                  Effect.zipRight(Deferred.await(release)),
+                  Effect.zipRight(memory.get(id))
+                )
+                : memory.get(id)
+          }))
+      )
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
-        MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(10) }).pipe(
+        MetadataServer.layer({
+          host: "127.0.0.1",
+          grpcPort: 0,
+          httpPort: 0,
+          advertiseHost: "127.0.0.1",
+          shutdownTimeout: Duration.seconds(10)
+        }).pipe(
           Layer.provideMerge(HeldRepository),
           Layer.provide([Layer.succeed(Discovery, discovery), Readiness.layer]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
@@ -65,14 +84,16 @@ describe("graceful stop", () => {
       )
       const ports = Context.get(context, MetadataServer.Ports)
       yield* Effect.provide(
-        Effect.flatMap(MetadataRepository, (r) => r.put(new Metadata({ id: "held" as MovieId, title: "Held", description: "", director: "" }))),
+        Effect.flatMap(MetadataRepository, (r) =>
+          r.put(new Metadata({ id: "held" as MovieId, title: "Held", description: "", director: "" }))),
         context
       )
       assert.strictEqual((yield* discovery.healthy("metadata")).length, 1)
 
       const inFlight = yield* Effect.fork(Effect.scoped(Effect.flatMap(
         Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${ports.grpc}`),
-        (client) => Grpc.call(Grpc.method(client, "getMetadata"), { movieId: "held" })
+        (client) =>
+          Grpc.call(Grpc.method(client, "getMetadata"), { movieId: "held" })
       )))
       yield* Deferred.await(entered)
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
@@ -86,10 +107,16 @@ describe("graceful stop", () => {
     }))
 
   it.live("a stalled HTTP client cannot hold a stop past the shutdown timeout", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
-        MetadataServer.layer({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.millis(500) }).pipe(
+        MetadataServer.layer({
+          host: "127.0.0.1",
+          grpcPort: 0,
+          httpPort: 0,
+          advertiseHost: "127.0.0.1",
+          shutdownTimeout: Duration.millis(500)
+        }).pipe(
           Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer(), Readiness.layer]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         ),
@@ -105,6 +132,8 @@ describe("graceful stop", () => {
       yield* Scope.close(scope, Exit.void).pipe(
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stop hung on a stalled HTTP client") })
       )
-      yield* closed.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stalled connection left open") }))
+      yield* closed.pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stalled connection left open") })
+      )
     }))
 })

@@ -34,16 +34,26 @@ import * as System from "../src/System.js"
 
 /** Stores a movie and a rating through the backends' own gRPC APIs (outside any trace of interest). */
 const seed = (movieId: string) =>
-  Effect.gen(function* () {
-    const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`)
-    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: { id: movieId, title: "Heat", description: "", director: "Michael Mann" } })
+  Effect.gen(function*() {
+    const metadata = yield* Grpc.client(
+      v1Metadata.MetadataServiceClient,
+      `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
+    )
+    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
+      metadata: { id: movieId, title: "Heat", description: "", director: "Michael Mann" }
+    })
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${(yield* RatingServer.Ports).grpc}`)
-    yield* Grpc.call(Grpc.method(rating, "putRating"), { recordId: movieId, recordType: "movie", userId: "u", ratingValue: 8 })
+    yield* Grpc.call(Grpc.method(rating, "putRating"), {
+      recordId: movieId,
+      recordType: "movie",
+      userId: "u",
+      ratingValue: 8
+    })
   }).pipe(Effect.scoped)
 
 /** GetMovieDetails on the gateway as a caller whose trace context is `traceparent`. */
 const details = (movieId: string, traceparent: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
     return yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId }, { metadata: { traceparent } })
   }).pipe(Effect.scoped)
@@ -55,7 +65,8 @@ const GATEWAY = "movieapp.v1.MovieService/GetMovieDetails"
  * down to each backend's repository; returns the repository spans.
  */
 const assertChain = (spans: ReadonlyArray<ReadableSpan>, gateway: ReadableSpan) => {
-  const at = (parent: ReadableSpan | { readonly spanId: string }) => "spanContext" in parent ? parent.spanContext() : parent
+  const at = (parent: ReadableSpan | { readonly spanId: string }) =>
+    "spanContext" in parent ? parent.spanContext() : parent
   const child = (parent: ReadableSpan | { readonly spanId: string }, name: string, service: string) => {
     const span = Tracing.childOf(spans, at(parent), name)
     assert.strictEqual(Tracing.serviceOf(span), service, `${name} recorded by ${service}`)
@@ -63,7 +74,12 @@ const assertChain = (spans: ReadonlyArray<ReadableSpan>, gateway: ReadableSpan) 
   }
   assert.strictEqual(Tracing.serviceOf(gateway), "movie")
   assert.strictEqual(gateway.kind, SpanKind.SERVER)
-  assert.deepInclude(gateway.attributes, { "rpc.system": "grpc", "rpc.service": "movieapp.v1.MovieService", "rpc.method": "GetMovieDetails", "rpc.grpc.status_code": 0 })
+  assert.deepInclude(gateway.attributes, {
+    "rpc.system": "grpc",
+    "rpc.service": "movieapp.v1.MovieService",
+    "rpc.method": "GetMovieDetails",
+    "rpc.grpc.status_code": 0
+  })
   const useCase = child(gateway, "MovieService.details", "movie")
   const backend = (rpc: string, service: string, useCaseName: string, repository: string) => {
     const client = child(useCase, `RpcClient.${rpc}`, "movie")
@@ -80,15 +96,19 @@ const assertChain = (spans: ReadonlyArray<ReadableSpan>, gateway: ReadableSpan) 
 
 // The 10 spans of one GetMovieDetails: gateway (4), and each backend (3).
 const complete = (spans: ReadonlyArray<ReadableSpan>) =>
-  spans.length >= 10 && spans.some((s) => s.name === "RatingRepository.aggregate") && spans.some((s) => s.name === "MetadataRepository.get")
+  spans.length >= 10 && spans.some((s) => s.name === "RatingRepository.aggregate") &&
+  spans.some((s) => s.name === "MetadataRepository.get")
 
 describe("tracing across every hop", () => {
   const recorder = Tracing.make()
-  layer(System.layerTest({ tracing: (service) => recorder.tracing(service) }), { excludeTestServices: true, timeout: "60 seconds" })(
+  layer(System.layerTest({ tracing: (service) => recorder.tracing(service) }), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })(
     "memory storage",
     (it) => {
       it.effect("the caller's trace continues through the gateway, Effect RPC and both backends down to their repositories", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* seed("heat")
           const caller = Tracing.callerContext()
           const answer = yield* details("heat", caller.traceparent)
@@ -100,18 +120,19 @@ describe("tracing across every hop", () => {
         }))
 
       it.effect("a failed call is recorded with its gRPC status", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const caller = Tracing.callerContext()
           const error = yield* Effect.flip(details("no-such-movie", caller.traceparent))
           assert.strictEqual(error.code, 5)
-          const spans = yield* recorder.trace(caller.traceId, (s) => s.some((span) => span.name === "MetadataRepository.get") && s.some((span) => span.name === GATEWAY))
+          const spans = yield* recorder.trace(caller.traceId, (s) =>
+            s.some((span) => span.name === "MetadataRepository.get") && s.some((span) => span.name === GATEWAY))
           const gateway = Tracing.childOf(spans, caller, GATEWAY)
           assert.strictEqual(gateway.attributes["rpc.grpc.status_code"], 5)
           assert.strictEqual(gateway.status.code, 2) // ERROR
         }))
 
       it.effect("a caller's decision not to sample is followed by every service", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* seed("ronin")
           const unsampled = Tracing.callerContext(false)
           yield* details("ronin", unsampled.traceparent)
@@ -124,9 +145,19 @@ describe("tracing across every hop", () => {
         }))
 
       it.effect("a rating event's path: the ingestor's run, its RPC to rating, and the batch applied to the repository", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const file = join(tmpdir(), `events-${Date.now()}.json`)
-          writeFileSync(file, JSON.stringify([{ userId: "u1", recordId: "heat", recordType: "movie", value: 7, providerId: "p", eventType: "put" }]))
+          writeFileSync(
+            file,
+            JSON.stringify([{
+              userId: "u1",
+              recordId: "heat",
+              recordType: "movie",
+              value: 7,
+              providerId: "p",
+              eventType: "put"
+            }])
+          )
           const rating = yield* RatingServer.Ports
           // The ingestor as its own service, in this process, under its own tracer.
           const summary = yield* Ingest.run({ file }).pipe(
@@ -134,26 +165,35 @@ describe("tracing across every hop", () => {
             Effect.provide([recorder.tracing("ratingingestor"), NodeFileSystem.layer])
           )
           assert.strictEqual(summary.published, 1)
-          const run = yield* Effect.sync(() => recorder.spans().find((span) => span.name === "Ingest.run" && Tracing.serviceOf(span) === "ratingingestor")).pipe(
+          const run = yield* Effect.sync(() =>
+            recorder.spans().find((span) => span.name === "Ingest.run" && Tracing.serviceOf(span) === "ratingingestor")
+          ).pipe(
             Effect.filterOrFail((span) => span !== undefined),
             Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("5 seconds"))),
             Effect.orDie
           )
-          const spans = yield* recorder.trace(run!.spanContext().traceId, (s) => s.some((span) => span.name === "RatingRepository.applyEvents"))
+          const spans = yield* recorder.trace(
+            run!.spanContext().traceId,
+            (s) => s.some((span) => span.name === "RatingRepository.applyEvents")
+          )
           const child = (parent: ReadableSpan, name: string, service: string) => {
             const span = Tracing.childOf(spans, parent.spanContext(), name)
             assert.strictEqual(Tracing.serviceOf(span), service, name)
             return span
           }
           const publish = child(run!, "RatingEventPublisher.publish", "ratingingestor")
-          const server = child(child(publish, "RpcClient.SubmitRatingEvents", "ratingingestor"), "RpcServer.SubmitRatingEvents", "rating")
+          const server = child(
+            child(publish, "RpcClient.SubmitRatingEvents", "ratingingestor"),
+            "RpcServer.SubmitRatingEvents",
+            "rating"
+          )
           const submit = child(server, "RatingService.submit", "rating")
           // The queued batch is applied by the ingester's own fiber, still as part of the submitter's trace.
           child(child(submit, "Ingester.applyBatch", "rating"), "RatingRepository.applyEvents", "rating")
         }))
 
       it.effect("a call without trace context starts a new trace at the gateway", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* seed("alien")
           const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
           const before = new Set(recorder.spans().map((span) => span.spanContext().spanId))
@@ -173,37 +213,54 @@ describe("tracing across every hop", () => {
   )
 })
 
-const server = (): ServerConfig => ({ host: "127.0.0.1", grpcPort: 0, httpPort: 0, advertiseHost: "127.0.0.1", shutdownTimeout: Duration.seconds(5) })
+const server = (): ServerConfig => ({
+  host: "127.0.0.1",
+  grpcPort: 0,
+  httpPort: 0,
+  advertiseHost: "127.0.0.1",
+  shutdownTimeout: Duration.seconds(5)
+})
 
 /** The three services with metadata and rating on one MariaDB database, each traced by `recorder`. */
 const onMariaDb = (recorder: Tracing.SpanRecorder) =>
   Layer.unwrapEffect(Effect.map(MariaDb.TestDatabase, (database) =>
     Layer.mergeAll(
       MetadataServer.layer(server()).pipe(
-        Layer.provide(MetadataRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, MetadataRepositoryMysql.migrations)))),
+        Layer.provide(
+          MetadataRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, MetadataRepositoryMysql.migrations)))
+        ),
         Layer.provide([Readiness.layer, recorder.tracing(MetadataServer.SERVICE_NAME)])
       ),
       RatingServer.layer(server()).pipe(
-        Layer.provide([RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))), RatingEventSourceInProcess.layer]),
+        Layer.provide([
+          RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations))),
+          RatingEventSourceInProcess.layer
+        ]),
         Layer.provide([Readiness.layer, recorder.tracing(RatingServer.SERVICE_NAME)])
       ),
-      MovieServer.layer({ server: server(), backends: { timeout: Duration.seconds(5), retries: 3, backoff: Duration.millis(25) } }).pipe(
+      MovieServer.layer({
+        server: server(),
+        backends: { timeout: Duration.seconds(5), retries: 3, backoff: Duration.millis(25) }
+      }).pipe(
         Layer.provide([Readiness.layer, recorder.tracing(MovieServer.SERVICE_NAME)])
       )
-    ).pipe(Layer.provide(DiscoveryMemory.layer()))
-  )).pipe(Layer.provide(MariaDb.layerTestDatabase), Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+    ).pipe(Layer.provide(DiscoveryMemory.layer())))).pipe(
+      Layer.provide(MariaDb.layerTestDatabase),
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+    )
 
 describe.runIf(await MariaDb.available())("tracing across every hop, on MariaDB", () => {
   const recorder = Tracing.make()
   layer(onMariaDb(recorder), { excludeTestServices: true, timeout: "60 seconds" })("MariaDB storage", (it) => {
     it.effect("the trace reaches each backend's SQL statements", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         yield* seed("heat")
         const caller = Tracing.callerContext()
         const answer = yield* details("heat", caller.traceparent)
         assert.strictEqual(answer.movieDetails?.metadata?.title, "Heat")
 
-        const spans = yield* recorder.trace(caller.traceId, (s) => complete(s) && s.filter((span) => span.name === "sql.execute").length >= 2)
+        const spans = yield* recorder.trace(caller.traceId, (s) =>
+          complete(s) && s.filter((span) => span.name === "sql.execute").length >= 2)
         const repositories = assertChain(spans, Tracing.childOf(spans, caller, GATEWAY))
         for (const [service, repository] of Object.entries(repositories)) {
           const statement = Tracing.childOf(spans, repository.spanContext(), "sql.execute")

@@ -15,7 +15,9 @@ import * as MetadataService from "./MetadataService.js"
 export const SERVICE_NAME = "metadata"
 
 /** Where this metadata instance listens. */
-export class Ports extends Context.Tag("@movieapp/metadata/MetadataServer/Ports")<Ports, ServerHost.BoundPorts["Type"]>() {}
+export class Ports
+  extends Context.Tag("@movieapp/metadata/MetadataServer/Ports")<Ports, ServerHost.BoundPorts["Type"]>()
+{}
 
 export const layer = (config: ServerConfig) =>
   Layer.effect(Ports, ServerHost.BoundPorts).pipe(

@@ -12,18 +12,18 @@ export class MetadataService extends Context.Tag("@movieapp/metadata/MetadataSer
 
 export const layer = Layer.effect(
   MetadataService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const repository = yield* MetadataRepository
     const span = yield* Telemetry.span
     return MetadataService.of({
-      get: Effect.fnUntraced(function* (movieId) {
+      get: Effect.fnUntraced(function*(movieId) {
         const found = yield* repository.get(movieId)
         return yield* Option.match(found, {
           onNone: () => new MetadataNotFound({ movieId }),
           onSome: Effect.succeed
         })
       }, span("MetadataService.get")),
-      put: Effect.fnUntraced(function* (metadata) {
+      put: Effect.fnUntraced(function*(metadata) {
         yield* repository.put(metadata)
       }, span("MetadataService.put"))
     })

@@ -15,10 +15,12 @@ import { MetadataConfig } from "./MetadataConfig.js"
 import * as MetadataServer from "./MetadataServer.js"
 
 const Main = Layer.unwrapEffect(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const config = yield* MetadataConfig
     const repository = config.repository === "mysql"
-      ? MetadataRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations)))
+      ? MetadataRepositoryMysql.layer.pipe(
+        Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations))
+      )
       : MetadataRepositoryMemory.layer
     const discovery = config.discovery === "consul"
       ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -13,13 +13,13 @@ const movie = (id: string, title = `Title ${id}`) =>
 export const metadataRepositoryContract = (name: string, adapter: Layer.Layer<MetadataRepository, unknown>) =>
   layer(adapter, { timeout: "60 seconds" })(`MetadataRepository contract: ${name}`, (it) => {
     it.effect("get of an unknown id is None", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* MetadataRepository
         assert.isTrue(Option.isNone(yield* repository.get(MovieId.make("contract-unknown"))))
       }))
 
     it.effect("put then get returns the stored metadata", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* MetadataRepository
         const stored = movie("contract-1")
         yield* repository.put(stored)
@@ -27,7 +27,7 @@ export const metadataRepositoryContract = (name: string, adapter: Layer.Layer<Me
       }))
 
     it.effect("put replaces the previous metadata of the same id", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* MetadataRepository
         yield* repository.put(movie("contract-2", "First"))
         yield* repository.put(movie("contract-2", "Second"))
@@ -36,7 +36,7 @@ export const metadataRepositoryContract = (name: string, adapter: Layer.Layer<Me
       }))
 
     it.effect("stores text at the maximum lengths unchanged, including non-ASCII", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* MetadataRepository
         const stored = new Metadata({
           id: MovieId.make("é".repeat(128)),

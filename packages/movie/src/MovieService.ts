@@ -19,12 +19,12 @@ export class MovieService extends Context.Tag("@movieapp/movie/MovieService")<Mo
 
 export const layer = Layer.effect(
   MovieService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const metadata = yield* MetadataBackend
     const ratings = yield* RatingBackend
     const span = yield* Telemetry.span
     return MovieService.of({
-      details: Effect.fnUntraced(function* (movieId) {
+      details: Effect.fnUntraced(function*(movieId) {
         // The rating call runs beside the metadata call, in a fiber of its own (one
         // fork: `Effect.all` would cost several times as much per call). The metadata
         // answer decides first: an unknown movie is NOT_FOUND even when the rating call

@@ -12,7 +12,7 @@ import { MovieConfig } from "./MovieConfig.js"
 import * as MovieServer from "./MovieServer.js"
 
 const Main = Layer.unwrapEffect(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const config = yield* MovieConfig
     const discovery = config.discovery === "consul"
       ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -27,11 +27,12 @@ const withBackends = (
     Layer.provide(Layer.succeed(RatingBackend, RatingBackend.of({ aggregate: rating })))
   )
 
-const details = (movieId: string) => Effect.flatMap(MovieService.MovieService, (movies) => movies.details(MovieId.make(movieId)))
+const details = (movieId: string) =>
+  Effect.flatMap(MovieService.MovieService, (movies) => movies.details(MovieId.make(movieId)))
 
 describe("MovieService", () => {
   it.effect("a rated movie: its metadata and the aggregate of the movie's record", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const asked: Array<RecordKey> = []
       const found = yield* details("heat").pipe(Effect.provide(withBackends(
         () => Effect.succeed(heat),
@@ -43,14 +44,16 @@ describe("MovieService", () => {
     }))
 
   it.effect("a movie nobody rated: the empty aggregate, no average", () =>
-    Effect.gen(function* () {
-      const found = yield* details("heat").pipe(Effect.provide(withBackends(() => Effect.succeed(heat), () => Effect.succeed(AggregatedRating.empty))))
+    Effect.gen(function*() {
+      const found = yield* details("heat").pipe(
+        Effect.provide(withBackends(() => Effect.succeed(heat), () => Effect.succeed(AggregatedRating.empty)))
+      )
       assert.strictEqual(found.rating.count, 0)
       assert.isTrue(found.rating.average._tag === "None")
     }))
 
   it.effect("both backends are asked at once: the rating call runs while metadata has not answered", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ratingAsked = yield* Deferred.make<void>()
       const found = yield* details("heat").pipe(Effect.provide(withBackends(
         // Metadata answers only once the rating call has started.
@@ -61,12 +64,16 @@ describe("MovieService", () => {
     }))
 
   it.effect("an unknown movie is MetadataNotFound even when the rating call failed sooner", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ratingFailed = yield* Deferred.make<void>()
       const error = yield* details("nope").pipe(
         Effect.provide(withBackends(
-          (movieId) => Deferred.await(ratingFailed).pipe(Effect.zipRight(Effect.fail(new MetadataNotFound({ movieId })))),
-          () => Deferred.succeed(ratingFailed, undefined).pipe(Effect.zipRight(Effect.fail(new ServiceUnavailable({ service: "rating", reason: "down" }))))
+          (movieId) =>
+            Deferred.await(ratingFailed).pipe(Effect.zipRight(Effect.fail(new MetadataNotFound({ movieId })))),
+          () =>
+            Deferred.succeed(ratingFailed, undefined).pipe(
+              Effect.zipRight(Effect.fail(new ServiceUnavailable({ service: "rating", reason: "down" })))
+            )
         )),
         Effect.flip
       )
@@ -75,20 +82,23 @@ describe("MovieService", () => {
     }))
 
   it.effect("an unknown movie ends the call at once: the rating call still in flight is interrupted as the call's fiber ends", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ratingStarted = yield* Deferred.make<void>()
       const ratingInterrupted = yield* Deferred.make<void>()
       // Every edge runs a call in a fiber of its own, as here.
-      const call = yield* Effect.fork(details("nope").pipe(
-        Effect.provide(withBackends(
-          (movieId) => Deferred.await(ratingStarted).pipe(Effect.zipRight(Effect.fail(new MetadataNotFound({ movieId })))),
-          () =>
-            Deferred.succeed(ratingStarted, undefined).pipe(
-              Effect.zipRight(Effect.never),
-              Effect.onInterrupt(() => Deferred.succeed(ratingInterrupted, undefined))
-            )
-        ))
-      ))
+      const call = yield* Effect.fork(
+        details("nope").pipe(
+          Effect.provide(withBackends(
+            (movieId) =>
+              Deferred.await(ratingStarted).pipe(Effect.zipRight(Effect.fail(new MetadataNotFound({ movieId })))),
+            () =>
+              Deferred.succeed(ratingStarted, undefined).pipe(
+                Effect.zipRight(Effect.never),
+                Effect.onInterrupt(() => Deferred.succeed(ratingInterrupted, undefined))
+              )
+          ))
+        )
+      )
       const exit = yield* Fiber.await(call)
       assert.isTrue(Exit.isFailure(exit))
       // Its child, the rating call, is interrupted as the call's fiber ends (a hang here fails the test).
@@ -96,9 +106,14 @@ describe("MovieService", () => {
     }))
 
   it.effect("a rating service that cannot be reached fails the call (ServiceUnavailable), with the metadata found", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* details("heat").pipe(
-        Effect.provide(withBackends(() => Effect.succeed(heat), () => Effect.fail(new ServiceUnavailable({ service: "rating", reason: "no healthy instance" })))),
+        Effect.provide(
+          withBackends(
+            () => Effect.succeed(heat),
+            () => Effect.fail(new ServiceUnavailable({ service: "rating", reason: "no healthy instance" }))
+          )
+        ),
         Effect.flip
       )
       assert.instanceOf(error, ServiceUnavailable)
@@ -106,18 +121,25 @@ describe("MovieService", () => {
     }))
 
   it.effect("a rating call past its deadline fails the call (DeadlineExceeded)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* details("heat").pipe(
-        Effect.provide(withBackends(() => Effect.succeed(heat), () => Effect.fail(new DeadlineExceeded({ operation: "RatingService.GetAggregatedRating" })))),
+        Effect.provide(withBackends(() =>
+          Effect.succeed(heat), () =>
+          Effect.fail(new DeadlineExceeded({ operation: "RatingService.GetAggregatedRating" })))),
         Effect.flip
       )
       assert.instanceOf(error, DeadlineExceeded)
     }))
 
   it.effect("a metadata service that cannot be reached fails the call, whatever the rating", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* details("heat").pipe(
-        Effect.provide(withBackends(() => Effect.fail(new ServiceUnavailable({ service: "metadata", reason: "down" })), () => Effect.succeed(AggregatedRating.empty))),
+        Effect.provide(
+          withBackends(
+            () => Effect.fail(new ServiceUnavailable({ service: "metadata", reason: "down" })),
+            () => Effect.succeed(AggregatedRating.empty)
+          )
+        ),
         Effect.flip
       )
       assert.instanceOf(error, ServiceUnavailable)

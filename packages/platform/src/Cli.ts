@@ -42,8 +42,12 @@ const consoleFor = (name: string, base: Console.Console): Console.Console => ({
 /** A log line for a person: `name: warning: message (key=value, ...)`, then its cause. */
 const terminalLogger = (name: string) =>
   Logger.make(({ annotations, cause, logLevel, message }) => {
-    const parts = (Array.isArray(message) ? message : [message]).map((part) => typeof part === "string" ? part : format(part))
-    const context = HashMap.toEntries(annotations).map(([key, value]) => `${key}=${typeof value === "string" ? value : format(value)}`)
+    const parts = (Array.isArray(message) ? message : [message]).map((part) =>
+      typeof part === "string" ? part : format(part)
+    )
+    const context = HashMap.toEntries(annotations).map(([key, value]) =>
+      `${key}=${typeof value === "string" ? value : format(value)}`
+    )
     const level = logLevel === LogLevel.Warning ? "warning" : logLevel.label.toLowerCase()
     const line = `${name}: ${level}: ${parts.join(" ")}${context.length === 0 ? "" : ` (${context.join(", ")})`}`
     return Cause.isEmpty(cause) ? line : `${line}\n${prefixLines(name, Cause.pretty(cause))}`
@@ -54,7 +58,10 @@ export const layer = (name: string): Layer.Layer<never> => {
   const onTerminal = process.stderr.isTTY === true
   return Layer.mergeAll(
     Layer.unwrapEffect(Console.consoleWith((base) => Effect.succeed(Console.setConsole(consoleFor(name, base))))),
-    Logger.replace(Logger.defaultLogger, Logger.withConsoleError(onTerminal ? terminalLogger(name) : Logging.jsonLogger)),
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.withConsoleError(onTerminal ? terminalLogger(name) : Logging.jsonLogger)
+    ),
     Logger.minimumLogLevel(onTerminal ? LogLevel.Warning : LogLevel.Info)
   )
 }
@@ -66,6 +73,7 @@ export const layer = (name: string): Layer.Layer<never> => {
  */
 export const report = (cause: Cause.Cause<unknown>, isReported: (error: unknown) => boolean = () => false) =>
   Option.match(Cause.failureOption(cause), {
-    onSome: (error) => isReported(error) ? Effect.void : Console.error(error instanceof Error ? error.message : String(error)),
+    onSome: (error) =>
+      isReported(error) ? Effect.void : Console.error(error instanceof Error ? error.message : String(error)),
     onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(Cause.pretty(cause))
   })

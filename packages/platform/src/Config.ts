@@ -22,7 +22,7 @@ export class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("Conf
 
 /** Installs the provider: environment first, then the YAML file when `CONFIG_FILE` is set. */
 export const layerProvider: Layer.Layer<never, ConfigFileError, FileSystem.FileSystem> = Layer.unwrapEffect(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const env = ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)
     const file = yield* Config.option(Config.string("CONFIG_FILE")).pipe(
       Effect.withConfigProvider(ConfigProvider.fromEnv()),
@@ -57,7 +57,9 @@ export const fileKey = (path: ReadonlyArray<string>): string =>
  * (and config file key) to fix. Effect's own rendering names them by their
  * nested path (`SERVER.GRPC_PORT`, `kafka.concurrency`), which is neither.
  */
-export class ConfigurationError extends Data.TaggedError("ConfigurationError")<{ readonly problems: ReadonlyArray<string> }> {
+export class ConfigurationError
+  extends Data.TaggedError("ConfigurationError")<{ readonly problems: ReadonlyArray<string> }>
+{
   constructor(args: { readonly problems: ReadonlyArray<string> }) {
     super(args)
     // Where in our code the error was built says nothing to the operator reading it.
@@ -160,7 +162,10 @@ const port = (name: string) =>
 /** A size in bytes: 1 to 2^31 - 1 (gRPC's limits are 32-bit integers). */
 const bytes = (name: string) =>
   Config.integer(name).pipe(
-    Config.validate({ message: "Expected a number of bytes from 1 to 2147483647", validation: (n) => n >= 1 && n <= 2 ** 31 - 1 })
+    Config.validate({
+      message: "Expected a number of bytes from 1 to 2147483647",
+      validation: (n) => n >= 1 && n <= 2 ** 31 - 1
+    })
   )
 
 /** `server.*`: the defaults differ per service, so they are parameters. */
@@ -175,7 +180,10 @@ export const server = (
       ? Config.succeed(undefined)
       : port("rpcPort").pipe(Config.withDefault(defaults.rpcPort)),
     advertiseHost: Config.string("advertiseHost").pipe(
-      Config.validate({ message: "Expected an address others can dial, not a wildcard", validation: (h) => !isWildcard(h.trim()) }),
+      Config.validate({
+        message: "Expected an address others can dial, not a wildcard",
+        validation: (h) => !isWildcard(h.trim())
+      }),
       Config.option
     ),
     advertisePort: Config.port("advertisePort").pipe(Config.option),

@@ -5,7 +5,7 @@
  * caller's own deadline through grpc-js, or the server's bound on a call), so a
  * client under a deadline needs no timer of its own.
  */
-import { Duration, Effect, FiberId, FiberRef, FiberRefs, Option } from "effect"
+import { Duration, Effect, type FiberId, FiberRef, FiberRefs, Option } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /** Absolute deadline in epoch milliseconds, if one is set and enforced. */

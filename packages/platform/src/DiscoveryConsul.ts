@@ -7,7 +7,20 @@
  * without a lookup per request.
  */
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schedule, Schema, type Scope, Stream } from "effect"
+import {
+  Config,
+  ConfigError,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import { Discovery, DiscoveryError, type Instance } from "./Discovery.js"
 
 /** `consul.*`: the agent and the registration's timings. */
@@ -48,15 +61,22 @@ export const config: Config.Config<ConsulConfig> = Config.all({
       Option.match(normalizeAddress(raw.trim()), {
         onNone: () => Either.left(ConfigError.InvalidData([], `Expected an http(s) URL or host:port, got "${raw}"`)),
         onSome: Either.right
-      })),
+      })
+    ),
     Config.withDefault("http://127.0.0.1:8500")
   ),
   httpToken: Config.option(Config.redacted("httpToken")),
-  checkTtl: within("checkTtl", Duration.seconds(1), Duration.hours(1), "Expected a duration from 1 second to 1 hour").pipe(
-    Config.withDefault(Duration.seconds(10))
-  ),
+  checkTtl: within("checkTtl", Duration.seconds(1), Duration.hours(1), "Expected a duration from 1 second to 1 hour")
+    .pipe(
+      Config.withDefault(Duration.seconds(10))
+    ),
   deregisterCriticalAfter: Config.duration("deregisterCriticalAfter").pipe(Config.withDefault(Duration.minutes(1))),
-  watchWait: within("watchWait", Duration.seconds(1), Duration.minutes(5), "Expected a duration from 1 second to 5 minutes").pipe(
+  watchWait: within(
+    "watchWait",
+    Duration.seconds(1),
+    Duration.minutes(5),
+    "Expected a duration from 1 second to 5 minutes"
+  ).pipe(
     Config.withDefault(Duration.minutes(1))
   )
 }).pipe(Config.nested("consul"))
@@ -98,7 +118,7 @@ export const make = (
   consul: ConsulConfig,
   options: Options = {}
 ): Effect.Effect<Discovery["Type"], never, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const token = Option.map(consul.httpToken, Redacted.value)
     const client = (yield* HttpClient.HttpClient).pipe(
       HttpClient.mapRequest((request) => {
@@ -116,17 +136,28 @@ export const make = (
     const send = (operation: string, request: HttpClientRequest.HttpClientRequest, timeout: Duration.Duration) =>
       client.execute(request).pipe(
         Effect.flatMap((response) => Effect.map(response.text, (body) => ({ response, body }))),
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => `no answer from the Consul agent within ${Duration.format(timeout)}` }),
-        Effect.mapError((cause) => new DiscoveryError({ operation, cause: typeof cause === "string" ? cause : cause.message }))
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => `no answer from the Consul agent within ${Duration.format(timeout)}`
+        }),
+        Effect.mapError((cause) =>
+          new DiscoveryError({ operation, cause: typeof cause === "string" ? cause : cause.message })
+        )
       )
-    const refused = (operation: string, answer: { readonly response: HttpClientResponse.HttpClientResponse; readonly body: string }) =>
-      new DiscoveryError({ operation, cause: `Consul answered ${answer.response.status}: ${answer.body.trim()}` })
-    const expectOk = (operation: string) => (answer: { readonly response: HttpClientResponse.HttpClientResponse; readonly body: string }) =>
-      answer.response.status === 200 ? Effect.succeed(answer) : Effect.fail(refused(operation, answer))
+    const refused = (
+      operation: string,
+      answer: { readonly response: HttpClientResponse.HttpClientResponse; readonly body: string }
+    ) => new DiscoveryError({ operation, cause: `Consul answered ${answer.response.status}: ${answer.body.trim()}` })
+    const expectOk =
+      (operation: string) =>
+      (answer: { readonly response: HttpClientResponse.HttpClientResponse; readonly body: string }) =>
+        answer.response.status === 200 ? Effect.succeed(answer) : Effect.fail(refused(operation, answer))
     const put = (operation: string, path: string, body?: unknown) =>
       send(
         operation,
-        body === undefined ? HttpClientRequest.put(path) : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.put(path), body),
+        body === undefined
+          ? HttpClientRequest.put(path)
+          : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.put(path), body),
         requestTimeout
       )
 
@@ -144,9 +175,12 @@ export const make = (
         Effect.flatMap(expectOk("healthy")),
         Effect.flatMap(({ body, response }) =>
           decodeEntries(body).pipe(
-            Effect.mapError((error) => new DiscoveryError({ operation: "healthy", cause: `unexpected answer from Consul: ${error.message}` })),
+            Effect.mapError((error) =>
+              new DiscoveryError({ operation: "healthy", cause: `unexpected answer from Consul: ${error.message}` })
+            ),
             Effect.map((entries) => ({ instances: toInstances(entries), index: consulIndex(response) }))
-          ))
+          )
+        )
       )
     }
 
@@ -162,14 +196,15 @@ export const make = (
         let failures = 0
         const next = Effect.suspend(() => query(service, index)).pipe(
           Effect.tap((answer) =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               // Consul's rules for blocking clients: an index that goes backwards (a
               // restored snapshot, another server) restarts the loop; an index that is
               // not positive would make every query return at once.
               index = answer.index < index ? 0 : Math.max(answer.index, 1)
               if (failures > 0) yield* Effect.logInfo("discovery watch recovered")
               failures = 0
-            })),
+            })
+          ),
           Effect.tapError((error) =>
             Effect.suspend(() => {
               index = 0
@@ -177,7 +212,8 @@ export const make = (
               return Effect.logWarning("discovery watch failed; keeping the last view and retrying", error).pipe(
                 Effect.annotateLogs("attempt", failures)
               )
-            })),
+            })
+          ),
           Effect.retry(backoff),
           Effect.orDie,
           Effect.annotateLogs("service", service)
@@ -203,14 +239,19 @@ export const make = (
             // Registration happens once the instance serves, so it starts passing
             // instead of Consul's default critical.
             Status: "passing",
-            ...(deregisterAfter > 0 ? { DeregisterCriticalServiceAfter: goDuration(consul.deregisterCriticalAfter) } : {})
+            ...(deregisterAfter > 0
+              ? { DeregisterCriticalServiceAfter: goDuration(consul.deregisterCriticalAfter) }
+              : {})
           }
         }).pipe(Effect.flatMap(expectOk("register")), Effect.asVoid),
       deregister: (instanceId) =>
         put("deregister", `/v1/agent/service/deregister/${encodeURIComponent(instanceId)}`).pipe(
           Effect.flatMap((answer) =>
             // 404: already gone (Consul removed it after it was critical too long): the goal is met.
-            answer.response.status === 200 || answer.response.status === 404 ? Effect.void : Effect.fail(refused("deregister", answer)))
+            answer.response.status === 200 || answer.response.status === 404
+              ? Effect.void
+              : Effect.fail(refused("deregister", answer))
+          )
         ),
       reportHealthy: (instanceId) =>
         put("reportHealthy", `/v1/agent/check/pass/${encodeURIComponent(checkId(instanceId))}`).pipe(
@@ -227,5 +268,7 @@ const consulIndex = (response: HttpClientResponse.HttpClientResponse): number =>
   return Number.isFinite(parsed) ? parsed : 0
 }
 
-export const layer = (consul: ConsulConfig, options: Options = {}): Layer.Layer<Discovery, never, HttpClient.HttpClient> =>
-  Layer.scoped(Discovery, make(consul, options))
+export const layer = (
+  consul: ConsulConfig,
+  options: Options = {}
+): Layer.Layer<Discovery, never, HttpClient.HttpClient> => Layer.scoped(Discovery, make(consul, options))

@@ -29,7 +29,9 @@ export interface DnsConfig {
 export const parseAddress = (raw: string): Either.Either<Address, string> => {
   const parsed = RpcTransport.parseAddress(raw)
   return parsed === undefined
-    ? Either.left(`Expected host:port (e.g. metadata.movieapp.svc.cluster.local:8071, 127.0.0.1:8071 or [::1]:8071), got "${raw}"`)
+    ? Either.left(
+      `Expected host:port (e.g. metadata.movieapp.svc.cluster.local:8071, 127.0.0.1:8071 or [::1]:8071), got "${raw}"`
+    )
     : Either.right(parsed)
 }
 
@@ -44,7 +46,9 @@ const address = (name: string) =>
  */
 export const config = (services: ReadonlyArray<string>): Config.Config<DnsConfig> =>
   Config.all({
-    addresses: Config.all(services.map((service) => Config.map(Config.nested(address("address"), service), (a) => [service, a] as const))),
+    addresses: Config.all(
+      services.map((service) => Config.map(Config.nested(address("address"), service), (a) => [service, a] as const))
+    ),
     refreshInterval: Config.duration("refreshInterval").pipe(
       Config.validate({
         message: "Expected a duration from 100 millis to 1 hour",
@@ -53,7 +57,9 @@ export const config = (services: ReadonlyArray<string>): Config.Config<DnsConfig
       Config.withDefault(Duration.seconds(5)),
       Config.nested("dns")
     )
-  }).pipe(Config.map(({ addresses, refreshInterval }): DnsConfig => ({ addresses: new Map(addresses), refreshInterval })))
+  }).pipe(
+    Config.map(({ addresses, refreshInterval }): DnsConfig => ({ addresses: new Map(addresses), refreshInterval }))
+  )
 
 /** Every address of `hostname` (`dns.lookup` with `all: true`); fails as `dns.lookup` does. */
 export type Lookup = (hostname: string) => Promise<ReadonlyArray<{ readonly address: string; readonly family: number }>>
@@ -78,79 +84,89 @@ const NO_ADDRESS = new Set(["ENOTFOUND", "ENODATA"])
 const sameInstances = (a: ReadonlyArray<Instance>, b: ReadonlyArray<Instance>) =>
   a.length === b.length && a.every((instance, i) => instance.id === b[i]!.id)
 
-export const make = (dnsConfig: DnsConfig, options: Options = {}): Effect.Effect<Discovery["Type"]> => Effect.sync(() => {
-  const lookup = options.lookup ?? systemLookup
-  const backoff = Schedule.exponential(options.backoff ?? "200 millis").pipe(
-    Schedule.jittered,
-    Schedule.either(Schedule.spaced(dnsConfig.refreshInterval))
-  )
-
-  /** The instances `service` has now, sorted so that equal sets compare equal. */
-  const resolve = (service: string): Effect.Effect<ReadonlyArray<Instance>, DiscoveryError> => Effect.suspend(() => {
-    const configured = dnsConfig.addresses.get(service)
-    if (configured === undefined) return Effect.succeed([])
-    const { host, port } = configured
-    const instances = (addresses: ReadonlyArray<string>): ReadonlyArray<Instance> =>
-      [...new Set(addresses)].sort().map((address) => ({
-        id: `${service}-${address.includes(":") ? `[${address}]` : address}:${port}`,
-        service,
-        host: address,
-        port
-      }))
-    if (isIP(host) !== 0) return Effect.succeed(instances([host]))
-    return Effect.tryPromise({ try: () => lookup(host), catch: (cause) => cause }).pipe(
-      Effect.map((found) => instances(found.map((a) => a.address))),
-      Effect.catchAll((cause) => {
-        const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
-        return NO_ADDRESS.has(code)
-          ? Effect.succeed(instances([]))
-          : Effect.fail(new DiscoveryError({ operation: "healthy", cause: `cannot resolve ${host}: ${cause instanceof Error ? cause.message : String(cause)}` }))
-      })
+export const make = (dnsConfig: DnsConfig, options: Options = {}): Effect.Effect<Discovery["Type"]> =>
+  Effect.sync(() => {
+    const lookup = options.lookup ?? systemLookup
+    const backoff = Schedule.exponential(options.backoff ?? "200 millis").pipe(
+      Schedule.jittered,
+      Schedule.either(Schedule.spaced(dnsConfig.refreshInterval))
     )
-  })
 
-  const watch = (service: string): Stream.Stream<ReadonlyArray<Instance>> =>
-    Stream.suspend(() => {
-      let failures = 0
-      const next = resolve(service).pipe(
-        Effect.tap(() =>
-          Effect.suspend(() => {
-            const recovered = failures > 0
-            failures = 0
-            return recovered ? Effect.logInfo("discovery lookup recovered") : Effect.void
-          })),
-        Effect.tapError((error) =>
-          Effect.suspend(() => {
-            failures += 1
-            return Effect.logWarning("discovery lookup failed; keeping the last view and retrying", error).pipe(
-              Effect.annotateLogs("attempt", failures)
-            )
-          })),
-        Effect.retry(backoff),
-        Effect.orDie,
-        Effect.annotateLogs({ service, address: dnsConfig.addresses.get(service)?.host ?? "(not configured)" })
-      )
-      return Stream.repeatEffectWithSchedule(next, Schedule.spaced(dnsConfig.refreshInterval)).pipe(
-        Stream.changesWith(sameInstances),
-        Stream.tap((instances) =>
-          instances.length === 0 && dnsConfig.addresses.has(service)
-            ? Effect.logWarning("no instance: the name resolves to no address").pipe(
-              Effect.annotateLogs({ service, address: dnsConfig.addresses.get(service)!.host })
-            )
-            : Effect.void)
-      )
+    /** The instances `service` has now, sorted so that equal sets compare equal. */
+    const resolve = (service: string): Effect.Effect<ReadonlyArray<Instance>, DiscoveryError> =>
+      Effect.suspend(() => {
+        const configured = dnsConfig.addresses.get(service)
+        if (configured === undefined) return Effect.succeed([])
+        const { host, port } = configured
+        const instances = (addresses: ReadonlyArray<string>): ReadonlyArray<Instance> =>
+          [...new Set(addresses)].sort().map((address) => ({
+            id: `${service}-${address.includes(":") ? `[${address}]` : address}:${port}`,
+            service,
+            host: address,
+            port
+          }))
+        if (isIP(host) !== 0) return Effect.succeed(instances([host]))
+        return Effect.tryPromise({ try: () => lookup(host), catch: (cause) => cause }).pipe(
+          Effect.map((found) => instances(found.map((a) => a.address))),
+          Effect.catchAll((cause) => {
+            const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+            return NO_ADDRESS.has(code)
+              ? Effect.succeed(instances([]))
+              : Effect.fail(
+                new DiscoveryError({
+                  operation: "healthy",
+                  cause: `cannot resolve ${host}: ${cause instanceof Error ? cause.message : String(cause)}`
+                })
+              )
+          })
+        )
+      })
+
+    const watch = (service: string): Stream.Stream<ReadonlyArray<Instance>> =>
+      Stream.suspend(() => {
+        let failures = 0
+        const next = resolve(service).pipe(
+          Effect.tap(() =>
+            Effect.suspend(() => {
+              const recovered = failures > 0
+              failures = 0
+              return recovered ? Effect.logInfo("discovery lookup recovered") : Effect.void
+            })
+          ),
+          Effect.tapError((error) =>
+            Effect.suspend(() => {
+              failures += 1
+              return Effect.logWarning("discovery lookup failed; keeping the last view and retrying", error).pipe(
+                Effect.annotateLogs("attempt", failures)
+              )
+            })
+          ),
+          Effect.retry(backoff),
+          Effect.orDie,
+          Effect.annotateLogs({ service, address: dnsConfig.addresses.get(service)?.host ?? "(not configured)" })
+        )
+        return Stream.repeatEffectWithSchedule(next, Schedule.spaced(dnsConfig.refreshInterval)).pipe(
+          Stream.changesWith(sameInstances),
+          Stream.tap((instances) =>
+            instances.length === 0 && dnsConfig.addresses.has(service)
+              ? Effect.logWarning("no instance: the name resolves to no address").pipe(
+                Effect.annotateLogs({ service, address: dnsConfig.addresses.get(service)!.host })
+              )
+              : Effect.void
+          )
+        )
+      })
+
+    return Discovery.of({
+      listedBy: "platform",
+      ttl: Duration.infinity,
+      register: () => Effect.void,
+      deregister: () => Effect.void,
+      reportHealthy: () => Effect.void,
+      healthy: resolve,
+      watch
     })
-
-  return Discovery.of({
-    listedBy: "platform",
-    ttl: Duration.infinity,
-    register: () => Effect.void,
-    deregister: () => Effect.void,
-    reportHealthy: () => Effect.void,
-    healthy: resolve,
-    watch
   })
-})
 
 export const layer = (dnsConfig: DnsConfig, options: Options = {}): Layer.Layer<Discovery> =>
   Layer.effect(Discovery, make(dnsConfig, options))

@@ -27,7 +27,7 @@ const sameInstances = (a: ReadonlyArray<Instance>, b: ReadonlyArray<Instance>) =
 }
 
 export const make = (options: Options = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ttl = Duration.decode(options.ttl ?? "5 seconds")
     const ttlMillis = Duration.toMillis(ttl)
     const removeAfterMillis = ttlMillis + Duration.toMillis(options.deregisterCriticalAfter ?? "1 minute")
@@ -60,11 +60,11 @@ export const make = (options: Options = {}) =>
     }
 
     const watch = (service: string): Stream.Stream<ReadonlyArray<Instance>> =>
-      Stream.unwrapScoped(Effect.gen(function* () {
+      Stream.unwrapScoped(Effect.gen(function*() {
         // Subscribed before the first read, so no change can slip between the two.
         const wakeups = yield* PubSub.subscribe(changed)
         const nextView = (previous: ReadonlyArray<Instance> | undefined): Effect.Effect<ReadonlyArray<Instance>> =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
             const current = healthyAt(service, now)
             if (previous === undefined || !sameInstances(previous, current)) return current
@@ -96,7 +96,9 @@ export const make = (options: Options = {}) =>
             removeExpired(now)
             const entry = entries.get(instanceId)
             if (entry === undefined) {
-              return Effect.fail(new DiscoveryError({ operation: "reportHealthy", cause: `unknown instance ${instanceId}` }))
+              return Effect.fail(
+                new DiscoveryError({ operation: "reportHealthy", cause: `unknown instance ${instanceId}` })
+              )
             }
             const wasHealthy = isHealthy(entry, now)
             entry.lastSeen = now
@@ -109,7 +111,9 @@ export const make = (options: Options = {}) =>
       registered: (service: string): Effect.Effect<ReadonlyArray<Instance>> =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           removeExpired(now)
-          return [...entries.values()].filter((entry) => entry.instance.service === service).map((entry) => entry.instance)
+          return [...entries.values()].filter((entry) => entry.instance.service === service).map((entry) =>
+            entry.instance
+          )
         })
     }
   })

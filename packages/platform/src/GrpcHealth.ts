@@ -20,8 +20,13 @@ type HealthClient = grpc.Client & { readonly Check: Check }
 const require = createRequire(import.meta.url)
 // The proto that grpc-health-check serves, so client and server agree on it by construction.
 const healthPackage = grpc.loadPackageDefinition(
-  protoLoader.loadSync(path.join(path.dirname(require.resolve("grpc-health-check/package.json")), "proto/health/v1/health.proto"), { enums: String })
-) as unknown as { grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } } }
+  protoLoader.loadSync(
+    path.join(path.dirname(require.resolve("grpc-health-check/package.json")), "proto/health/v1/health.proto"),
+    { enums: String }
+  )
+) as unknown as {
+  grpc: { health: { v1: { Health: new(address: string, credentials: grpc.ChannelCredentials) => HealthClient } } }
+}
 
 /**
  * `Health/Check` of `service` ("" for the server as a whole) at `address`
@@ -39,8 +44,12 @@ export const check = (
     (client) =>
       Effect.async<string, grpc.ServiceError>((resume) => {
         const deadline = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }
-        const call = client.Check({ service }, new grpc.Metadata(), deadline, (error, response) =>
-          resume(error ? Effect.fail(error) : Effect.succeed(response.status)))
+        const call = client.Check(
+          { service },
+          new grpc.Metadata(),
+          deadline,
+          (error, response) => resume(error ? Effect.fail(error) : Effect.succeed(response.status))
+        )
         return Effect.sync(() => call.cancel())
       }),
     (client) => Effect.sync(() => client.close())

@@ -21,7 +21,7 @@ const configuredAddress = Config.all({
   Config.map(({ host, port }) => `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`)
 )
 
-const probe = Effect.gen(function* () {
+const probe = Effect.gen(function*() {
   const address = process.argv[2] ?? (yield* configuredAddress)
   const status = yield* GrpcHealth.check(address, "", { deadlineMs: 3000 }).pipe(
     Effect.mapError((error) => `${address}: ${error.message}`)

@@ -9,7 +9,22 @@ import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
-import { Cause, Context, Data, Duration, Effect, Exit, FiberId, FiberRef, HashSet, Layer, LogLevel, Option, Runtime, type Tracer } from "effect"
+import {
+  Cause,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Exit,
+  FiberId,
+  FiberRef,
+  HashSet,
+  Layer,
+  LogLevel,
+  Option,
+  Runtime,
+  type Tracer
+} from "effect"
 import { camelToSnake } from "effect/String"
 import { HealthImplementation } from "grpc-health-check"
 import { performance } from "node:perf_hooks"
@@ -31,7 +46,10 @@ export interface ServerCall {
 
 /** Effect handlers for every method of a generated grpc-js service definition. */
 export type Handlers<S extends grpc.ServiceDefinition, R> = {
-  readonly [K in keyof S]: (request: RequestOf<S[K]>, call: ServerCall) => Effect.Effect<ResponseOf<S[K]>, GrpcStatusError, R>
+  readonly [K in keyof S]: (
+    request: RequestOf<S[K]>,
+    call: ServerCall
+  ) => Effect.Effect<ResponseOf<S[K]>, GrpcStatusError, R>
 }
 
 export interface Service<R> {
@@ -71,7 +89,11 @@ const brokenStringAt = (value: unknown, path: string): string | undefined => {
   if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined
   if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return undefined
   for (const [key, item] of Object.entries(value)) {
-    const at = Array.isArray(value) ? `${path}[${key}]` : path === "" ? camelToSnake(key) : `${path}.${camelToSnake(key)}`
+    const at = Array.isArray(value)
+      ? `${path}[${key}]`
+      : path === ""
+      ? camelToSnake(key)
+      : `${path}.${camelToSnake(key)}`
     if (LONE_SURROGATE.test(key)) return at
     const found = brokenStringAt(item, at)
     if (found !== undefined) return found
@@ -92,9 +114,13 @@ const strictly = (deserialize: (bytes: Buffer) => unknown) => (bytes: Buffer): u
   try {
     message = deserialize(new BinaryReader(bytes, decodeUtf8) as unknown as Buffer)
   } catch (error) {
-    return new UndecodableRequest(`the request is not a valid protobuf message (${error instanceof Error ? error.message : String(error)})`)
+    return new UndecodableRequest(
+      `the request is not a valid protobuf message (${error instanceof Error ? error.message : String(error)})`
+    )
   }
-  return invalidUtf8 ? new UndecodableRequest(`${brokenStringAt(message, "") ?? "request"}: must be valid UTF-8`) : message
+  return invalidUtf8
+    ? new UndecodableRequest(`${brokenStringAt(message, "") ?? "request"}: must be valid UTF-8`)
+    : message
 }
 
 /**
@@ -102,14 +128,18 @@ const strictly = (deserialize: (bytes: Buffer) => unknown) => (bytes: Buffer): u
  * cannot be decoded (not protobuf, a string that is not UTF-8) are answered
  * INVALID_ARGUMENT before any handler runs.
  */
-export const service = <S extends grpc.ServiceDefinition, R = never>(definition: S, handlers: Handlers<S, R>): Service<R> => {
+export const service = <S extends grpc.ServiceDefinition, R = never>(
+  definition: S,
+  handlers: Handlers<S, R>
+): Service<R> => {
   const firstPath = Object.values(definition)[0]?.path ?? ""
   const strict: Record<string, grpc.MethodDefinition<unknown, unknown>> = {}
   const guarded: Record<string, (request: unknown, call: ServerCall) => Effect.Effect<unknown, GrpcStatusError, R>> = {}
   for (const [name, method] of Object.entries(definition)) {
     strict[name] = { ...method, requestDeserialize: strictly(method.requestDeserialize) }
     const handler = (handlers as unknown as typeof guarded)[name]!
-    guarded[name] = (request, call) => request instanceof UndecodableRequest ? Effect.fail(invalidArgument(request.details)) : handler(request, call)
+    guarded[name] = (request, call) =>
+      request instanceof UndecodableRequest ? Effect.fail(invalidArgument(request.details)) : handler(request, call)
   }
   return {
     name: firstPath.slice(1, firstPath.lastIndexOf("/")),
@@ -118,7 +148,9 @@ export const service = <S extends grpc.ServiceDefinition, R = never>(definition:
   }
 }
 
-export class GrpcBindError extends Data.TaggedError("GrpcBindError")<{ readonly address: string; readonly cause: unknown }> {
+export class GrpcBindError
+  extends Data.TaggedError("GrpcBindError")<{ readonly address: string; readonly cause: unknown }>
+{
   override get message() {
     return `cannot listen for gRPC on ${this.address}: ${String(this.cause)}`
   }
@@ -203,7 +235,12 @@ const unary = <Req, Res, R>(
           Exit.isSuccess(exit) ? Code.OK : toServiceError(exit.cause).code ?? Code.UNKNOWN
         )),
       fullMethod,
-      { kind: "server", attributes, captureStackTrace: false, ...(Option.isSome(parent) ? { parent: parent.value } : {}) }
+      {
+        kind: "server",
+        attributes,
+        captureStackTrace: false,
+        ...(Option.isSome(parent) ? { parent: parent.value } : {})
+      }
     )
   }
   return (call, callback) => {
@@ -242,9 +279,10 @@ const unary = <Req, Res, R>(
         return callback(null, exit.value)
       }
       const cause = exit.cause
-      const error = timer !== undefined && Cause.isInterruptedOnly(cause) && HashSet.has(Cause.interruptors(cause), timedOut)
-        ? { code: Code.DEADLINE_EXCEEDED, details: `deadline exceeded: no answer within ${options.callTimeout} ms` }
-        : toServiceError(cause)
+      const error =
+        timer !== undefined && Cause.isInterruptedOnly(cause) && HashSet.has(Cause.interruptors(cause), timedOut)
+          ? { code: Code.DEADLINE_EXCEEDED, details: `deadline exceeded: no answer within ${options.callTimeout} ms` }
+          : toServiceError(cause)
       if (!Cause.isInterruptedOnly(cause) && !Cause.isFailType(cause)) {
         runLog(Effect.logError("gRPC handler failed", cause).pipe(Effect.annotateLogs("grpc.method", path)))
       }
@@ -262,8 +300,10 @@ interface ReflectionIndexes {
 
 const isIndexes = (value: unknown): value is ReflectionIndexes =>
   typeof value === "object" && value !== null &&
-  typeof (value as Partial<ReflectionIndexes>).symbols === "object" && (value as Partial<ReflectionIndexes>).symbols !== null &&
-  typeof (value as Partial<ReflectionIndexes>).services === "object" && (value as Partial<ReflectionIndexes>).services !== null
+  typeof (value as Partial<ReflectionIndexes>).symbols === "object" &&
+  (value as Partial<ReflectionIndexes>).symbols !== null &&
+  typeof (value as Partial<ReflectionIndexes>).services === "object" &&
+  (value as Partial<ReflectionIndexes>).services !== null
 
 /**
  * @grpc/reflection (1.0.4, its latest release) indexes the symbols of files
@@ -282,7 +322,8 @@ export const rekeyPackageless = (reflection: ReflectionService): void => {
       "@grpc/reflection's implementations no longer hold `symbols` and `services` indexes: see rekeyPackageless in packages/platform/src/GrpcServer.ts"
     )
   }
-  const rekey = (index: Record<string, unknown>) => Object.fromEntries(Object.entries(index).map(([name, value]) => [name.replace(/^\./, ""), value]))
+  const rekey = (index: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(index).map(([name, value]) => [name.replace(/^\./, ""), value]))
   for (const implementation of [v1, v1Alpha]) {
     implementation.symbols = rekey(implementation.symbols)
     implementation.services = rekey(implementation.services)
@@ -333,7 +374,7 @@ export interface Options<R> {
 export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindError, R | Readiness.Readiness> =>
   Layer.scoped(
     GrpcServer,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const runtime = yield* Effect.runtime<R>()
       routeGrpcJsLogs(runtime as Runtime.Runtime<never>)
       const unaryOptions = {
@@ -343,7 +384,9 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
       // Channelz keeps statistics of every call for a debugging service we do not serve: about 5 % of a call.
       const server = new grpc.Server({
         "grpc.enable_channelz": 0,
-        ...(options.maxReceiveMessageBytes === undefined ? {} : { "grpc.max_receive_message_length": options.maxReceiveMessageBytes })
+        ...(options.maxReceiveMessageBytes === undefined
+          ? {}
+          : { "grpc.max_receive_message_length": options.maxReceiveMessageBytes })
       })
       for (const { definition, handlers } of options.services) {
         const implementation: grpc.UntypedServiceImplementation = {}
@@ -353,7 +396,10 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
         server.addService(definition, implementation)
       }
       const names = options.services.map((s) => s.name)
-      const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(names.map((n) => [n, "NOT_SERVING"])) })
+      const health = new HealthImplementation({
+        "": "NOT_SERVING",
+        ...Object.fromEntries(names.map((n) => [n, "NOT_SERVING"]))
+      })
       health.addToServer(server)
       addReflection(server, options.descriptorSet, [
         ...names,
@@ -392,7 +438,10 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
       )
       // Started after the listener, so stopped before its release reports NOT_SERVING for good.
       yield* Readiness.watch(
-        { interval: options.healthCheck?.interval ?? "5 seconds", timeout: options.healthCheck?.timeout ?? "2 seconds" },
+        {
+          interval: options.healthCheck?.interval ?? "5 seconds",
+          timeout: options.healthCheck?.timeout ?? "2 seconds"
+        },
         setServing
       )
       yield* Effect.logInfo("gRPC server listening").pipe(

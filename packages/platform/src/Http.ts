@@ -40,8 +40,17 @@ const errorBody = (code: Code, message: string, field?: string): ErrorBody =>
   field === undefined ? { code: Code[code], message } : { code: Code[code], message, field }
 
 /** An error answer: `status`, and {@link ErrorBody}. */
-export const errorResponse = (status: number, code: Code, message: string, field?: string, headers?: Record<string, string>) =>
-  HttpServerResponse.unsafeJson(errorBody(code, message, field), { status, ...(headers === undefined ? {} : { headers }) })
+export const errorResponse = (
+  status: number,
+  code: Code,
+  message: string,
+  field?: string,
+  headers?: Record<string, string>
+) =>
+  HttpServerResponse.unsafeJson(errorBody(code, message, field), {
+    status,
+    ...(headers === undefined ? {} : { headers })
+  })
 
 /**
  * How an HttpApi endpoint answers `error`: `status` with {@link ErrorBody},
@@ -59,7 +68,11 @@ export const apiError = <A extends { readonly message: string }, I, R>(
   }).annotations(HttpApiSchema.annotations({ status: options.status }))
 
 /** The HTTP answers of the errors every service shares. */
-export const InvalidArgumentError = apiError(InvalidArgument, { status: 400, code: Code.INVALID_ARGUMENT, field: (error) => error.field })
+export const InvalidArgumentError = apiError(InvalidArgument, {
+  status: 400,
+  code: Code.INVALID_ARGUMENT,
+  field: (error) => error.field
+})
 export const ServiceUnavailableError = apiError(ServiceUnavailable, { status: 503, code: Code.UNAVAILABLE })
 export const DeadlineExceededError = apiError(DeadlineExceeded, { status: 504, code: Code.DEADLINE_EXCEEDED })
 
@@ -89,7 +102,9 @@ const asInvalidArgument = (response: HttpServerResponse.HttpServerResponse): Htt
 }
 
 /** The request's body could not be read: too large (more than `maxBytes`), or not the JSON it claims to be. */
-const bodyProblem = (cause: Cause.Cause<unknown>): Option.Option<{ readonly tooLarge: boolean; readonly reason: string }> => {
+const bodyProblem = (
+  cause: Cause.Cause<unknown>
+): Option.Option<{ readonly tooLarge: boolean; readonly reason: string }> => {
   for (const error of [...Cause.failures(cause), ...Cause.defects(cause)]) {
     if (!HttpServerError.isServerError(error) || error._tag !== "RequestError" || error.reason !== "Decode") continue
     return Option.some({
@@ -129,9 +144,15 @@ const requests = (limit: number) =>
     (app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const tooLarge = errorResponse(413, Code.RESOURCE_EXHAUSTED, `the request body is larger than ${limit} bytes`, undefined, {
-          connection: "close"
-        })
+        const tooLarge = errorResponse(
+          413,
+          Code.RESOURCE_EXHAUSTED,
+          `the request body is larger than ${limit} bytes`,
+          undefined,
+          {
+            connection: "close"
+          }
+        )
         const declared = request.headers["content-length"]
         if (declared !== undefined && Number(declared) > limit) return tooLarge
         const contentType = request.headers["content-type"]
@@ -158,7 +179,11 @@ const requests = (limit: number) =>
                 const path = request.url.split("?", 1)[0]!
                 if (isRouteNotFound(cause)) {
                   return Effect.succeed(
-                    errorResponse(404, Code.NOT_FOUND, `no route for ${request.method} ${path}; GET / lists what this service serves`)
+                    errorResponse(
+                      404,
+                      Code.NOT_FOUND,
+                      `no route for ${request.method} ${path}; GET / lists what this service serves`
+                    )
                   )
                 }
                 return Cause.isDie(cause) && !Cause.isInterruptedOnly(cause)
@@ -200,11 +225,15 @@ export const serve = <E, R>(
     const bounded = Layer.scopedDiscard(Effect.addFinalizer(() =>
       Effect.sync(() => {
         server.closeIdleConnections()
-        setTimeout(() => server.closeAllConnections(), Duration.toMillis(options.shutdownTimeout ?? "10 seconds")).unref()
+        setTimeout(() => server.closeAllConnections(), Duration.toMillis(options.shutdownTimeout ?? "10 seconds"))
+          .unref()
       }).pipe(Effect.zipRight(Effect.logInfo("HTTP server stopping")))
     ))
     return Layer.merge(
-      HttpLayerRouter.serve(Layer.merge(routes, requests(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES)), { disableListenLog: true, disableLogger: true }).pipe(
+      HttpLayerRouter.serve(Layer.merge(routes, requests(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES)), {
+        disableListenLog: true,
+        disableLogger: true
+      }).pipe(
         // A scrape or a probe every few seconds is not a request worth a trace.
         HttpMiddleware.withTracerDisabledWhen((request) => request.url === Metrics.PATH || request.url === HEALTH_PATH)
       ),

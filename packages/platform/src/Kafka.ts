@@ -5,9 +5,9 @@
  * ServiceUnavailable with the root reason, never as a kafkajs stack.
  */
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { rootReason } from "./ErrorChain.js"
-import { Array, Config, ConfigError, Duration, Either, Effect, LogLevel, Runtime, type Scope } from "effect"
+import { Array, Config, ConfigError, Duration, Effect, Either, LogLevel, Runtime, type Scope } from "effect"
 import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig } from "kafkajs"
+import { rootReason } from "./ErrorChain.js"
 
 export interface KafkaConfig {
   /** Bootstrap brokers, `host:port`. */
@@ -58,7 +58,6 @@ export const defaults = (brokers: Array.NonEmptyReadonlyArray<string>, clientId:
   requestTimeout: DEFAULT_REQUEST_TIMEOUT
 })
 
-
 /** A broker failure as the error callers handle. */
 export const unavailable = (config: Pick<KafkaConfig, "brokers">) => (error: unknown) =>
   new ServiceUnavailable({ service: "kafka", reason: `brokers ${config.brokers.join(",")}: ${rootReason(error)}` })
@@ -76,7 +75,7 @@ const levels: Partial<Record<logLevel, LogLevel.LogLevel>> = {
  * group join and connection.
  */
 export const make = (config: KafkaConfig): Effect.Effect<Kafka> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
     return new Kafka({

@@ -19,13 +19,17 @@ export const launch = <A, E>(service: Layer.Layer<A, E>): void => run(Layer.laun
  */
 export const run = <A, E>(program: Effect.Effect<A, E, NodeContext.NodeContext>): void =>
   program.pipe(
-    Effect.mapError((error) => ConfigError.isConfigError(error) ? PlatformConfig.ConfigurationError.fromConfigError(error) : error),
+    Effect.mapError((error) =>
+      ConfigError.isConfigError(error) ? PlatformConfig.ConfigurationError.fromConfigError(error) : error
+    ),
     Effect.provide(PlatformConfig.layerProvider),
     Effect.provide(NodeContext.layer),
     // Reported here rather than by runMain, so that a process that cannot even read
     // its settings still says why in one JSON line, like every other line it writes.
     Effect.tapErrorCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.void : Logging.withConsoleLoggerOnly(Effect.logError("failed; exiting", cause))
+      Cause.isInterruptedOnly(cause)
+        ? Effect.void
+        : Logging.withConsoleLoggerOnly(Effect.logError("failed; exiting", cause))
     ),
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )

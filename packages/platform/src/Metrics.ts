@@ -7,8 +7,8 @@
  * without any registration. Values that are state rather than events (requests
  * waiting for a pool's connections) are read at each scrape: see {@link observeAtScrape}.
  */
-import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Metrics, Resource } from "@effect/opentelemetry"
+import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { Effect, Layer, Metric, MetricBoundaries, MetricLabel, type Scope } from "effect"
 
@@ -42,7 +42,7 @@ export const observeAtScrape = (observe: Effect.Effect<void>): Effect.Effect<voi
  * nothing but bytes).
  */
 export const route = (serviceName: string): Layer.Layer<never, never, HttpLayerRouter.HttpRouter> =>
-  Layer.unwrapEffect(Effect.gen(function* () {
+  Layer.unwrapEffect(Effect.gen(function*() {
     const producer = yield* Metrics.makeProducer.pipe(Effect.provide(Resource.layer({ serviceName })))
     const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
     return HttpLayerRouter.add(
@@ -51,7 +51,8 @@ export const route = (serviceName: string): Layer.Layer<never, never, HttpLayerR
       Effect.forEach(scrapeObservers, ({ observe }) => observe, { discard: true }).pipe(
         Effect.zipRight(Effect.promise(() => producer.collect())),
         Effect.map(({ resourceMetrics }) =>
-          HttpServerResponse.text(serializer.serialize(resourceMetrics), { contentType: CONTENT_TYPE }))
+          HttpServerResponse.text(serializer.serialize(resourceMetrics), { contentType: CONTENT_TYPE })
+        )
       )
     )
   }))
@@ -61,7 +62,20 @@ export const route = (serviceName: string): Layer.Layer<never, never, HttpLayerR
 
 /** Seconds: from half a millisecond (a cached read) to ten seconds (a deadline). */
 export const latencyBoundaries = MetricBoundaries.fromIterable([
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10
 ])
 
 /** `rpc_server_calls_total{rpc_system, rpc_service, rpc_method, status}`. */

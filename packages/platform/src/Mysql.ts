@@ -18,11 +18,17 @@ import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Cause, Config, Context, Duration, Effect, Layer, Option, type Redacted, Schedule, Scope, String } from "effect"
 import { sqlFileLoader } from "./internal/MysqlMigrations.js"
 import * as PoolMetrics from "./internal/MysqlPoolMetrics.js"
-import { driverErrorIn, MysqlStartupError, NoAnswer, type StartupProblem, startupProblem } from "./internal/MysqlStartup.js"
+import {
+  driverErrorIn,
+  MysqlStartupError,
+  NoAnswer,
+  type StartupProblem,
+  startupProblem
+} from "./internal/MysqlStartup.js"
 import { Readiness } from "./Readiness.js"
 
-export { MysqlStartupError } from "./internal/MysqlStartup.js"
 export { sqlFileLoader } from "./internal/MysqlMigrations.js"
+export { MysqlStartupError } from "./internal/MysqlStartup.js"
 
 /**
  * A pool to the configured database with `migrations` applied, reporting how its
@@ -44,7 +50,10 @@ export const layer = (
   options: MysqlConfig,
   migrations: { readonly directory: string; readonly table: string }
 ): Layer.Layer<SqlClient.SqlClient | MysqlClient.MysqlClient | MysqlServer> => {
-  const migrated = MysqlMigrator.layer({ loader: sqlFileLoader(migrations.directory, migrations.table), table: migrations.table }).pipe(
+  const migrated = MysqlMigrator.layer({
+    loader: sqlFileLoader(migrations.directory, migrations.table),
+    table: migrations.table
+  }).pipe(
     Layer.provideMerge(client(options)),
     Layer.provide(NodeContext.layer)
   )
@@ -63,12 +72,18 @@ export const layer = (
     // A failed migration arrives as a defect (the migrator's choice): judged like any failure.
     Layer.catchAllCause((cause) =>
       // Only interruptions: no error values, so nothing of the error type.
-      Cause.isInterruptedOnly(cause) ? Layer.failCause(cause as Cause.Cause<never>) : Layer.fail(startupProblem(cause, options, migrations))
+      Cause.isInterruptedOnly(cause)
+        ? Layer.failCause(cause as Cause.Cause<never>)
+        : Layer.fail(startupProblem(cause, options, migrations))
     ),
     Layer.tapError((problem) =>
       problem.transient
         ? Effect.logWarning("database cannot be reached yet; retrying").pipe(
-          Effect.annotateLogs({ "db.host": `${options.host}:${options.port}`, "db.name": options.database, reason: problem.message })
+          Effect.annotateLogs({
+            "db.host": `${options.host}:${options.port}`,
+            "db.name": options.database,
+            reason: problem.message
+          })
         )
         : Effect.void
     ),
@@ -126,12 +141,14 @@ export const withIsolation = (sql: SqlClient.SqlClient, level: IsolationLevel) =
   SqlClient.makeWithTransaction({
     transactionTag: SqlClient.TransactionConnection,
     spanAttributes: [["db.system.name", "mysql"], ["db.transaction.isolation", level]],
-    acquireConnection: Effect.flatMap(Scope.make(), (scope) => Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
+    acquireConnection: Effect.flatMap(Scope.make(), (scope) =>
+      Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
     begin: (conn) =>
       conn.executeUnprepared(`SET TRANSACTION ISOLATION LEVEL ${level}`, [], undefined).pipe(
         Effect.zipRight(conn.executeUnprepared("BEGIN", [], undefined))
       ),
-    savepoint: (conn, id) => conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined),
+    savepoint: (conn, id) =>
+      conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined),
     commit: (conn) => conn.executeUnprepared("COMMIT", [], undefined),
     rollback: (conn) => conn.executeUnprepared("ROLLBACK", [], undefined),
     rollbackSavepoint: (conn, id) => conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined)

@@ -21,7 +21,9 @@ export class Readiness extends Context.Tag("@movieapp/platform/Readiness")<Readi
 
 const reasonOf = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
-  const text = error instanceof Error ? `${error.message}${error.cause ? `: ${String(error.cause)}` : ""}` : String(error)
+  const text = error instanceof Error
+    ? `${error.message}${error.cause ? `: ${String(error.cause)}` : ""}`
+    : String(error)
   return text.slice(0, 500)
 }
 
@@ -31,17 +33,18 @@ const reasonOf = (cause: Cause.Cause<unknown>): string => {
  */
 export const layer: Layer.Layer<Readiness> = Layer.fresh(Layer.effect(
   Readiness,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const checks = yield* Ref.make(new Map<string, Effect.Effect<unknown, unknown>>())
     return Readiness.of({
       register: (name, check) =>
         Effect.acquireRelease(
           Ref.update(checks, (map) => new Map(map).set(name, check)),
-          () => Ref.update(checks, (map) => {
-            const next = new Map(map)
-            next.delete(name)
-            return next
-          })
+          () =>
+            Ref.update(checks, (map) => {
+              const next = new Map(map)
+              next.delete(name)
+              return next
+            })
         ),
       check: (timeout) =>
         Ref.get(checks).pipe(
@@ -50,7 +53,10 @@ export const layer: Layer.Layer<Readiness> = Layer.fresh(Layer.effect(
               map,
               ([name, check]) =>
                 check.pipe(
-                  Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`no answer within ${Duration.format(timeout)}`) }),
+                  Effect.timeoutFail({
+                    duration: timeout,
+                    onTimeout: () => new Error(`no answer within ${Duration.format(timeout)}`)
+                  }),
                   Effect.sandbox,
                   Effect.matchCause({
                     onSuccess: () => [],
@@ -69,8 +75,11 @@ export const layer: Layer.Layer<Readiness> = Layer.fresh(Layer.effect(
 ))
 
 /** Registers `check` under `name` for the lifetime of the layer. */
-export const layerCheck = <R>(name: string, check: Effect.Effect<unknown, unknown, R>): Layer.Layer<never, never, Readiness | R> =>
-  Layer.scopedDiscard(Effect.gen(function* () {
+export const layerCheck = <R>(
+  name: string,
+  check: Effect.Effect<unknown, unknown, R>
+): Layer.Layer<never, never, Readiness | R> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
     const context = yield* Effect.context<R>()
     yield* (yield* Readiness).register(name, Effect.provide(check, context))
   }))
@@ -91,7 +100,7 @@ export const watch = (
   options: WatchOptions,
   onChange: (ready: boolean) => Effect.Effect<void>
 ): Effect.Effect<void, never, Readiness | Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const readiness = yield* Readiness
     let last: boolean | undefined
     const round = Effect.flatMap(readiness.check(options.timeout), (failures) => {

@@ -18,7 +18,7 @@ export interface Options {
 
 export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
   Layer.scopedDiscard(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const discovery = yield* Discovery
       if (discovery.listedBy === "platform") {
         return yield* Effect.logInfo("not registering: the platform lists instances").pipe(
@@ -26,7 +26,12 @@ export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
         )
       }
       const suffix = (yield* Random.nextInt).toString(16).replace("-", "")
-      const instance: Instance = { id: `${options.service}-${suffix}`, service: options.service, host: options.host, port: options.port }
+      const instance: Instance = {
+        id: `${options.service}-${suffix}`,
+        service: options.service,
+        host: options.host,
+        port: options.port
+      }
       const heartbeatInterval = options.heartbeatInterval ?? Duration.millis(Duration.toMillis(discovery.ttl) / 3)
       const register = discovery.register(instance).pipe(
         Effect.tapError((error) => Effect.logWarning("registration failed; retrying", error)),
@@ -39,13 +44,18 @@ export const layer = (options: Options): Layer.Layer<never, never, Discovery> =>
           Effect.tap(() => Effect.logInfo("deregistered").pipe(Effect.annotateLogs("instance", instance.id))),
           Effect.catchAll((error) => Effect.logWarning("deregistration failed", error))
         ))
-      yield* Effect.logInfo("registered").pipe(Effect.annotateLogs({ instance: instance.id, address: `${instance.host}:${instance.port}` }))
+      yield* Effect.logInfo("registered").pipe(
+        Effect.annotateLogs({ instance: instance.id, address: `${instance.host}:${instance.port}` })
+      )
       // A refused heartbeat means the registry forgot us (removed after a long outage,
       // an agent restarted without its state): register again. If the registry is
       // unreachable, registering fails too and the next tick tries again.
       yield* discovery.reportHealthy(instance.id).pipe(
         Effect.catchAll((refused) =>
-          Effect.logWarning("heartbeat failed; registering again", refused).pipe(Effect.zipRight(discovery.register(instance)))),
+          Effect.logWarning("heartbeat failed; registering again", refused).pipe(
+            Effect.zipRight(discovery.register(instance))
+          )
+        ),
         Effect.catchAll((error) => Effect.logWarning("registering again failed; next heartbeat retries", error)),
         Effect.repeat(Schedule.spaced(heartbeatInterval)),
         Effect.forkScoped

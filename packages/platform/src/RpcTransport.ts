@@ -7,9 +7,9 @@
  * each request (client and server spans `RpcClient.<tag>` / `RpcServer.<tag>`);
  * with tracing off no span is made at all.
  */
+import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import { type Rpc, RpcClient, type RpcGroup, RpcMiddleware, RpcSerialization, RpcServer } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Context, Duration, Effect, Exit, FiberRef, Layer, Option, Schedule, type Scope } from "effect"
@@ -24,11 +24,12 @@ export interface Address {
   readonly port: number
 }
 
-
-const serialization = (maxFrameBytes: number) => RpcSerialization.makeMsgPack({ useRecords: true, maxBufferSize: maxFrameBytes })
+const serialization = (maxFrameBytes: number) =>
+  RpcSerialization.makeMsgPack({ useRecords: true, maxBufferSize: maxFrameBytes })
 
 /** The group's class name (`MetadataRpcs`): `rpc.service` in metrics and spans. */
-const serviceName = (group: RpcGroup.RpcGroup<any>): string => (group as unknown as { readonly name?: string }).name ?? "rpc"
+const serviceName = (group: RpcGroup.RpcGroup<any>): string =>
+  (group as unknown as { readonly name?: string }).name ?? "rpc"
 
 /**
  * Coalesces the writes of one turn of the event loop into one system call:
@@ -63,7 +64,9 @@ const statusOf = (exit: Exit.Exit<unknown, unknown>): string => {
   const failure = Cause.failureOption(exit.cause)
   if (failure._tag === "None") return "DEFECT"
   const error = failure.value
-  return typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" ? error._tag : "ERROR"
+  return typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
+    ? error._tag
+    : "ERROR"
 }
 
 /** What a caller gets for a bug in a handler: that it was one, not its text. */
@@ -75,7 +78,9 @@ export class InternalError extends Error {
 }
 
 /** Counts, times and tracks every served call (through @effect/rpc's public middleware). */
-class ServedCalls extends RpcMiddleware.Tag<ServedCalls>()("@movieapp/platform/RpcTransport/ServedCalls", { wrap: true }) {}
+class ServedCalls
+  extends RpcMiddleware.Tag<ServedCalls>()("@movieapp/platform/RpcTransport/ServedCalls", { wrap: true })
+{}
 
 /** Where the RPC listener is bound (differs from the configured port when that was 0). */
 export class RpcListener extends Context.Tag("@movieapp/platform/RpcTransport/RpcListener")<RpcListener, {
@@ -103,7 +108,7 @@ export const serve = <Rpcs extends Rpc.Any>(
 ): Layer.Layer<RpcListener, SocketServer.SocketServerError, Rpc.ToHandler<Rpcs> | Rpc.Context<Rpcs>> =>
   Layer.scoped(
     RpcListener,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const listener = yield* NodeSocketServer.make({ host: options.host, port: options.port, noDelay: true })
       const server = SocketServer.SocketServer.of({
         ...listener,
@@ -113,11 +118,14 @@ export const serve = <Rpcs extends Rpc.Any>(
             Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (connection) => {
               Option.map(connection, batchWrites)
               return handler(socket)
-            }))
+            })
+          )
       })
       const service = serviceName(group)
       const recorders = new Map<string, Metrics.CallRecorder>()
-      for (const tag of group.requests.keys()) recorders.set(tag, Metrics.serverCallRecorder("effect_rpc", service, tag))
+      for (const tag of group.requests.keys()) {
+        recorders.set(tag, Metrics.serverCallRecorder("effect_rpc", service, tag))
+      }
       let inFlight = 0
       const idle = yield* Effect.makeLatch(true)
       const served = ServedCalls.of(({ next, rpc }) =>
@@ -134,9 +142,12 @@ export const serve = <Rpcs extends Rpc.Any>(
             // A bug's text is for the log, never for the caller.
             Effect.catchAllDefect((defect) =>
               Effect.zipRight(
-                Effect.logError("Effect RPC handler failed", Cause.die(defect)).pipe(Effect.annotateLogs("rpc.method", rpc._tag)),
+                Effect.logError("Effect RPC handler failed", Cause.die(defect)).pipe(
+                  Effect.annotateLogs("rpc.method", rpc._tag)
+                ),
                 Effect.die(new InternalError())
-              ))
+              )
+            )
           )
         })
       )
@@ -149,7 +160,10 @@ export const serve = <Rpcs extends Rpc.Any>(
       }).pipe(
         Effect.provide(RpcServer.layerProtocolSocketServer),
         Effect.provideService(SocketServer.SocketServer, server),
-        Effect.provideService(RpcSerialization.RpcSerialization, serialization(options.maxFrameBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES)),
+        Effect.provideService(
+          RpcSerialization.RpcSerialization,
+          serialization(options.maxFrameBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES)
+        ),
         Effect.provideService(ServedCalls, served),
         Effect.interruptible,
         Effect.forkScoped
@@ -157,11 +171,18 @@ export const serve = <Rpcs extends Rpc.Any>(
       // Added last, so it runs first on release: calls in flight finish before the server goes.
       yield* Effect.addFinalizer(() =>
         idle.await.pipe(
-          Effect.timeoutTo({ duration: options.shutdownTimeout ?? "10 seconds", onSuccess: () => "drained", onTimeout: () => "cut off" }),
+          Effect.timeoutTo({
+            duration: options.shutdownTimeout ?? "10 seconds",
+            onSuccess: () => "drained",
+            onTimeout: () => "cut off"
+          }),
           Effect.flatMap((outcome) => Effect.logInfo(`Effect RPC server stopping: calls in flight ${outcome}`))
-        ))
+        )
+      )
       const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-      yield* Effect.logInfo("Effect RPC server listening").pipe(Effect.annotateLogs({ "rpc.port": port, "rpc.service": service }))
+      yield* Effect.logInfo("Effect RPC server listening").pipe(
+        Effect.annotateLogs({ "rpc.port": port, "rpc.service": service })
+      )
       return RpcListener.of({ port })
     })
   ) as Layer.Layer<RpcListener, SocketServer.SocketServerError, Rpc.ToHandler<Rpcs> | Rpc.Context<Rpcs>> // less ServedCalls, provided here
@@ -184,13 +205,16 @@ export const makeClient = <Rpcs extends Rpc.Any>(
   address: Address,
   options: ClientOptions = {}
 ): Effect.Effect<RpcClient.RpcClient<Rpcs, RpcClientError>, never, Scope.Scope | Rpc.MiddlewareClient<Rpcs>> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     // NodeSocket.makeNet, with writes batched per turn of the event loop.
     const open = Effect.acquireRelease(
       Effect.async<Net.Socket, Socket.SocketError>((resume) => {
         const connection = batchWrites(Net.createConnection({ host: address.host, port: address.port, noDelay: true }))
         connection.once("connect", () => resume(Effect.succeed(connection)))
-        connection.once("error", (cause) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))))
+        connection.once(
+          "error",
+          (cause) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
+        )
         return Effect.sync(() => connection.destroy())
       }),
       (connection) => Effect.sync(() => connection.destroy())
@@ -201,12 +225,20 @@ export const makeClient = <Rpcs extends Rpc.Any>(
       retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds")))
     }).pipe(
       Effect.provideService(Socket.Socket, socket),
-      Effect.provideService(RpcSerialization.RpcSerialization, serialization(options.maxFrameBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES))
+      Effect.provideService(
+        RpcSerialization.RpcSerialization,
+        serialization(options.maxFrameBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES)
+      )
     )
     const tracing = yield* FiberRef.get(FiberRef.currentTracerEnabled)
     return yield* RpcClient.make(group, {
       disableTracing: !tracing,
-      spanAttributes: { "rpc.system": "effect_rpc", "rpc.service": serviceName(group), "server.address": address.host, "server.port": address.port }
+      spanAttributes: {
+        "rpc.system": "effect_rpc",
+        "rpc.service": serviceName(group),
+        "server.address": address.host,
+        "server.port": address.port
+      }
     }).pipe(Effect.provideService(RpcClient.Protocol, protocol))
   })
 

@@ -8,7 +8,12 @@
 import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { Context, Data, type Duration, Effect, Layer, Option } from "effect"
 import { createRequire } from "node:module"
-import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RPC_MESSAGE_BYTES, type ServerConfig, serverSettings } from "./Config.js"
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_RPC_MESSAGE_BYTES,
+  type ServerConfig,
+  serverSettings
+} from "./Config.js"
 import * as ErrorChain from "./ErrorChain.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
@@ -34,7 +39,9 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   readonly address: string
   readonly reason: string
 }> {
-  constructor(props: { readonly listener: "gRPC" | "HTTP" | "Effect RPC"; readonly address: string; readonly reason: string }) {
+  constructor(
+    props: { readonly listener: "gRPC" | "HTTP" | "Effect RPC"; readonly address: string; readonly reason: string }
+  ) {
     super(props)
     // An operator's problem, not a bug: a stack trace would only bury the line.
     this.stack = `${this.name}: ${this.message}`
@@ -47,7 +54,10 @@ export class ListenError extends Data.TaggedError("ListenError")<{
 
 /** The system error behind a failed bind: Node's errors carry it as `code`; grpc-js reports its addresses' errors as text. */
 const bindErrorCode = (cause: unknown): string | undefined => {
-  const coded = ErrorChain.find(cause, (link): link is { readonly code: string } => typeof (link as { readonly code?: unknown }).code === "string")
+  const coded = ErrorChain.find(
+    cause,
+    (link): link is { readonly code: string } => typeof (link as { readonly code?: unknown }).code === "string"
+  )
   if (coded !== undefined) return coded.code
   for (const link of ErrorChain.links(cause)) {
     const named = link instanceof Error ? /\b(E[A-Z]{4,})\b/.exec(link.message) : null
@@ -64,7 +74,9 @@ const listening = <A, E, R>(
 ) =>
 (self: Layer.Layer<A, E, R>): Layer.Layer<A, E | ListenError, R> =>
   Layer.catchAll(self, (error): Layer.Layer<A, E | ListenError, R> => {
-    if (typeof error !== "object" || error === null || (error as { readonly _tag?: unknown })._tag !== bindFailure) return Layer.fail(error)
+    if (typeof error !== "object" || error === null || (error as { readonly _tag?: unknown })._tag !== bindFailure) {
+      return Layer.fail(error)
+    }
     const address = `${where.host.includes(":") ? `[${where.host}]` : where.host}:${where.port}`
     const code = bindErrorCode(error)
     const reason = code === "EADDRINUSE"
@@ -101,8 +113,13 @@ const serviceRoutes = (service: string, version: string) =>
       HttpLayerRouter.add(
         "GET",
         Http.HEALTH_PATH,
-        Effect.map(grpc.serving, (serving) =>
-          HttpServerResponse.unsafeJson({ status: serving ? "SERVING" : "NOT_SERVING" }, { status: serving ? 200 : 503 }))
+        Effect.map(
+          grpc.serving,
+          (serving) =>
+            HttpServerResponse.unsafeJson({ status: serving ? "SERVING" : "NOT_SERVING" }, {
+              status: serving ? 200 : 503
+            })
+        )
       )
     )
   }))
@@ -124,7 +141,12 @@ export interface Options<E, R, ER, RR> {
 export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, RR>) => {
   const { config } = options
   const settings = config.settings ?? serverSettings
-  const at = (port: number, portSetting: string) => ({ host: config.host, port, portSetting, hostSetting: settings.host })
+  const at = (port: number, portSetting: string) => ({
+    host: config.host,
+    port,
+    portSetting,
+    hostSetting: settings.host
+  })
   const maxRequestBytes = config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
   const grpc = GrpcServer.layer({
     host: config.host,
@@ -136,12 +158,15 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
     healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
     maxReceiveMessageBytes: maxRequestBytes
   }).pipe(listening("gRPC", "GrpcBindError", at(config.grpcPort, settings.grpcPort)))
-  const http = Http.serve(Layer.mergeAll(options.httpRoutes, Metrics.route(options.service), serviceRoutes(options.service, options.version)), {
-    host: config.host,
-    port: config.httpPort,
-    shutdownTimeout: config.shutdownTimeout,
-    maxBodyBytes: maxRequestBytes
-  }).pipe(listening("HTTP", "ServeError", at(config.httpPort, settings.httpPort)))
+  const http = Http.serve(
+    Layer.mergeAll(options.httpRoutes, Metrics.route(options.service), serviceRoutes(options.service, options.version)),
+    {
+      host: config.host,
+      port: config.httpPort,
+      shutdownTimeout: config.shutdownTimeout,
+      maxBodyBytes: maxRequestBytes
+    }
+  ).pipe(listening("HTTP", "ServeError", at(config.httpPort, settings.httpPort)))
   const rpc = options.rpcServer === undefined
     ? Layer.empty
     : options.rpcServer({
@@ -154,7 +179,7 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
   const listeners = Layer.merge(http.pipe(Layer.provideMerge(grpc)), rpc)
   const rpcPort = Effect.map(Effect.serviceOption(RpcTransport.RpcListener), Option.map((listener) => listener.port))
   const registration = Layer.unwrapEffect(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // Others dial the Effect RPC port; a service without one is listed at its HTTP port.
       const httpPort = Http.boundPort(yield* HttpServer.HttpServer)
       const port = config.advertisePort ?? Option.getOrElse(yield* rpcPort, () => httpPort)
@@ -163,7 +188,7 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
   )
   const ports = Layer.effect(
     BoundPorts,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const grpc = (yield* GrpcServer.GrpcServer).port
       const http = Http.boundPort(yield* HttpServer.HttpServer)
       const rpc = yield* rpcPort

@@ -61,7 +61,7 @@ export const make = <Rpcs extends Rpc.Any>(
   group: RpcGroup.RpcGroup<Rpcs>,
   options: Options
 ): Effect.Effect<ServiceClient<Rpcs>, never, Discovery | Scope.Scope | Rpc.MiddlewareClient<Rpcs>> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const discovery = yield* Discovery
     const scope = yield* Effect.scope
     const timeout = Duration.decode(options.timeout ?? "5 seconds")
@@ -77,7 +77,7 @@ export const make = <Rpcs extends Rpc.Any>(
     let next = 0
 
     const connect = (instance: Instance) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const connectionScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
         const client = yield* RpcTransport.makeClient(group, instance).pipe(Scope.extend(connectionScope))
         return { instance, client, scope: connectionScope, failures: 0, skippedUntil: 0 } satisfies Connection<Rpcs>
@@ -90,7 +90,7 @@ export const make = <Rpcs extends Rpc.Any>(
 
     const lock = yield* Effect.makeSemaphore(1)
     const follow = (instances: ReadonlyArray<Instance>) =>
-      lock.withPermits(1)(Effect.gen(function* () {
+      lock.withPermits(1)(Effect.gen(function*() {
         const current = new Set(instances.map(addressOf))
         for (const [address, connection] of byAddress) {
           if (current.has(address)) continue
@@ -119,7 +119,8 @@ export const make = <Rpcs extends Rpc.Any>(
         : discovery.healthy(options.service).pipe(
           Effect.mapError((error) => unavailable(error.message)),
           Effect.flatMap((instances) => Effect.zipRight(follow(instances), Effect.sync(() => view!)))
-        ))
+        )
+    )
 
     const pick = (connections: ReadonlyArray<Connection<Rpcs>>, now: number): Connection<Rpcs> => {
       const start = next++
@@ -199,6 +200,9 @@ export const make = <Rpcs extends Rpc.Any>(
           Option.isSome(deadline)
             // Whoever set the deadline interrupts the call when it passes: no timer here.
             ? attempt(f, 0)
-            : Effect.timeoutFail(attempt(f, 0), { duration: timeout, onTimeout: () => new DeadlineExceeded({ operation }) }))
+            : Effect.timeoutFail(attempt(f, 0), {
+              duration: timeout,
+              onTimeout: () => new DeadlineExceeded({ operation })
+            }))
     }
   })

@@ -71,7 +71,11 @@ const effectTracer = (tracer: Tracer.Tracer): Tracer.Tracer =>
           !Context.getOption(remote.context, OtelTracer.OtelTraceFlags).pipe(Option.isSome)
         ? Option.some<Tracer.AnySpan>({
           ...remote,
-          context: Context.add(remote.context, OtelTracer.OtelTraceFlags, remote.sampled ? OtelApi.TraceFlags.SAMPLED : OtelApi.TraceFlags.NONE)
+          context: Context.add(
+            remote.context,
+            OtelTracer.OtelTraceFlags,
+            remote.sampled ? OtelApi.TraceFlags.SAMPLED : OtelApi.TraceFlags.NONE
+          )
         })
         : parent
       return tracer.span(name, fixed, context, links, startTime, kind, options)
@@ -116,7 +120,10 @@ export const layerSdk = (options: Options): Layer.Layer<never> => {
  * past the stop's wait while an unreachable collector is retried.
  */
 export const otlpExporter = (endpoint: string): SpanExporter =>
-  new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, "")}/v1/traces`, timeoutMillis: Duration.toMillis(SHUTDOWN_TIMEOUT) })
+  new OTLPTraceExporter({
+    url: `${endpoint.replace(/\/+$/, "")}/v1/traces`,
+    timeoutMillis: Duration.toMillis(SHUTDOWN_TIMEOUT)
+  })
 
 /**
  * Tracing of one service as configured: nothing at all when no endpoint is set,
@@ -131,7 +138,10 @@ export const layer = (serviceName: string, tracing: TracingConfig): Layer.Layer<
         layerSdk({
           serviceName,
           sampleRatio: tracing.sampleRatio,
-          spanProcessor: new BatchSpanProcessor(otlpExporter(endpoint), { maxQueueSize: 8192, maxExportBatchSize: 1024 })
+          spanProcessor: new BatchSpanProcessor(otlpExporter(endpoint), {
+            maxQueueSize: 8192,
+            maxExportBatchSize: 1024
+          })
         })
       ))
   })
@@ -144,11 +154,13 @@ export const layer = (serviceName: string, tracing: TracingConfig): Layer.Layer<
  * µs each). Read it once where a service is built, and use it where a per-call
  * path would use `Effect.fn(name)`: `Effect.fnUntraced(body, span(name))`.
  */
-export const span: Effect.Effect<(name: string, options?: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>> =
-  Effect.map(FiberRef.get(FiberRef.currentTracerEnabled), (enabled) =>
-    enabled
-      ? (name, options) => (self) => Effect.withSpan(self, name, { ...options, captureStackTrace: false }) as Effect.Effect<any, any, any>
-      : () => identity)
+export const span: Effect.Effect<
+  (name: string, options?: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+> = Effect.map(FiberRef.get(FiberRef.currentTracerEnabled), (enabled) =>
+  enabled
+    ? (name, options) => (self) =>
+      Effect.withSpan(self, name, { ...options, captureStackTrace: false }) as Effect.Effect<any, any, any>
+    : () => identity)
 
 // ---------------------------------------------------------------------------------
 // Trace context in string-keyed carriers

@@ -8,14 +8,31 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConsulAgent, type ConsulAgentDouble } from "@movieapp/testkit/ConsulAgentDouble"
-import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope, Stream, SubscriptionRef } from "effect"
+import * as RequiredServer from "@movieapp/testkit/RequiredServer"
+import {
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Redacted,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { Discovery, type Instance } from "../src/Discovery.js"
 import * as DiscoveryConsul from "../src/DiscoveryConsul.js"
 import * as Registration from "../src/Registration.js"
 import { discoveryContract } from "./DiscoveryContract.js"
-import * as RequiredServer from "@movieapp/testkit/RequiredServer"
 
-const settings = (httpAddr: string, overrides: Partial<DiscoveryConsul.ConsulConfig> = {}): DiscoveryConsul.ConsulConfig => ({
+const settings = (
+  httpAddr: string,
+  overrides: Partial<DiscoveryConsul.ConsulConfig> = {}
+): DiscoveryConsul.ConsulConfig => ({
   httpAddr,
   httpToken: Option.none(),
   checkTtl: Duration.seconds(1),
@@ -28,29 +45,43 @@ const quiet = Logger.minimumLogLevel(LogLevel.None)
 
 /** The adapter, over a real HTTP client, against the double in context. */
 const adapterOn = (overrides: Partial<DiscoveryConsul.ConsulConfig> = {}, options: DiscoveryConsul.Options = {}) =>
-  Layer.unwrapEffect(Effect.map(ConsulAgent, (agent) => DiscoveryConsul.layer(settings(agent.url, overrides), options))).pipe(
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
+  Layer.unwrapEffect(Effect.map(ConsulAgent, (agent) => DiscoveryConsul.layer(settings(agent.url, overrides), options)))
+    .pipe(
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
 
 // The agent's reaper settings shrunk so that removal after being critical takes seconds, not minutes.
 const fastReaper = { checkDeregisterIntervalMin: "1 second", checkReapInterval: "100 millis" } as const
 // Removal comes 4 seconds after an instance turns critical: later than the contract's one-second margins past the TTL.
 
-discoveryContract("Consul (agent API double)", adapterOn({ deregisterCriticalAfter: Duration.seconds(4) }).pipe(Layer.provide(ConsulAgent.layer(fastReaper))), {
-  listedBy: "instances",
-  elapse: Effect.sleep,
-  deregisterCriticalAfter: "4 seconds",
-  live: { patience: "10 seconds" }
-})
+discoveryContract(
+  "Consul (agent API double)",
+  adapterOn({ deregisterCriticalAfter: Duration.seconds(4) }).pipe(Layer.provide(ConsulAgent.layer(fastReaper))),
+  {
+    listedBy: "instances",
+    elapse: Effect.sleep,
+    deregisterCriticalAfter: "4 seconds",
+    live: { patience: "10 seconds" }
+  }
+)
 
 const realAgent = process.env.CONSUL_HTTP_ADDR
 if (realAgent !== undefined && realAgent !== "") {
   // A real agent keeps its minimum of 1 minute and reaps every 30 seconds.
-  const real = Layer.unwrapEffect(Effect.map(DiscoveryConsul.config, (config) =>
-    DiscoveryConsul.layer({ ...config, checkTtl: Duration.seconds(2), deregisterCriticalAfter: Duration.minutes(1) }))).pipe(
-      Layer.provide(NodeHttpClient.layerUndici),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
+  const real = Layer.unwrapEffect(
+    Effect.map(
+      DiscoveryConsul.config,
+      (config) =>
+        DiscoveryConsul.layer({
+          ...config,
+          checkTtl: Duration.seconds(2),
+          deregisterCriticalAfter: Duration.minutes(1)
+        })
     )
+  ).pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
+  )
   discoveryContract(`Consul agent at ${realAgent}`, real, {
     listedBy: "instances",
     elapse: Effect.sleep,
@@ -73,12 +104,14 @@ const raw = (agent: ConsulAgentDouble, path: string, init?: RequestInit) =>
 
 /** Follows `watch(service)`; `until` waits (up to 10 seconds) for a view satisfying `ok`. */
 const follow = (service: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const discovery = yield* Discovery
     const latest = yield* SubscriptionRef.make<ReadonlyArray<Instance> | undefined>(undefined)
     const views = yield* SubscriptionRef.make(0)
     yield* discovery.watch(service).pipe(
-      Stream.runForEach((view) => SubscriptionRef.set(latest, view).pipe(Effect.zipRight(SubscriptionRef.update(views, (n) => n + 1)))),
+      Stream.runForEach((view) =>
+        SubscriptionRef.set(latest, view).pipe(Effect.zipRight(SubscriptionRef.update(views, (n) => n + 1)))
+      ),
       Effect.forkScoped
     )
     const until = (ok: (view: ReadonlyArray<Instance>) => boolean, what: string) =>
@@ -86,37 +119,59 @@ const follow = (service: string) =>
         Stream.filter((view) => view !== undefined && ok(view)),
         Stream.runHead,
         Effect.map((view) => Option.getOrThrow(view)!),
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`watch(${service}) never showed ${what}`) }),
+        Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error(`watch(${service}) never showed ${what}`)
+        }),
         Effect.orDie
       )
     return { until, views }
   })
 
 /** Repeats `effect` until its result satisfies `until`, for at most `patience`. */
-const waitFor = <A, E>(effect: Effect.Effect<A, E>, until: (a: A) => boolean, what: string, patience: Duration.DurationInput = "10 seconds") => {
-  const poll: Effect.Effect<A, E> = Effect.flatMap(effect, (a) =>
-    until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), Effect.suspend(() => poll)))
-  return poll.pipe(Effect.timeoutFail({ duration: patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+const waitFor = <A, E>(
+  effect: Effect.Effect<A, E>,
+  until: (a: A) => boolean,
+  what: string,
+  patience: Duration.DurationInput = "10 seconds"
+) => {
+  const poll: Effect.Effect<A, E> = Effect.flatMap(
+    effect,
+    (a) => until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), Effect.suspend(() => poll))
+  )
+  return poll.pipe(
+    Effect.timeoutFail({ duration: patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+    Effect.orDie
+  )
 }
 
 const healthQueries = (agent: ConsulAgentDouble, service: string) =>
-  Effect.map(agent.requests, (all) => all.filter((r) => r.method === "GET" && r.path === `/v1/health/service/${service}`))
+  Effect.map(
+    agent.requests,
+    (all) => all.filter((r) => r.method === "GET" && r.path === `/v1/health/service/${service}`)
+  )
 
 /** Waits until the watch of `service` waits on a blocking query at the service's current index. */
 const blockingQueryInFlight = (agent: ConsulAgentDouble, service: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const current = (yield* raw(agent, `/v1/health/service/${service}`)).headers.get("x-consul-index")
-    yield* waitFor(healthQueries(agent, service), (queries) => queries.some((q) => q.query.get("index") === current), `a blocking query at index ${current}`)
+    yield* waitFor(healthQueries(agent, service), (queries) =>
+      queries.some((q) => q.query.get("index") === current), `a blocking query at index ${current}`)
   })
 
 describe("Consul adapter", () => {
   // Instances registered here without Registration's heartbeats: a TTL long enough for every test.
-  layer(Layer.mergeAll(adapterOn({ checkTtl: Duration.minutes(1) }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer({ nodeAddress: "192.0.2.87" }))), {
-    excludeTestServices: true,
-    timeout: "60 seconds"
-  })("against the agent API double", (it) => {
+  layer(
+    Layer.mergeAll(adapterOn({ checkTtl: Duration.minutes(1) }), quiet).pipe(
+      Layer.provideMerge(ConsulAgent.layer({ nodeAddress: "192.0.2.87" }))
+    ),
+    {
+      excludeTestServices: true,
+      timeout: "60 seconds"
+    }
+  )("against the agent API double", (it) => {
     it.scoped("registers a service with a TTL check that passes at once", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         yield* discovery.register({ id: "shape-1", service: "shape", host: "192.0.2.5", port: 8092 })
@@ -132,7 +187,7 @@ describe("Consul adapter", () => {
       }))
 
     it.scoped("an instance registered without an address is reached at its node's address", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const put = yield* raw(agent, "/v1/agent/service/register", {
@@ -140,12 +195,17 @@ describe("Consul adapter", () => {
           body: JSON.stringify({ ID: "bare-1", Name: "bare", Port: 9000, Check: { TTL: "10s", Status: "passing" } })
         })
         assert.strictEqual(put.status, 200)
-        assert.deepStrictEqual(yield* discovery.healthy("bare"), [{ id: "bare-1", service: "bare", host: "192.0.2.87", port: 9000 }])
+        assert.deepStrictEqual(yield* discovery.healthy("bare"), [{
+          id: "bare-1",
+          service: "bare",
+          host: "192.0.2.87",
+          port: 9000
+        }])
         yield* discovery.deregister("bare-1")
       }))
 
     it.scoped("watch waits on blocking queries: one query per change, not a poll", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const view = yield* follow("blocking")
@@ -158,12 +218,16 @@ describe("Consul adapter", () => {
         // The first read, then one blocking query answered per change, plus the one now waiting.
         assert.isAtMost(queries.length, 5, queries.map((q) => q.query.toString()).join(" | "))
         const blocking = queries.slice(1)
-        assert.isTrue(blocking.every((q) => Number(q.query.get("index")) > 0 && q.query.get("wait") === "30000ms" && q.query.has("passing")))
-        for (const n of [1, 2, 3]) yield* discovery.deregister(`blocking-${n}`)
+        assert.isTrue(blocking.every((q) =>
+          Number(q.query.get("index")) > 0 && q.query.get("wait") === "30000ms" && q.query.has("passing")
+        ))
+        for (const n of [1, 2, 3]) {
+          yield* discovery.deregister(`blocking-${n}`)
+        }
       }))
 
     it.scoped("an index that goes backwards (a restored snapshot) restarts the watch at once", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const view = yield* follow("restored")
@@ -182,11 +246,14 @@ describe("Consul adapter", () => {
   })
 
   layer(
-    Layer.mergeAll(adapterOn({ checkTtl: Duration.minutes(1) }, { backoff: "200 millis", maxBackoff: "2 seconds" }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer())),
+    Layer.mergeAll(
+      adapterOn({ checkTtl: Duration.minutes(1) }, { backoff: "200 millis", maxBackoff: "2 seconds" }),
+      quiet
+    ).pipe(Layer.provideMerge(ConsulAgent.layer())),
     { excludeTestServices: true, timeout: "60 seconds" }
   )("an agent that cannot answer", (it) => {
     it.scoped("keeps the last view, retries with growing delays, and recovers", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         yield* discovery.register({ id: "outage-1", service: "outage", host: "192.0.2.1", port: 7001 })
@@ -228,7 +295,7 @@ describe("Consul adapter", () => {
     { excludeTestServices: true, timeout: "60 seconds" }
   )("with ACLs", (it) => {
     it.scoped("sends the token in a header, never in the URL", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         yield* discovery.register({ id: "acl-1", service: "acl", host: "192.0.2.1", port: 7001 })
@@ -238,28 +305,37 @@ describe("Consul adapter", () => {
       }))
 
     it.scoped("without the token the agent refuses, and the error says so", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const anonymous = Context.get(
-          yield* Layer.build(DiscoveryConsul.layer(settings(agent.url)).pipe(Layer.provide(NodeHttpClient.layerUndici))),
+          yield* Layer.build(
+            DiscoveryConsul.layer(settings(agent.url)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+          ),
           Discovery
         )
-        const error = yield* Effect.flip(anonymous.register({ id: "acl-2", service: "acl", host: "192.0.2.1", port: 7002 }))
+        const error = yield* Effect.flip(
+          anonymous.register({ id: "acl-2", service: "acl", host: "192.0.2.1", port: 7002 })
+        )
         assert.include(error.message, "discovery register failed: Consul answered 403")
       }))
   })
 
-  layer(Layer.mergeAll(adapterOn({ checkTtl: Duration.seconds(3) }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer())), {
-    excludeTestServices: true,
-    timeout: "60 seconds"
-  })("with Registration", (it) => {
+  layer(
+    Layer.mergeAll(adapterOn({ checkTtl: Duration.seconds(3) }), quiet).pipe(Layer.provideMerge(ConsulAgent.layer())),
+    {
+      excludeTestServices: true,
+      timeout: "60 seconds"
+    }
+  )("with Registration", (it) => {
     it.scoped("a graceful stop deregisters the service itself, not only its check", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "stopping", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "stopping", host: "192.0.2.1", port: 7001 }).pipe(
+            Layer.provide(Layer.succeed(Discovery, discovery))
+          ),
           scope
         )
         assert.lengthOf(yield* discovery.healthy("stopping"), 1)
@@ -269,11 +345,13 @@ describe("Consul adapter", () => {
       }))
 
     it.scoped("heartbeats keep the instance passing well past its TTL", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "beating", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "beating", host: "192.0.2.1", port: 7001 }).pipe(
+            Layer.provide(Layer.succeed(Discovery, discovery))
+          ),
           scope
         )
         const view = yield* follow("beating")
@@ -287,19 +365,25 @@ describe("Consul adapter", () => {
       }))
 
     it.scoped("an instance the agent has forgotten registers again on its next heartbeat", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const discovery = yield* Discovery
         const scope = yield* Scope.make()
         yield* Layer.buildWithScope(
-          Registration.layer({ service: "forgotten", host: "192.0.2.1", port: 7001 }).pipe(Layer.provide(Layer.succeed(Discovery, discovery))),
+          Registration.layer({ service: "forgotten", host: "192.0.2.1", port: 7001 }).pipe(
+            Layer.provide(Layer.succeed(Discovery, discovery))
+          ),
           scope
         )
         assert.lengthOf(yield* discovery.healthy("forgotten"), 1)
         yield* agent.restoreEmptySnapshot
         assert.lengthOf(yield* discovery.healthy("forgotten"), 0)
         // The next heartbeat is refused (unknown check), so Registration registers again.
-        yield* waitFor(discovery.healthy("forgotten"), (instances) => instances.length === 1, "the instance registered again")
+        yield* waitFor(
+          discovery.healthy("forgotten"),
+          (instances) => instances.length === 1,
+          "the instance registered again"
+        )
         yield* Scope.close(scope, Exit.void)
       }))
   })
@@ -308,11 +392,13 @@ describe("Consul adapter", () => {
 describe("Consul config", () => {
   const read = (env: Record<string, string>) =>
     DiscoveryConsul.config.pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase))
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
+      )
     )
 
   it.effect("defaults: the local agent, a 10-second TTL, removal after 1 minute critical", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const config = yield* read({})
       assert.strictEqual(config.httpAddr, "http://127.0.0.1:8500")
       assert.isTrue(Option.isNone(config.httpToken))
@@ -322,21 +408,33 @@ describe("Consul config", () => {
     }))
 
   it.effect("CONSUL_HTTP_ADDR as Consul's own tools take it: host:port means http", () =>
-    Effect.gen(function* () {
-      assert.strictEqual((yield* read({ CONSUL_HTTP_ADDR: "consul.service:8500" })).httpAddr, "http://consul.service:8500")
-      assert.strictEqual((yield* read({ CONSUL_HTTP_ADDR: "https://192.0.2.2:8501/" })).httpAddr, "https://192.0.2.2:8501")
+    Effect.gen(function*() {
+      assert.strictEqual(
+        (yield* read({ CONSUL_HTTP_ADDR: "consul.service:8500" })).httpAddr,
+        "http://consul.service:8500"
+      )
+      assert.strictEqual(
+        (yield* read({ CONSUL_HTTP_ADDR: "https://192.0.2.2:8501/" })).httpAddr,
+        "https://192.0.2.2:8501"
+      )
       const error = String(yield* Effect.flip(read({ CONSUL_HTTP_ADDR: "ftp://192.0.2.2" })))
       assert.include(error, "consul.httpAddr")
       assert.include(error, "Expected an http(s) URL or host:port")
     }))
 
   it.effect("the token is redacted; durations are checked", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const config = yield* read({ CONSUL_HTTP_TOKEN: "s3cr3t", CONSUL_CHECK_TTL: "5 seconds" })
       assert.strictEqual(Redacted.value(Option.getOrThrow(config.httpToken)), "s3cr3t")
       assert.notInclude(String(config.httpToken), "s3cr3t")
       assert.deepStrictEqual(config.checkTtl, Duration.seconds(5))
-      assert.include(String(yield* Effect.flip(read({ CONSUL_CHECK_TTL: "10 millis" }))), "Expected a duration from 1 second to 1 hour")
-      assert.include(String(yield* Effect.flip(read({ CONSUL_WATCH_WAIT: "10 minutes" }))), "Expected a duration from 1 second to 5 minutes")
+      assert.include(
+        String(yield* Effect.flip(read({ CONSUL_CHECK_TTL: "10 millis" }))),
+        "Expected a duration from 1 second to 1 hour"
+      )
+      assert.include(
+        String(yield* Effect.flip(read({ CONSUL_WATCH_WAIT: "10 minutes" }))),
+        "Expected a duration from 1 second to 5 minutes"
+      )
     }))
 })

@@ -33,20 +33,22 @@ interface Common {
   readonly timeout?: Duration.DurationInput
 }
 
-export type ContractOptions = Common & (
-  | {
-    /** Instances register themselves; the suite lists them by registering them. */
-    readonly listedBy: "instances"
-    /** Lets time pass as the adapter experiences it (the test clock for memory, real time otherwise). */
-    readonly elapse: (duration: Duration.DurationInput) => Effect.Effect<void>
-    /** How long an unhealthy instance lasts before the adapter removes it (its setting). */
-    readonly deregisterCriticalAfter: Duration.DurationInput
-  }
-  | {
-    /** The platform lists instances; the adapter's layer provides `Listing` too. */
-    readonly listedBy: "platform"
-  }
-)
+export type ContractOptions =
+  & Common
+  & (
+    | {
+      /** Instances register themselves; the suite lists them by registering them. */
+      readonly listedBy: "instances"
+      /** Lets time pass as the adapter experiences it (the test clock for memory, real time otherwise). */
+      readonly elapse: (duration: Duration.DurationInput) => Effect.Effect<void>
+      /** How long an unhealthy instance lasts before the adapter removes it (its setting). */
+      readonly deregisterCriticalAfter: Duration.DurationInput
+    }
+    | {
+      /** The platform lists instances; the adapter's layer provides `Listing` too. */
+      readonly listedBy: "platform"
+    }
+  )
 
 const hostsOf = (instances: ReadonlyArray<Instance>) => instances.map((i) => i.host).sort()
 const ids = (instances: ReadonlyArray<Instance>) => instances.map((i) => i.id).sort()
@@ -58,11 +60,13 @@ const byRegistering = Effect.map(Discovery, (discovery) => {
   return Listing.of({
     port: 7001,
     list: (service, hosts) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         for (const gone of (registered.get(service) ?? []).filter((host) => !hosts.includes(host))) {
           yield* Effect.orDie(discovery.deregister(id(service, gone)))
         }
-        for (const host of hosts) yield* Effect.orDie(discovery.register({ id: id(service, host), service, host, port: 7001 }))
+        for (const host of hosts) {
+          yield* Effect.orDie(discovery.register({ id: id(service, host), service, host, port: 7001 }))
+        }
         registered.set(service, hosts)
       })
   })
@@ -73,7 +77,10 @@ export const discoveryContract = (
   adapter: Layer.Layer<Discovery, unknown> | Layer.Layer<Discovery | Listing, unknown>,
   options: ContractOptions
 ) =>
-  layer(adapter as Layer.Layer<Discovery, unknown>, { timeout: options.timeout ?? "60 seconds", excludeTestServices: options.live !== undefined })(
+  layer(adapter as Layer.Layer<Discovery, unknown>, {
+    timeout: options.timeout ?? "60 seconds",
+    excludeTestServices: options.live !== undefined
+  })(
     `Discovery contract: ${name}`,
     (it) => {
       // Names unique per run: a real agent keeps what an earlier, interrupted run left behind.
@@ -81,38 +88,70 @@ export const discoveryContract = (
       const service = (name: string) => `contract-${run}-${name}`
       const listing = options.listedBy === "instances"
         ? byRegistering
-        : Effect.serviceOptional(Listing).pipe(Effect.orDieWith(() => new Error("a platform-listed adapter's layer must provide Listing")))
+        : Effect.serviceOptional(Listing).pipe(
+          Effect.orDieWith(() => new Error("a platform-listed adapter's layer must provide Listing"))
+        )
 
       /** Waits (live) or checks once (test clock) until `effect`'s result satisfies `until`. */
-      const eventually = <A, E>(effect: Effect.Effect<A, E>, until: (a: A) => boolean, what: string): Effect.Effect<A, E> => {
+      const eventually = <A, E>(
+        effect: Effect.Effect<A, E>,
+        until: (a: A) => boolean,
+        what: string
+      ): Effect.Effect<A, E> => {
         const live = options.live
         if (live === undefined) {
-          return Effect.flatMap(effect, (a) => until(a) ? Effect.succeed(a) : Effect.dieMessage(`expected ${what}, got ${JSON.stringify(a)}`))
+          return Effect.flatMap(
+            effect,
+            (a) => until(a) ? Effect.succeed(a) : Effect.dieMessage(`expected ${what}, got ${JSON.stringify(a)}`)
+          )
         }
-        const poll: Effect.Effect<A, E> = Effect.flatMap(effect, (a) =>
-          until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("50 millis"), Effect.suspend(() => poll)))
-        return poll.pipe(Effect.timeoutFail({ duration: live.patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+        const poll: Effect.Effect<A, E> = Effect.flatMap(
+          effect,
+          (a) => until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("50 millis"), Effect.suspend(() => poll))
+        )
+        return poll.pipe(
+          Effect.timeoutFail({ duration: live.patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+          Effect.orDie
+        )
       }
 
       const healthyHosts = (svc: string, expected: ReadonlyArray<string>) =>
-        Effect.flatMap(Discovery, (d) =>
-          eventually(d.healthy(svc), (got) => JSON.stringify(hostsOf(got)) === JSON.stringify([...expected].sort()), `${svc} healthy at [${expected}]`))
+        Effect.flatMap(
+          Discovery,
+          (d) =>
+            eventually(
+              d.healthy(svc),
+              (got) => JSON.stringify(hostsOf(got)) === JSON.stringify([...expected].sort()),
+              `${svc} healthy at [${expected}]`
+            )
+        )
 
       /** Follows `watch(svc)` in the background; `until` waits for a view whose instances are at `expected` hosts. */
       const follow = (svc: string) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const latest = yield* SubscriptionRef.make<ReadonlyArray<Instance> | undefined>(undefined)
-          yield* discovery.watch(svc).pipe(Stream.runForEach((view) => SubscriptionRef.set(latest, view)), Effect.forkScoped)
-          const until = (expected: ReadonlyArray<string>, by: (view: ReadonlyArray<Instance>) => ReadonlyArray<string> = hostsOf) => {
+          yield* discovery.watch(svc).pipe(
+            Stream.runForEach((view) => SubscriptionRef.set(latest, view)),
+            Effect.forkScoped
+          )
+          const until = (
+            expected: ReadonlyArray<string>,
+            by: (view: ReadonlyArray<Instance>) => ReadonlyArray<string> = hostsOf
+          ) => {
             const seen = latest.changes.pipe(
-              Stream.filter((view) => view !== undefined && JSON.stringify(by(view)) === JSON.stringify([...expected].sort())),
+              Stream.filter((view) =>
+                view !== undefined && JSON.stringify(by(view)) === JSON.stringify([...expected].sort())
+              ),
               Stream.runHead,
               Effect.map((view) => Option.getOrThrow(view)!)
             )
             const live = options.live
             return live === undefined ? seen : seen.pipe(
-              Effect.timeoutFail({ duration: live.patience, onTimeout: () => new Error(`watch(${svc}) never showed [${expected}]`) }),
+              Effect.timeoutFail({
+                duration: live.patience,
+                onTimeout: () => new Error(`watch(${svc}) never showed [${expected}]`)
+              }),
               Effect.orDie
             )
           }
@@ -122,7 +161,7 @@ export const discoveryContract = (
       // ---- Finding instances: every adapter ----
 
       it.scoped("a listed instance is found, with its address", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { list, port } = yield* listing
           const svc = service("a")
           yield* list(svc, ["127.0.0.11"])
@@ -133,7 +172,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("several instances per service, IPv4 and IPv6; services are separate", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const { list } = yield* listing
           const [b, c] = [service("b"), service("c")]
@@ -149,7 +188,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("an instance no longer listed is gone", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { list } = yield* listing
           const svc = service("d")
           yield* list(svc, ["127.0.0.11", "127.0.0.12"])
@@ -161,7 +200,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("watch shows the current set at once, then every change", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { list } = yield* listing
           const svc = service("w")
           const view = yield* follow(svc)
@@ -177,7 +216,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("a new watcher of a populated service starts from the current set; watchers are independent", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { list, port } = yield* listing
           const svc = service("w2")
           yield* list(svc, ["127.0.0.11"])
@@ -193,7 +232,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("a watch stops when its consumer does", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("w3")
           const fiber = yield* discovery.watch(svc).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
@@ -205,7 +244,7 @@ export const discoveryContract = (
 
       if (options.listedBy === "platform") {
         it.scoped("registering, deregistering and heartbeats succeed and change nothing", () =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const discovery = yield* Discovery
             const { list, port } = yield* listing
             assert.strictEqual(discovery.listedBy, "platform")
@@ -229,14 +268,21 @@ export const discoveryContract = (
         port
       })
       const healthyIds = (svc: string, expected: ReadonlyArray<string>) =>
-        Effect.flatMap(Discovery, (d) =>
-          eventually(Effect.map(d.healthy(svc), ids), (got) => JSON.stringify(got) === JSON.stringify([...expected].sort()), `${svc} healthy = [${expected}]`))
+        Effect.flatMap(
+          Discovery,
+          (d) =>
+            eventually(
+              Effect.map(d.healthy(svc), ids),
+              (got) => JSON.stringify(got) === JSON.stringify([...expected].sort()),
+              `${svc} healthy = [${expected}]`
+            )
+        )
 
       it.scoped("instances register themselves", () =>
         Effect.map(Discovery, (discovery) => assert.strictEqual(discovery.listedBy, "instances")))
 
       it.scoped("a registered instance is healthy, with its id and address", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("ra")
           const registered = instance(svc, "1", 7001)
@@ -247,7 +293,7 @@ export const discoveryContract = (
         }))
 
       it.scoped("deregistering an instance that is gone is not an error", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("rd")
           yield* discovery.register(instance(svc, "1", 7001))
@@ -259,18 +305,22 @@ export const discoveryContract = (
         }))
 
       it.scoped("registering the same id again replaces its address", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("r")
           yield* discovery.register(instance(svc, "1", 7001))
           yield* discovery.register(instance(svc, "1", 7101, "192.0.2.2"))
-          const found = yield* eventually(discovery.healthy(svc), (l) => l.length === 1 && l[0]!.port === 7101, "the new address")
+          const found = yield* eventually(
+            discovery.healthy(svc),
+            (l) => l.length === 1 && l[0]!.port === 7101,
+            "the new address"
+          )
           assert.deepStrictEqual(found, [instance(svc, "1", 7101, "192.0.2.2")])
           yield* discovery.deregister(`${svc}-1`)
         }))
 
       it.scoped("an instance that stops reporting becomes unhealthy; reporting brings it back", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("e")
           yield* discovery.register(instance(svc, "stale", 7001))
@@ -286,29 +336,35 @@ export const discoveryContract = (
         }))
 
       it.scoped("reporting for an unknown instance fails", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const error = yield* Effect.flip(discovery.reportHealthy(`${service("x")}-never-registered`))
           assert.strictEqual(error._tag, "DiscoveryError")
         }))
 
       it.scoped("an instance unhealthy for longer than deregisterCriticalAfter is removed; registering brings it back", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("reaped")
           const gone = instance(svc, "1", 7001)
           yield* discovery.register(gone)
           yield* healthyIds(svc, [gone.id])
-          yield* elapse(Duration.sum(Duration.sum(discovery.ttl, Duration.decode(deregisterCriticalAfter)), Duration.seconds(1)))
+          yield* elapse(
+            Duration.sum(Duration.sum(discovery.ttl, Duration.decode(deregisterCriticalAfter)), Duration.seconds(1))
+          )
           // Removed, not merely unhealthy: its heartbeat is refused, which is what makes Registration register again.
-          yield* eventually(Effect.either(discovery.reportHealthy(gone.id)), (result) => result._tag === "Left", "the heartbeat to be refused")
+          yield* eventually(
+            Effect.either(discovery.reportHealthy(gone.id)),
+            (result) => result._tag === "Left",
+            "the heartbeat to be refused"
+          )
           yield* discovery.register(gone)
           yield* healthyIds(svc, [gone.id])
           yield* discovery.deregister(gone.id)
         }))
 
       it.scoped("watch shows registrations, deregistrations and an expiry, though nobody called anything", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const discovery = yield* Discovery
           const svc = service("we")
           const view = yield* follow(svc)

@@ -15,9 +15,20 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as DnsServer from "@movieapp/testkit/DnsServer"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
-import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Ref, Stream, SubscriptionRef } from "effect"
-import type { Discovery, Instance } from "../src/Discovery.js"
+import {
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Logger,
+  LogLevel,
+  Ref,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import * as PlatformConfig from "../src/Config.js"
+import type { Discovery, Instance } from "../src/Discovery.js"
 import * as DiscoveryDns from "../src/DiscoveryDns.js"
 import { discoveryContract, Listing } from "./DiscoveryContract.js"
 
@@ -29,7 +40,7 @@ const hostsOf = (instances: ReadonlyArray<Instance>) => instances.map((i) => i.h
 
 /** A lookup that asks `server` and counts its calls and failures. */
 const countingLookup = (server: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const calls = yield* Ref.make(0)
     const failures = yield* Ref.make(0)
     const ask = DnsServer.lookupAt(server, { timeoutMillis: 200 })
@@ -47,7 +58,7 @@ const countingLookup = (server: string) =>
 
 /** Follows `watch(service)`, keeping every view it emitted. */
 const follow = (discovery: Discovery["Type"], service: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const views = yield* SubscriptionRef.make<ReadonlyArray<ReadonlyArray<Instance>>>([])
     yield* discovery.watch(service).pipe(
       Stream.runForEach((view) => SubscriptionRef.update(views, (all) => [...all, view])),
@@ -57,7 +68,10 @@ const follow = (discovery: Discovery["Type"], service: string) =>
       views.changes.pipe(
         Stream.filter((all) => all.length > 0 && JSON.stringify(hostsOf(all.at(-1)!)) === JSON.stringify(hosts)),
         Stream.runHead,
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`watch(${service}) never showed [${hosts}]`) }),
+        Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error(`watch(${service}) never showed [${hosts}]`)
+        }),
         Effect.orDie
       )
     return { views: SubscriptionRef.get(views), until }
@@ -65,14 +79,20 @@ const follow = (discovery: Discovery["Type"], service: string) =>
 
 /** Waits until `effect` gives a value satisfying `ok` (at most 10 seconds). */
 const waitFor = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean, what: string) => {
-  const poll: Effect.Effect<A> = Effect.flatMap(effect, (a) => ok(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), poll))
-  return poll.pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+  const poll: Effect.Effect<A> = Effect.flatMap(
+    effect,
+    (a) => ok(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), poll)
+  )
+  return poll.pipe(
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+    Effect.orDie
+  )
 }
 
 if (DnsServer.available()) {
   // The contract's services, each at <service>.contract.test:8091, added to the
   // configuration as the suite first lists them (a deployment configures them up front).
-  const contractAdapter = Layer.unwrapScoped(Effect.gen(function* () {
+  const contractAdapter = Layer.unwrapScoped(Effect.gen(function*() {
     const server = yield* DnsServer.start()
     const addresses = new Map<string, DiscoveryDns.Address>()
     const listing = Listing.of({
@@ -84,21 +104,32 @@ if (DnsServer.available()) {
       }
     })
     return Layer.merge(
-      DiscoveryDns.layer({ addresses, refreshInterval: Duration.millis(100) }, { lookup: DnsServer.lookupAt(server.server) }),
+      DiscoveryDns.layer({ addresses, refreshInterval: Duration.millis(100) }, {
+        lookup: DnsServer.lookupAt(server.server)
+      }),
       Layer.succeed(Listing, listing)
     )
   })).pipe(Layer.orDie)
-  discoveryContract("DNS (dnsmasq)", Layer.merge(contractAdapter, quiet), { listedBy: "platform", live: { patience: "10 seconds" } })
+  discoveryContract("DNS (dnsmasq)", Layer.merge(contractAdapter, quiet), {
+    listedBy: "platform",
+    live: { patience: "10 seconds" }
+  })
 
-  layer(Layer.merge(Layer.scoped(Dns, Effect.orDie(DnsServer.start())), quiet), { excludeTestServices: true, timeout: "60 seconds" })(
+  layer(Layer.merge(Layer.scoped(Dns, Effect.orDie(DnsServer.start())), quiet), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })(
     "DNS adapter",
     (it) => {
       it.scoped("every A and AAAA record of the name is an instance at the configured port", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const server = yield* Dns
           yield* server.set("rating.records.test", ["127.0.0.22", "127.0.0.21", "::1"])
           const discovery = yield* DiscoveryDns.make(
-            { addresses: new Map([["rating", { host: "rating.records.test", port: 9000 }]]), refreshInterval: Duration.seconds(1) },
+            {
+              addresses: new Map([["rating", { host: "rating.records.test", port: 9000 }]]),
+              refreshInterval: Duration.seconds(1)
+            },
             { lookup: DnsServer.lookupAt(server.server) }
           )
           assert.deepStrictEqual(yield* discovery.healthy("rating"), [
@@ -109,7 +140,7 @@ if (DnsServer.available()) {
         }))
 
       it.scoped("watch resolves again every refresh interval and emits only when the set changes", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const server = yield* Dns
           const name = "metadata.refresh.test"
           yield* server.set(name, ["127.0.0.21", "127.0.0.22"])
@@ -131,7 +162,7 @@ if (DnsServer.available()) {
         }))
 
       it.scoped("while the DNS server does not answer, the last view stays and lookups are retried", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const server = yield* Dns
           const name = "rating.outage.test"
           yield* server.set(name, ["127.0.0.21"])
@@ -154,7 +185,7 @@ if (DnsServer.available()) {
         }).pipe(Effect.ensuring(Effect.flatMap(Dns, (server) => server.resume))))
 
       it.scoped("an address is its own instance, without a lookup", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const server = yield* Dns
           const { lookup, calls } = yield* countingLookup(server.server)
           const discovery = yield* DiscoveryDns.make({
@@ -164,14 +195,19 @@ if (DnsServer.available()) {
             ]),
             refreshInterval: Duration.millis(100)
           }, { lookup })
-          assert.deepStrictEqual(yield* discovery.healthy("metadata"), [{ id: "metadata-127.0.0.1:8091", service: "metadata", host: "127.0.0.1", port: 8091 }])
+          assert.deepStrictEqual(yield* discovery.healthy("metadata"), [{
+            id: "metadata-127.0.0.1:8091",
+            service: "metadata",
+            host: "127.0.0.1",
+            port: 8091
+          }])
           const [first] = yield* discovery.watch("rating").pipe(Stream.take(1), Stream.runCollect)
           assert.deepStrictEqual(first, [{ id: "rating-[::1]:8092", service: "rating", host: "::1", port: 8092 }])
           assert.strictEqual(yield* calls, 0)
         }))
 
       it.scoped("the system resolver, as in a pod: search domains, A and AAAA, changes followed", () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (!DnsServer.isRoot()) {
             const message = "the system-resolver test mounts its own /etc/resolv.conf in a namespace and needs root"
             if (process.env.CI) return yield* Effect.dieMessage(`${message}; CI requires it`)
@@ -180,7 +216,11 @@ if (DnsServer.available()) {
           }
           const server = yield* Dns
           const name = "metadata.movieapp.svc.cluster.local"
-          const resolvConf = yield* server.resolvConf(["movieapp.svc.cluster.local", "svc.cluster.local", "cluster.local"])
+          const resolvConf = yield* server.resolvConf([
+            "movieapp.svc.cluster.local",
+            "svc.cluster.local",
+            "cluster.local"
+          ])
           // A short name, as a pod in the namespace writes it: found through resolv.conf's search domains.
           const child = yield* ServiceProcess.start(
             "packages/platform/test/fixtures/WatchDns.ts",
@@ -189,8 +229,14 @@ if (DnsServer.available()) {
             { resolvConf }
           )
           const view = (hosts: ReadonlyArray<string>) =>
-            child.awaitLog((line) => line.message === "view" && JSON.stringify(hostsOf(line.instances as ReadonlyArray<Instance>)) === JSON.stringify(hosts)).pipe(
-              Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`never saw [${hosts}]; logs: ${JSON.stringify(child.logs())}`) }),
+            child.awaitLog((line) =>
+              line.message === "view" &&
+              JSON.stringify(hostsOf(line.instances as ReadonlyArray<Instance>)) === JSON.stringify(hosts)
+            ).pipe(
+              Effect.timeoutFail({
+                duration: "30 seconds",
+                onTimeout: () => new Error(`never saw [${hosts}]; logs: ${JSON.stringify(child.logs())}`)
+              }),
               Effect.orDie
             )
           // No such name yet (NXDOMAIN under every search domain): no instance.
@@ -213,33 +259,47 @@ describe("DNS discovery config", () => {
   // Errors as an operator reads them: the variable to set.
   const read = (env: Record<string, string>, services: ReadonlyArray<string> = ["metadata", "rating"]) =>
     DiscoveryDns.config(services).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)),
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
+      ),
       Effect.mapError((error) => PlatformConfig.ConfigurationError.fromConfigError(error).message)
     )
 
   it.effect("METADATA_ADDRESS and RATING_ADDRESS as host:port; refreshed every 5 seconds by default", () =>
-    Effect.gen(function* () {
-      const config = yield* read({ METADATA_ADDRESS: "metadata.movieapp.svc.cluster.local:8091", RATING_ADDRESS: " [::1]:8092 " })
+    Effect.gen(function*() {
+      const config = yield* read({
+        METADATA_ADDRESS: "metadata.movieapp.svc.cluster.local:8091",
+        RATING_ADDRESS: " [::1]:8092 "
+      })
       assert.deepStrictEqual([...config.addresses], [
         ["metadata", { host: "metadata.movieapp.svc.cluster.local", port: 8091 }],
         ["rating", { host: "::1", port: 8092 }]
       ])
       assert.deepStrictEqual(config.refreshInterval, Duration.seconds(5))
-      const fast = yield* read({ METADATA_ADDRESS: "127.0.0.1:8091", RATING_ADDRESS: "rating:8092", DNS_REFRESH_INTERVAL: "500 millis" })
+      const fast = yield* read({
+        METADATA_ADDRESS: "127.0.0.1:8091",
+        RATING_ADDRESS: "rating:8092",
+        DNS_REFRESH_INTERVAL: "500 millis"
+      })
       assert.deepStrictEqual(fast.refreshInterval, Duration.millis(500))
       assert.deepStrictEqual(fast.addresses.get("metadata"), { host: "127.0.0.1", port: 8091 })
     }))
 
   it.effect("an address is required for each service called, and must have a port", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const missing = yield* Effect.flip(read({ METADATA_ADDRESS: "metadata:8091" }))
       assert.include(missing, "RATING_ADDRESS (rating.address in CONFIG_FILE) is required and not set")
       for (const bad of ["metadata", "metadata:", "metadata:0", "metadata:70000", "::1:8091", "http://metadata:8091"]) {
         const error = yield* Effect.flip(read({ METADATA_ADDRESS: bad }, ["metadata"]))
         assert.include(error, "METADATA_ADDRESS (metadata.address in CONFIG_FILE): Expected", bad)
       }
-      const slow = yield* Effect.flip(read({ METADATA_ADDRESS: "metadata:8091", DNS_REFRESH_INTERVAL: "2 hours" }, ["metadata"]))
-      assert.include(slow, "DNS_REFRESH_INTERVAL (dns.refreshInterval in CONFIG_FILE): Expected a duration from 100 millis to 1 hour")
+      const slow = yield* Effect.flip(
+        read({ METADATA_ADDRESS: "metadata:8091", DNS_REFRESH_INTERVAL: "2 hours" }, ["metadata"])
+      )
+      assert.include(
+        slow,
+        "DNS_REFRESH_INTERVAL (dns.refreshInterval in CONFIG_FILE): Expected a duration from 100 millis to 1 hour"
+      )
     }))
 
   it.effect("a process that calls nobody needs no address", () =>

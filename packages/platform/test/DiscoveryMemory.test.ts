@@ -14,12 +14,12 @@ discoveryContract("memory", DiscoveryMemory.layer({ ttl: "5 seconds", deregister
 
 describe("Registration", () => {
   it.effect("registers on start, heartbeats past the TTL, deregisters on stop", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds" })
       const registered = Registration.layer({ service: "svc", host: "192.0.2.9", port: 9000 }).pipe(
         Layer.provide(Layer.succeed(Discovery, discovery))
       )
-      yield* Effect.scoped(Effect.gen(function* () {
+      yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(registered)
         const [instance] = yield* discovery.healthy("svc")
         assert.strictEqual(instance?.host, "192.0.2.9")
@@ -33,12 +33,12 @@ describe("Registration", () => {
     }))
 
   it.effect("registers again when the registry has forgotten the instance", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const discovery = yield* DiscoveryMemory.make({ ttl: "5 seconds", deregisterCriticalAfter: "1 minute" })
       const registered = Registration.layer({ service: "svc", host: "192.0.2.9", port: 9000 }).pipe(
         Layer.provide(Layer.succeed(Discovery, discovery))
       )
-      yield* Effect.scoped(Effect.gen(function* () {
+      yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(registered)
         const [instance] = yield* discovery.healthy("svc")
         // The registry loses it (an agent restarted without its state, an operator removed it).
@@ -50,7 +50,7 @@ describe("Registration", () => {
     }))
 
   it.effect("does nothing where the platform lists instances (DNS)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dns = yield* DiscoveryDns.make({ addresses: new Map(), refreshInterval: Duration.seconds(5) })
       const calls = yield* Ref.make<ReadonlyArray<string>>([])
       const record = (call: string) => Ref.update(calls, (all) => [...all, call])
@@ -60,11 +60,12 @@ describe("Registration", () => {
         reportHealthy: (id) => Effect.zipRight(record(`reportHealthy ${id}`), dns.reportHealthy(id)),
         deregister: (id) => Effect.zipRight(record(`deregister ${id}`), dns.deregister(id))
       })
-      yield* Effect.scoped(Effect.gen(function* () {
+      yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(
-          Registration.layer({ service: "metadata", host: "127.0.0.1", port: 8091, heartbeatInterval: "1 second" }).pipe(
-            Layer.provide(Layer.succeed(Discovery, discovery))
-          )
+          Registration.layer({ service: "metadata", host: "127.0.0.1", port: 8091, heartbeatInterval: "1 second" })
+            .pipe(
+              Layer.provide(Layer.succeed(Discovery, discovery))
+            )
         )
         // Time for a few heartbeats, had there been any.
         yield* TestClock.adjust("5 seconds")

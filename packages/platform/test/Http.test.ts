@@ -13,18 +13,30 @@ const LIMIT = 1000
 
 /** Echoes the length of the body it read; `/bug` dies, as a bug would. */
 const routes = Layer.mergeAll(
-  HttpLayerRouter.add("PUT", "/echo", (request) =>
-    Effect.map(request.text, (text) => HttpServerResponse.unsafeJson({ length: text.length }))),
-  HttpLayerRouter.add("PUT", "/json", (request) =>
-    Effect.map(request.json, (json) => HttpServerResponse.unsafeJson({ json }))),
-  HttpLayerRouter.add("GET", "/bug", Effect.flatMap(HttpServerRequest.HttpServerRequest, () => Effect.die(new Error("secret detail of a bug"))))
+  HttpLayerRouter.add(
+    "PUT",
+    "/echo",
+    (request) => Effect.map(request.text, (text) => HttpServerResponse.unsafeJson({ length: text.length }))
+  ),
+  HttpLayerRouter.add(
+    "PUT",
+    "/json",
+    (request) => Effect.map(request.json, (json) => HttpServerResponse.unsafeJson({ json }))
+  ),
+  HttpLayerRouter.add(
+    "GET",
+    "/bug",
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, () => Effect.die(new Error("secret detail of a bug")))
+  )
 )
 
 /** A server with the test's limits; its port and the ERROR lines logged. */
-const server = Effect.gen(function* () {
+const server = Effect.gen(function*() {
   const errors: Array<{ message: unknown; cause: string }> = []
   const logger = Logger.make(({ cause, logLevel, message }) => {
-    if (logLevel._tag === "Error") errors.push({ message: Array.isArray(message) ? message[0] : message, cause: String(cause) })
+    if (logLevel._tag === "Error") {
+      errors.push({ message: Array.isArray(message) ? message[0] : message, cause: String(cause) })
+    }
   })
   const context = yield* Layer.build(
     Http.serve(routes, { host: "127.0.0.1", port: 0, maxBodyBytes: LIMIT }).pipe(
@@ -36,32 +48,49 @@ const server = Effect.gen(function* () {
 
 const put = (port: number, path: string, body: string) =>
   Effect.promise(async () => {
-    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", body, headers: { "content-type": "application/json" } })
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: "PUT",
+      body,
+      headers: { "content-type": "application/json" }
+    })
     return { status: response.status, body: await response.text() }
   })
 
 describe("Http.serve", () => {
   it.scopedLive("a body up to the limit is read; one byte more is 413 naming the limit, and the connection is closed", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { port } = yield* server
       assert.deepStrictEqual(yield* put(port, "/echo", " ".repeat(LIMIT)), { status: 200, body: `{"length":${LIMIT}}` })
       const over = yield* LargeBody.send({ port, method: "PUT", path: "/echo", bytes: LIMIT + 1, declareLength: true })
       assert.strictEqual(over.status, 413)
-      assert.deepStrictEqual(JSON.parse(over.body), { code: "RESOURCE_EXHAUSTED", message: `the request body is larger than ${LIMIT} bytes` })
+      assert.deepStrictEqual(JSON.parse(over.body), {
+        code: "RESOURCE_EXHAUSTED",
+        message: `the request body is larger than ${LIMIT} bytes`
+      })
       assert.strictEqual(over.headers.connection, "close")
     }))
 
   it.scopedLive("a body declared larger than the limit is refused before any of it is sent", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { port } = yield* server
-      const outcome = yield* LargeBody.send({ port, method: "PUT", path: "/echo", bytes: 100 * 1024 * 1024, declareLength: true, withholdBody: true }).pipe(
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("no answer without the body: the server waits to read it") })
+      const outcome = yield* LargeBody.send({
+        port,
+        method: "PUT",
+        path: "/echo",
+        bytes: 100 * 1024 * 1024,
+        declareLength: true,
+        withholdBody: true
+      }).pipe(
+        Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error("no answer without the body: the server waits to read it")
+        })
       )
       assert.strictEqual(outcome.status, 413)
     }))
 
   it.scopedLive("a chunked body is read no further than the limit: the server stops taking it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { port } = yield* server
       const bytes = 100 * 1024 * 1024
       const outcome = yield* LargeBody.send({ port, method: "PUT", path: "/echo", bytes, declareLength: false })
@@ -71,9 +100,8 @@ describe("Http.serve", () => {
       assert.isBelow(outcome.sent, 16 * 1024 * 1024, `the connection took ${outcome.sent} bytes`)
     }))
 
-
   it.scopedLive("a body that is not JSON is 400 with the reason, logged as nothing worse", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { errors, port } = yield* server
       const answer = yield* put(port, "/json", "{not json")
       assert.strictEqual(answer.status, 400)
@@ -84,7 +112,7 @@ describe("Http.serve", () => {
     }))
 
   it.scopedLive("a defect is answered 500 without its details and logged at ERROR with its cause", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { errors, port } = yield* server
       const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/bug`))
       assert.strictEqual(response.status, 500)

@@ -6,7 +6,22 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
 import { assert, describe, it } from "@effect/vitest"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
-import { Cause, Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Ref, Schedule, Schema, Scope } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  type Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  LogLevel,
+  Ref,
+  Schedule,
+  Schema,
+  Scope
+} from "effect"
 import { Discovery } from "../src/Discovery.js"
 import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as RpcTransport from "../src/RpcTransport.js"
@@ -43,8 +58,15 @@ const handlers = (signals: Signals) =>
   })
 
 /** A probe server on `port` (0: any) in a scope of its own, so a test can stop it and start another. */
-const startServer = (options: { readonly port?: number; readonly signals: Signals; readonly maxFrameBytes?: number; readonly shutdownTimeout?: Duration.DurationInput }) =>
-  Effect.gen(function* () {
+const startServer = (
+  options: {
+    readonly port?: number
+    readonly signals: Signals
+    readonly maxFrameBytes?: number
+    readonly shutdownTimeout?: Duration.DurationInput
+  }
+) =>
+  Effect.gen(function*() {
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       RpcTransport.serve(Probe, {
@@ -68,19 +90,24 @@ const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.None))
 
 describe("RpcTransport", () => {
   it.live("many concurrent calls share one connection", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const server = yield* startServer({ signals: yield* makeSignals })
       const proxy = yield* TcpProxy.make({ host: "127.0.0.1", port: server.port })
       const client = yield* clientOf(proxy.port)
-      const answers = yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => `call ${i}`), (text) => client.Echo({ text }), {
+      const answers = yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => `call ${i}`), (text) =>
+        client.Echo({ text }), {
         concurrency: "unbounded"
       })
-      assert.deepStrictEqual(answers, Array.from({ length: 200 }, (_, i) => `call ${i}`))
+      assert.deepStrictEqual(
+        answers,
+        Array.from({ length: 200 }, (_, i) =>
+          `call ${i}`)
+      )
       assert.strictEqual(yield* proxy.connections, 1)
     }).pipe(Effect.scoped, quiet))
 
   it.live("a connection that breaks fails the calls in flight with RpcClientError, and the client reconnects by itself", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const signals = yield* makeSignals
       const server = yield* startServer({ signals })
       const proxy = yield* TcpProxy.make({ host: "127.0.0.1", port: server.port })
@@ -99,7 +126,7 @@ describe("RpcTransport", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("a backend that restarts on its address is called again through the same client", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const signals = yield* makeSignals
       const first = yield* startServer({ signals })
       const client = yield* clientOf(first.port)
@@ -112,7 +139,7 @@ describe("RpcTransport", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("a backend that never answers: the caller's time limit ends the call and interrupts the backend's work", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const signals = yield* makeSignals
       const server = yield* startServer({ signals })
       const discovery = yield* DiscoveryMemory.make({ ttl: "1 minute" })
@@ -126,7 +153,7 @@ describe("RpcTransport", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("a graceful stop lets the calls in flight finish before it closes the connections", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const server = yield* startServer({ signals: yield* makeSignals })
       const client = yield* clientOf(server.port)
       const slow = yield* Effect.fork(client.Slow({ millis: 300 }))
@@ -137,7 +164,7 @@ describe("RpcTransport", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("a frame larger than the limit closes that peer's connection, and no other", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const server = yield* startServer({ signals: yield* makeSignals, maxFrameBytes: 4096 })
       const [greedy, modest] = [yield* clientOf(server.port), yield* clientOf(server.port)]
       assert.strictEqual(yield* modest.Echo({ text: "small" }), "small")
@@ -146,10 +173,12 @@ describe("RpcTransport", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("a handler's defect is logged at ERROR, the caller learns only that it was an internal error, and the connection goes on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const logged = yield* Ref.make<ReadonlyArray<string>>([])
       const logger = Logger.make(({ cause, logLevel, message }) => {
-        if (logLevel._tag === "Error") Effect.runSync(Ref.update(logged, (all) => [...all, `${String(message)} ${Cause.pretty(cause)}`]))
+        if (logLevel._tag === "Error") {
+          Effect.runSync(Ref.update(logged, (all) => [...all, `${String(message)} ${Cause.pretty(cause)}`]))
+        }
       })
       const server = yield* startServer({ signals: yield* makeSignals }).pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, logger))

@@ -5,8 +5,8 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { assert, describe, it } from "@effect/vitest"
-import * as Ports from "@movieapp/testkit/Ports"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
+import * as Ports from "@movieapp/testkit/Ports"
 import { Cause, Duration, Effect, Exit, Layer, Logger, LogLevel, Schema } from "effect"
 import type { ServerConfig, ServerSettings } from "../src/Config.js"
 import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
@@ -17,7 +17,10 @@ import * as ServerHost from "../src/ServerHost.js"
 class Ping extends RpcGroup.make(Rpc.make("Ping", { success: Schema.String })) {}
 
 /** How building a host with `ports` ended: the ListenError's message, or "listening". */
-const start = (ports: { readonly grpc: number; readonly http: number; readonly rpc: number }, settings?: ServerSettings) => {
+const start = (
+  ports: { readonly grpc: number; readonly http: number; readonly rpc: number },
+  settings?: ServerSettings
+) => {
   const config: ServerConfig = {
     host: "127.0.0.1",
     grpcPort: ports.grpc,
@@ -34,7 +37,8 @@ const start = (ports: { readonly grpc: number; readonly http: number; readonly r
     grpcServices: [],
     descriptorSet,
     httpRoutes: Layer.empty,
-    rpcServer: (options) => RpcTransport.serve(Ping, options).pipe(Layer.provide(Ping.toLayer({ Ping: () => Effect.succeed("pong") })))
+    rpcServer: (options) =>
+      RpcTransport.serve(Ping, options).pipe(Layer.provide(Ping.toLayer({ Ping: () => Effect.succeed("pong") })))
   }).pipe(
     Layer.provide([DiscoveryMemory.layer(), Readiness.layer]),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
@@ -53,7 +57,7 @@ const start = (ports: { readonly grpc: number; readonly http: number; readonly r
 
 describe("a listener whose port is taken", () => {
   it.live("gRPC, HTTP, Effect RPC: one line naming the address and SERVER_GRPC_PORT, SERVER_HTTP_PORT or SERVER_RPC_PORT", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const taken = yield* Ports.held
       assert.strictEqual(yield* start({ grpc: 0, http: 0, rpc: 0 }), "listening")
       for (
@@ -71,9 +75,14 @@ describe("a listener whose port is taken", () => {
     }).pipe(Effect.scoped))
 
   it.live("names the settings it is given (the dev stack's METADATA_HTTP_PORT...)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const taken = yield* Ports.held
-      const settings = { host: "SERVER_HOST", grpcPort: "METADATA_GRPC_PORT", httpPort: "METADATA_HTTP_PORT", rpcPort: "METADATA_RPC_PORT" }
+      const settings = {
+        host: "SERVER_HOST",
+        grpcPort: "METADATA_GRPC_PORT",
+        httpPort: "METADATA_HTTP_PORT",
+        rpcPort: "METADATA_RPC_PORT"
+      }
       assert.include(yield* start({ grpc: 0, http: taken, rpc: 0 }, settings), "set METADATA_HTTP_PORT to a free port")
     }).pipe(Effect.scoped))
 })

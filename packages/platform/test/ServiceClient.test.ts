@@ -18,10 +18,12 @@ class Echo extends RpcGroup.make(Rpc.make("Whoami", { success: Schema.String }))
 
 /** One instance of the "echo" service: an RPC server answering its name, reached through a proxy. */
 const backend = (name: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const served = yield* Ref.make(0)
     const handlers = Echo.toLayer({ Whoami: () => Ref.update(served, (n) => n + 1).pipe(Effect.as(name)) })
-    const context = yield* Layer.build(RpcTransport.serve(Echo, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers)))
+    const context = yield* Layer.build(
+      RpcTransport.serve(Echo, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers))
+    )
     const proxy = yield* TcpProxy.make({ host: "127.0.0.1", port: Context.get(context, RpcTransport.RpcListener).port })
     const instance: Instance = { id: `echo-${name}`, service: "echo", host: "127.0.0.1", port: proxy.port }
     return { name, instance, proxy, served: Ref.get(served) }
@@ -34,7 +36,7 @@ const clientOf = (options: Partial<ServiceClient.Options> = {}) =>
   ServiceClient.make(Echo, { service: "echo", retries: 3, backoff: "10 millis", skip: "1 second", ...options })
 
 /** A memory registry that counts lookups and watches, to show the client does neither per call. */
-const countingDiscovery = Effect.gen(function* () {
+const countingDiscovery = Effect.gen(function*() {
   const memory = yield* DiscoveryMemory.make({ ttl: "1 minute" })
   const lookups = yield* Ref.make(0)
   const watches = yield* Ref.make(0)
@@ -46,7 +48,7 @@ const countingDiscovery = Effect.gen(function* () {
   return { discovery, lookups: Ref.get(lookups), watches: Ref.get(watches) }
 })
 
-const setup = Effect.gen(function* () {
+const setup = Effect.gen(function*() {
   const { discovery, lookups, watches } = yield* countingDiscovery
   const unreachable = yield* Ref.make<ReadonlyArray<string>>([])
   // Keeps the warnings about unreachable instances, naming each, and shows nothing.
@@ -57,7 +59,10 @@ const setup = Effect.gen(function* () {
     }
   })
   const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(Effect.provideService(Discovery, discovery), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    effect.pipe(
+      Effect.provideService(Discovery, discovery),
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+    )
   return { discovery, lookups, watches, provide, unreachable: Ref.get(unreachable) }
 })
 
@@ -65,7 +70,7 @@ const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))
 
 describe("ServiceClient", () => {
   it.live("spreads calls over the healthy instances, reusing one connection per instance, with no lookup per call", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { discovery, lookups, provide, watches } = yield* setup
       const backends = [yield* backend("a"), yield* backend("b"), yield* backend("c")]
       for (const b of backends) yield* discovery.register(b.instance)
@@ -82,7 +87,7 @@ describe("ServiceClient", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("an instance that cannot be reached is skipped, then tried again later", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { discovery, provide, unreachable } = yield* setup
       const [a, b] = [yield* backend("a"), yield* backend("b")]
       yield* discovery.register(a.instance)
@@ -104,7 +109,7 @@ describe("ServiceClient", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("when every instance fails, each attempt still tries one, and the call is UNAVAILABLE once the retries are spent", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { discovery, provide, unreachable } = yield* setup
       const [a, b] = [yield* backend("a"), yield* backend("b")]
       yield* discovery.register(a.instance)
@@ -118,7 +123,7 @@ describe("ServiceClient", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("follows discovery: a deregistered instance gets no more calls, a new one gets its share", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { discovery, provide } = yield* setup
       const [a, b, c] = [yield* backend("a"), yield* backend("b"), yield* backend("c")]
       yield* discovery.register(a.instance)
@@ -143,7 +148,7 @@ describe("ServiceClient", () => {
     }).pipe(Effect.scoped, quiet))
 
   it.live("no healthy instance is UNAVAILABLE, naming the service", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { provide } = yield* setup
       const client = yield* provide(clientOf({ retries: 1 }))
       const error = yield* Effect.flip(provide(whoami(client as never)))

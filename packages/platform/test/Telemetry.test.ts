@@ -4,9 +4,9 @@
  * export to a receiver listening on loopback.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { ConfigProvider, Duration, Effect, Option, Tracer } from "effect"
 import { createServer } from "node:net"
 import * as Telemetry from "../src/Telemetry.js"
@@ -28,18 +28,19 @@ const named = (spans: ReadonlyArray<ReadableSpan>, name: string) => {
   return found[0]!
 }
 
-const traceparent = (traceId: string, spanId: string, sampled: boolean) => `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`
+const traceparent = (traceId: string, spanId: string, sampled: boolean) =>
+  `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 const SPAN = "00f067aa0ba902b7"
 
 describe("Telemetry carrier", () => {
   it.effect("outside any span there is nothing to inject", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       assert.deepStrictEqual(yield* Telemetry.inject, {})
     }))
 
   it.effect("inside a span, the carrier names that span and its sampling decision", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer } = recording("producer")
       const [span, carrier] = yield* Effect.all([Effect.currentSpan, Telemetry.inject]).pipe(
         Effect.withSpan("publish"),
@@ -49,13 +50,17 @@ describe("Telemetry carrier", () => {
     }))
 
   it.effect("a consumer continues the producer's trace from the carrier alone", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const producer = recording("producer")
       const consumer = recording("consumer")
       const carrier = yield* Telemetry.inject.pipe(Effect.withSpan("publish"), Effect.provide(producer.layer))
       // Only strings cross the wire.
       const received: Telemetry.Carrier = JSON.parse(JSON.stringify(carrier))
-      yield* Effect.void.pipe(Effect.withSpan("consume"), Telemetry.continueFrom(received), Effect.provide(consumer.layer))
+      yield* Effect.void.pipe(
+        Effect.withSpan("consume"),
+        Telemetry.continueFrom(received),
+        Effect.provide(consumer.layer)
+      )
 
       const publish = named(producer.spans(), "publish")
       const consume = named(consumer.spans(), "consume")
@@ -66,7 +71,7 @@ describe("Telemetry carrier", () => {
     }))
 
   it.effect("trace state passes through a hop unchanged", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer } = recording("relay")
       const carrier = yield* Telemetry.inject.pipe(
         Effect.withSpan("relay"),
@@ -78,7 +83,7 @@ describe("Telemetry carrier", () => {
     }))
 
   it.effect("a sender's decision not to sample is kept: nothing recorded, and passed on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer, spans } = recording("consumer")
       const carrier = yield* Telemetry.inject.pipe(
         Effect.withSpan("consume"),
@@ -90,7 +95,7 @@ describe("Telemetry carrier", () => {
     }))
 
   it.effect("a malformed or absent carrier starts a new trace instead of failing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       for (
         const bad of [
           {},
@@ -113,7 +118,7 @@ describe("Telemetry carrier", () => {
 
 describe("Telemetry sampling", () => {
   it.effect("the ratio applies to new traces: 0 records none, 1 records all", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const none = recording("svc", 0)
       const all = recording("svc", 1)
       const twenty = Effect.void.pipe(Effect.withSpan("root"), Effect.repeatN(19))
@@ -124,7 +129,7 @@ describe("Telemetry sampling", () => {
     }))
 
   it.effect("a sampled caller is recorded even at ratio 0: the trace stays whole", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer, spans } = recording("svc", 0)
       yield* Effect.void.pipe(
         Effect.withSpan("child"),
@@ -136,7 +141,7 @@ describe("Telemetry sampling", () => {
     }))
 
   it.effect("remote parents parsed by Effect's HTTP server and RPC keep their sampling decision", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // What @effect/platform and @effect/rpc hand the tracer: an external span with only `sampled`.
       const remote = (sampled: boolean) => Tracer.externalSpan({ traceId: TRACE, spanId: SPAN, sampled })
       const { layer, spans } = recording("svc", 1)
@@ -160,12 +165,16 @@ describe("Telemetry configuration", () => {
         Object.assign(process.env, env)
         return saved
       }),
-      () => Telemetry.config.pipe(Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))),
-      (saved) => Effect.sync(() => { process.env = saved })
+      () =>
+        Telemetry.config.pipe(Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))),
+      (saved) =>
+        Effect.sync(() => {
+          process.env = saved
+        })
     )
 
   it.effect("tracing is off unless an endpoint is set; every new trace is sampled by default", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const config = yield* read({})
       assert.isTrue(Option.isNone(config.endpoint))
       assert.strictEqual(config.sampleRatio, 1)
@@ -174,14 +183,16 @@ describe("Telemetry configuration", () => {
     }))
 
   it.effect("invalid values fail naming the variable", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // Effect names the key as read (TRACING.SAMPLE_RATIO) or, for a failed validation, as declared (tracing.sampleRatio).
       const normalized = (text: string) => text.replace(/[._]/g, "").toLowerCase()
-      for (const [env, key, reason] of [
-        [{ TRACING_SAMPLE_RATIO: "1.5" }, "TRACING_SAMPLE_RATIO", "from 0 to 1"],
-        [{ TRACING_SAMPLE_RATIO: "x" }, "TRACING_SAMPLE_RATIO", "number"],
-        [{ TRACING_ENDPOINT: "collector:4318" }, "TRACING_ENDPOINT", "URL"]
-      ] as const) {
+      for (
+        const [env, key, reason] of [
+          [{ TRACING_SAMPLE_RATIO: "1.5" }, "TRACING_SAMPLE_RATIO", "from 0 to 1"],
+          [{ TRACING_SAMPLE_RATIO: "x" }, "TRACING_SAMPLE_RATIO", "number"],
+          [{ TRACING_ENDPOINT: "collector:4318" }, "TRACING_ENDPOINT", "URL"]
+        ] as const
+      ) {
         const error = String(yield* Effect.flip(read(env)))
         assert.include(normalized(error), normalized(key), error)
         assert.include(error, reason)
@@ -189,16 +200,18 @@ describe("Telemetry configuration", () => {
     }))
 
   it.effect("off means no tracer at all: Effect's own stays in place", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const before = yield* Effect.tracer
-      const during = yield* Effect.tracer.pipe(Effect.provide(Telemetry.layer("svc", { endpoint: Option.none(), sampleRatio: 1 })))
+      const during = yield* Effect.tracer.pipe(
+        Effect.provide(Telemetry.layer("svc", { endpoint: Option.none(), sampleRatio: 1 }))
+      )
       assert.strictEqual(during, before)
     }))
 })
 
 describe("Telemetry export", () => {
   it.live("with an endpoint, spans reach an OTLP/HTTP receiver at /v1/traces, flushed when the layer closes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const otlp = yield* OtlpReceiver.make()
       yield* Effect.void.pipe(
         Effect.withSpan("exported.child"),
@@ -213,7 +226,9 @@ describe("Telemetry export", () => {
       const resourceSpans = body.resourceSpans[0]
       const serviceName = resourceSpans.resource.attributes.find((a: { key: string }) => a.key === "service.name")
       assert.strictEqual(serviceName.value.stringValue, "exporting-service")
-      const spans = resourceSpans.scopeSpans.flatMap((scope: { spans: Array<{ name: string; parentSpanId?: string; spanId: string }> }) => scope.spans)
+      const spans = resourceSpans.scopeSpans.flatMap((
+        scope: { spans: Array<{ name: string; parentSpanId?: string; spanId: string }> }
+      ) => scope.spans)
       const root = spans.find((s: { name: string }) => s.name === "exported.root")
       const child = spans.find((s: { name: string }) => s.name === "exported.child")
       assert.strictEqual(child.parentSpanId, root.spanId)
@@ -221,43 +236,58 @@ describe("Telemetry export", () => {
 
   /** Spans of 20 traced steps, their results, and how long closing the layer took (ms). */
   const tracedWork = (endpoint: string) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       let closing = 0
-      const results = yield* Effect.scoped(Effect.gen(function* () {
+      const results = yield* Effect.scoped(Effect.gen(function*() {
         // Runs first when the scope closes, before the tracer provider flushes.
-        yield* Effect.addFinalizer(() => Effect.sync(() => { closing = Date.now() }))
-        return yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) => Effect.succeed(i).pipe(Effect.withSpan("work")))
-      })).pipe(Effect.provide(Telemetry.layer("exporting-service", { endpoint: Option.some(endpoint), sampleRatio: 1 })))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            closing = Date.now()
+          })
+        )
+        return yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+          Effect.succeed(i).pipe(Effect.withSpan("work")))
+      })).pipe(
+        Effect.provide(Telemetry.layer("exporting-service", { endpoint: Option.some(endpoint), sampleRatio: 1 }))
+      )
       return { results, closedIn: Date.now() - closing }
     })
 
   const stopBound = Duration.toMillis(Telemetry.SHUTDOWN_TIMEOUT) + 2_000
 
-  it.live("a collector that cannot be reached: the traced work is unaffected, and the stop waits for it at most SHUTDOWN_TIMEOUT", () =>
-    Effect.gen(function* () {
-      const refused = yield* Effect.async<number>((resume) => {
-        const server = createServer().listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as { port: number }
-          server.close(() => resume(Effect.succeed(port)))
+  it.live(
+    "a collector that cannot be reached: the traced work is unaffected, and the stop waits for it at most SHUTDOWN_TIMEOUT",
+    () =>
+      Effect.gen(function*() {
+        const refused = yield* Effect.async<number>((resume) => {
+          const server = createServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as { port: number }
+            server.close(() => resume(Effect.succeed(port)))
+          })
         })
-      })
-      const { results, closedIn } = yield* tracedWork(`http://127.0.0.1:${refused}`)
-      assert.deepStrictEqual(results, Array.from({ length: 20 }, (_, i) => i))
-      // Deployments' grace periods count this wait (deploy/test/Programs.ts).
-      assert.isBelow(closedIn, stopBound)
-    }), 30_000)
+        const { results, closedIn } = yield* tracedWork(`http://127.0.0.1:${refused}`)
+        assert.deepStrictEqual(results, Array.from({ length: 20 }, (_, i) => i))
+        // Deployments' grace periods count this wait (deploy/test/Programs.ts).
+        assert.isBelow(closedIn, stopBound)
+      }),
+    30_000
+  )
 
-  it.live("a collector that takes the export and never answers: the export is abandoned when the stop's wait ends, not later", () =>
-    Effect.gen(function* () {
-      const hanging = yield* OtlpReceiver.make({ answer: false })
-      const started = Date.now()
-      const { results } = yield* tracedWork(hanging.url)
-      assert.strictEqual(results.length, 20)
-      assert.isAbove(hanging.requests().length, 0, "the flush reached the collector")
-      // Were the export left to the exporter's default (10 s), it would keep a finished program alive after its stop.
-      yield* Poll.until(Effect.sync(hanging.abandoned), (n) => n === hanging.requests().length, {
-        what: "every export to be abandoned",
-        timeout: Duration.millis(stopBound - (Date.now() - started))
-      })
-    }).pipe(Effect.scoped), 30_000)
+  it.live(
+    "a collector that takes the export and never answers: the export is abandoned when the stop's wait ends, not later",
+    () =>
+      Effect.gen(function*() {
+        const hanging = yield* OtlpReceiver.make({ answer: false })
+        const started = Date.now()
+        const { results } = yield* tracedWork(hanging.url)
+        assert.strictEqual(results.length, 20)
+        assert.isAbove(hanging.requests().length, 0, "the flush reached the collector")
+        // Were the export left to the exporter's default (10 s), it would keep a finished program alive after its stop.
+        yield* Poll.until(Effect.sync(hanging.abandoned), (n) => n === hanging.requests().length, {
+          what: "every export to be abandoned",
+          timeout: Duration.millis(stopBound - (Date.now() - started))
+        })
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

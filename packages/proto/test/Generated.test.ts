@@ -22,7 +22,11 @@ describe("generated code", () => {
       execFileSync(process.execPath, ["--import", "tsx", "scripts/generate.ts", scratch], { cwd: repo, stdio: "pipe" })
       const fresh = join(scratch, gen)
       const committed = join(repo, gen)
-      assert.deepStrictEqual(files(fresh), files(committed), "run `npm run generate`: the set of generated files differs")
+      assert.deepStrictEqual(
+        files(fresh),
+        files(committed),
+        "run `npm run generate`: the set of generated files differs"
+      )
       for (const file of files(fresh)) {
         assert.isTrue(
           readFileSync(join(fresh, file)).equals(readFileSync(join(committed, file))),

@@ -53,7 +53,7 @@ class Retryable {
 }
 
 export const layer: Layer.Layer<never, never, RatingEventSource | RatingRepository> = Layer.scopedDiscard(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const source = yield* RatingEventSource
     const repository = yield* RatingRepository
     /** Where events keep failing, and how. */
@@ -65,7 +65,11 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
         Effect.suspend(() =>
           stalled.size === 0
             ? Effect.void
-            : Effect.fail(new Error(`rating events keep failing: ${[...stalled].map(([where, why]) => `${where} (${why})`).join("; ")}`))
+            : Effect.fail(
+              new Error(
+                `rating events keep failing: ${[...stalled].map(([where, why]) => `${where} (${why})`).join("; ")}`
+              )
+            )
         )
       )
     }
@@ -74,11 +78,14 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
      * `attempt` until it succeeds or storage refuses the events, retrying
      * anything else; `where` names the events for logs and the health check.
      */
-    const persistently = <A>(where: string, attempt: Effect.Effect<A, StorageRefused | ServiceUnavailable>): Effect.Effect<A, StorageRefused> =>
+    const persistently = <A>(
+      where: string,
+      attempt: Effect.Effect<A, StorageRefused | ServiceUnavailable>
+    ): Effect.Effect<A, StorageRefused> =>
       Effect.suspend(() => {
         let failures = 0
         const failed = (failure: Retryable) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             failures++
             yield* Metric.increment(Metric.tagged(storeFailures, "reason", failure.reason))
             yield* failure.reason === "unavailable"
@@ -94,7 +101,11 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
         const unstall = Effect.suspend(() => {
           if (!stalled.delete(where)) return Effect.void
           return Metric.set(stalledStreams, stalled.size).pipe(
-            Effect.zipRight(Effect.logInfo("rating ingestion resumed").pipe(Effect.annotateLogs({ events: where, attempts: failures })))
+            Effect.zipRight(
+              Effect.logInfo("rating ingestion resumed").pipe(
+                Effect.annotateLogs({ events: where, attempts: failures })
+              )
+            )
           )
         })
         return attempt.pipe(
@@ -102,14 +113,19 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
             if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
             const failure = Cause.failureOption(cause)
             if (Option.isSome(failure)) {
-              return failure.value._tag === "StorageRefused" ? Effect.fail(failure.value) : Effect.fail(new Retryable("unavailable", cause))
+              return failure.value._tag === "StorageRefused"
+                ? Effect.fail(failure.value)
+                : Effect.fail(new Retryable("unavailable", cause))
             }
             return Effect.fail(new Retryable("defect", cause))
           }),
           Effect.tapError((error) => error instanceof Retryable ? failed(error) : Effect.void),
           Effect.retry({ while: (error) => error instanceof Retryable, schedule: storageBackoff }),
           // The schedule never ends: only a refusal is left.
-          Effect.catchIf((error): error is Retryable => error instanceof Retryable, (error) => Effect.failCause(error.cause as Cause.Cause<never>)),
+          Effect.catchIf(
+            (error): error is Retryable => error instanceof Retryable,
+            (error) => Effect.failCause(error.cause as Cause.Cause<never>)
+          ),
           Effect.ensuring(unstall)
         )
       })
@@ -126,14 +142,20 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
       ], { discard: true })
 
     /** `events` of `batch`, then the stream's position at `next`; refused events set aside one by one. */
-    const applySegment = (batch: ConsumedBatch, events: ReadonlyArray<PositionedEvent>, next: bigint): Effect.Effect<void> => {
+    const applySegment = (
+      batch: ConsumedBatch,
+      events: ReadonlyArray<PositionedEvent>,
+      next: bigint
+    ): Effect.Effect<void> => {
       const where = events.length === 0
         ? `${batch.stream} up to ${next}`
         : `${batch.stream} positions ${events[0]!.position} to ${next - 1n}`
       return persistently(where, repository.applyStreamBatch({ stream: batch.stream, events, next })).pipe(
         Effect.flatMap((result) => counted(batch.stream, result)),
         Effect.catchTag("StorageRefused", (refused) => {
-          if (events.length === 0) return Effect.die(new Error(`storage refused a batch without events: ${refused.reason}`))
+          if (events.length === 0) {
+            return Effect.die(new Error(`storage refused a batch without events: ${refused.reason}`))
+          }
           if (events.length > 1) {
             const half = Math.ceil(events.length / 2)
             return applySegment(batch, events.slice(0, half), events[half]!.position).pipe(
@@ -142,9 +164,11 @@ export const layer: Layer.Layer<never, never, RatingEventSource | RatingReposito
           }
           const event = events[0]!
           return batch.setAside(event, refused.reason).pipe(
-            Effect.zipRight(Effect.logWarning("storage refused a rating event; set aside").pipe(
-              Effect.annotateLogs({ stream: batch.stream, position: String(event.position), reason: refused.reason })
-            )),
+            Effect.zipRight(
+              Effect.logWarning("storage refused a rating event; set aside").pipe(
+                Effect.annotateLogs({ stream: batch.stream, position: String(event.position), reason: refused.reason })
+              )
+            ),
             // The stream's position moves past it, so it is neither applied nor set aside again.
             Effect.zipRight(applySegment(batch, [], next))
           )

@@ -1,6 +1,13 @@
 /** The rating use cases; every edge (gRPC, HTTP, Effect RPC) calls these. */
 import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { type AggregatedRating, type Rating, type RatingEvent, type RatingKey, RatingNotFound, type RecordKey } from "@movieapp/contracts/Rating"
+import {
+  type AggregatedRating,
+  type Rating,
+  type RatingEvent,
+  type RatingKey,
+  RatingNotFound,
+  type RecordKey
+} from "@movieapp/contracts/Rating"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Context, Effect, Layer } from "effect"
 import { RatingEventInbox } from "./ports/RatingEventInbox.js"
@@ -15,26 +22,31 @@ export class RatingService extends Context.Tag("@movieapp/rating/RatingService")
 }>() {}
 
 /** What the caller sent cannot be stored: bad input, though it passed validation. */
-const notStorable = (refused: StorageRefused) => new InvalidArgument({ field: "", reason: `the rating cannot be stored: ${refused.reason}` })
+const notStorable = (refused: StorageRefused) =>
+  new InvalidArgument({ field: "", reason: `the rating cannot be stored: ${refused.reason}` })
 
 export const layer = Layer.effect(
   RatingService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const repository = yield* RatingRepository
     const inbox = yield* RatingEventInbox
     const span = yield* Telemetry.span
     return RatingService.of({
-      aggregate: Effect.fnUntraced(function* (key) {
+      aggregate: Effect.fnUntraced(function*(key) {
         return yield* repository.aggregate(key)
       }, span("RatingService.aggregate")),
-      put: Effect.fnUntraced(function* (rating) {
-        yield* repository.put(rating).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
+      put: Effect.fnUntraced(function*(rating) {
+        yield* repository.put(rating).pipe(
+          Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused)))
+        )
       }, span("RatingService.put")),
-      remove: Effect.fnUntraced(function* (key) {
-        const removed = yield* repository.remove(key).pipe(Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused))))
+      remove: Effect.fnUntraced(function*(key) {
+        const removed = yield* repository.remove(key).pipe(
+          Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused)))
+        )
         if (!removed) return yield* new RatingNotFound(key)
       }, span("RatingService.remove")),
-      submit: Effect.fnUntraced(function* (events) {
+      submit: Effect.fnUntraced(function*(events) {
         yield* inbox.submit(events)
       }, span("RatingService.submit"))
     })

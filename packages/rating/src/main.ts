@@ -18,10 +18,12 @@ import { RatingConfig } from "./RatingConfig.js"
 import * as RatingServer from "./RatingServer.js"
 
 const Main = Layer.unwrapEffect(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const config = yield* RatingConfig
     const repository = config.repository === "mysql"
-      ? RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations)))
+      ? RatingRepositoryMysql.layer.pipe(
+        Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations))
+      )
       : RatingRepositoryMemory.layer
     const kafka = config.ingestion === "kafka" ? yield* RatingEventSourceKafka.config : undefined
     const events = kafka

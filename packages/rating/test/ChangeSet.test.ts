@@ -10,11 +10,14 @@ const changesOver = (events: ReadonlyArray<RatingEvent>, stored: Record<string, 
   for (const change of changes) change.before = stored[`${change.key.recordId}/${change.key.userId}`]
   return changes
 }
-const users = (changes: ReadonlyArray<ChangeSet.Change>) => changes.map((change) => `${change.key.recordId}/${change.key.userId}`)
+const users = (changes: ReadonlyArray<ChangeSet.Change>) =>
+  changes.map((change) => `${change.key.recordId}/${change.key.userId}`)
 
 describe("ChangeSet", () => {
   it("keeps the last event of each rating, in the order ratings first appear", () => {
-    const finals = [...ChangeSet.finalChanges([put("r", "a", 3), put("r", "b", 4), remove("r", "a"), put("r", "a", 9)]).values()]
+    const finals = [
+      ...ChangeSet.finalChanges([put("r", "a", 3), put("r", "b", 4), remove("r", "a"), put("r", "a", 9)]).values()
+    ]
     assert.deepStrictEqual(finals.map((change) => [String(change.key.userId), change.next]), [["a", 9], ["b", 4]])
   })
 

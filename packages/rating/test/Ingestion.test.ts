@@ -6,13 +6,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { AggregatedRating, type RatingEvent, RecordId, UserId } from "@movieapp/contracts/Rating"
+import * as Logs from "@movieapp/testkit/Logs"
 import { Context, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMemory from "../src/adapters/RatingRepositoryMemory.js"
 import * as Ingester from "../src/Ingester.js"
 import { RatingEventInbox } from "../src/ports/RatingEventInbox.js"
 import { RatingRepository, StorageRefused } from "../src/ports/RatingRepository.js"
-import * as Logs from "@movieapp/testkit/Logs"
 
 const movie = RecordId.make("m1")
 const event = (userId: string, value: number): RatingEvent => ({
@@ -27,7 +27,7 @@ const event = (userId: string, value: number): RatingEvent => ({
 const FlakyRepository = (failures: number) =>
   Layer.effect(
     RatingRepository,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const memory = yield* RatingRepositoryMemory.make
       const left = yield* Ref.make(failures)
       return RatingRepository.of({
@@ -35,7 +35,10 @@ const FlakyRepository = (failures: number) =>
         applyEvents: (events) =>
           Ref.modify(left, (n) => [n > 0, Math.max(0, n - 1)] as const).pipe(
             Effect.flatMap((fail) =>
-              fail ? Effect.fail(new ServiceUnavailable({ service: "storage", reason: "injected" })) : memory.applyEvents(events))
+              fail
+                ? Effect.fail(new ServiceUnavailable({ service: "storage", reason: "injected" }))
+                : memory.applyEvents(events)
+            )
           )
       })
     })
@@ -59,37 +62,49 @@ const Ingestion = (repository: Layer.Layer<RatingRepository>) =>
 
 describe("in-process ingestion", () => {
   it.live("submit returns once the batch is stored", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const inbox = yield* RatingEventInbox
       const repository = yield* RatingRepository
       yield* inbox.submit([event("a", 4), event("b", 8), event("a", 6)])
-      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 2, sum: 14 }))
+      assert.deepStrictEqual(
+        yield* repository.aggregate({ recordType: "movie", recordId: movie }),
+        new AggregatedRating({ count: 2, sum: 14 })
+      )
     }).pipe(Effect.provide(Ingestion(RatingRepositoryMemory.layer))))
 
   it.live("a storage outage is retried, each failure logged: the batch is stored once storage is back", () => {
     const logs = Logs.make()
-    return Effect.gen(function* () {
+    return Effect.gen(function*() {
       const inbox = yield* RatingEventInbox
       const repository = yield* RatingRepository
       yield* inbox.submit([event("a", 3)])
-      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 3 }))
-      assert.deepStrictEqual(logs.at("WARN").map((line) => line.message), ["storing rating events failed; retrying", "storing rating events failed; retrying"])
+      assert.deepStrictEqual(
+        yield* repository.aggregate({ recordType: "movie", recordId: movie }),
+        new AggregatedRating({ count: 1, sum: 3 })
+      )
+      assert.deepStrictEqual(logs.at("WARN").map((line) => line.message), [
+        "storing rating events failed; retrying",
+        "storing rating events failed; retrying"
+      ])
     }).pipe(Effect.provide(Ingestion(FlakyRepository(2))), Effect.provide(logs.layer))
   })
 
   it.live("events storage refuses: the submitter gets InvalidArgument, none of them is applied, and later submissions go through", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const inbox = yield* RatingEventInbox
       const repository = yield* RatingRepository
       const error = yield* Effect.flip(inbox.submit([event("a", 4), event("refused", 8)]))
       assert.instanceOf(error, InvalidArgument)
       assert.strictEqual(error.message, "events: cannot be stored: a string is not text its column can hold (injected)")
       yield* inbox.submit([event("b", 6)])
-      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 6 }))
+      assert.deepStrictEqual(
+        yield* repository.aggregate({ recordType: "movie", recordId: movie }),
+        new AggregatedRating({ count: 1, sum: 6 })
+      )
     }).pipe(Effect.provide(Ingestion(RefusingRepository))))
 
   it.live("stopping answers waiting submitters with ServiceUnavailable", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const scope = yield* Scope.make()
       // No ingester: nothing consumes, so the submission waits until the transport stops.
       const context = yield* Layer.buildWithScope(RatingEventSourceInProcess.layer, scope)
@@ -104,9 +119,12 @@ describe("in-process ingestion", () => {
     }))
 
   it.live("a submission its caller abandoned is not applied later", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const transport = yield* Layer.buildWithScope(Layer.merge(RatingEventSourceInProcess.layer, RatingRepositoryMemory.layer), scope)
+      const transport = yield* Layer.buildWithScope(
+        Layer.merge(RatingEventSourceInProcess.layer, RatingRepositoryMemory.layer),
+        scope
+      )
       const inbox = Context.get(transport, RatingEventInbox)
       const repository = Context.get(transport, RatingRepository)
       // Nothing consumes yet: the caller waits, then gives up (as on a deadline).
@@ -116,7 +134,10 @@ describe("in-process ingestion", () => {
       // Now consume; the next submission completing proves the queue got past the abandoned one.
       yield* Layer.buildWithScope(Ingester.layer.pipe(Layer.provide(Layer.succeedContext(transport))), scope)
       yield* inbox.submit([event("on-time", 8)])
-      assert.deepStrictEqual(yield* repository.aggregate({ recordType: "movie", recordId: movie }), new AggregatedRating({ count: 1, sum: 8 }))
+      assert.deepStrictEqual(
+        yield* repository.aggregate({ recordType: "movie", recordId: movie }),
+        new AggregatedRating({ count: 1, sum: 8 })
+      )
       yield* Scope.close(scope, Exit.void)
     }))
 })

@@ -3,23 +3,44 @@
  * per suite, so every test uses its own record ids.
  */
 import { assert, layer } from "@effect/vitest"
-import { AggregatedRating, type Rating, type RatingEvent, RatingValue, RecordId, type RecordKey, type RecordType, UserId } from "@movieapp/contracts/Rating"
+import {
+  AggregatedRating,
+  type Rating,
+  type RatingEvent,
+  RatingValue,
+  type RecordId,
+  type RecordKey,
+  type RecordType,
+  UserId
+} from "@movieapp/contracts/Rating"
 import { Effect, FastCheck as fc, type Layer, Option, Random, Runtime } from "effect"
 import type { PositionedEvent, StreamBatch } from "../src/ports/RatingEventSource.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 
 // Ids unchecked (not `make`): storage keeps any ids apart, whatever validation lets through.
-const key = (recordId: string, recordType: RecordType = "movie"): RecordKey => ({ recordType, recordId: recordId as RecordId })
+const key = (recordId: string, recordType: RecordType = "movie"): RecordKey => ({
+  recordType,
+  recordId: recordId as RecordId
+})
 const rating = (recordId: string, userId: string, value: number, recordType: RecordType = "movie"): Rating => ({
   ...key(recordId, recordType),
   userId: userId as UserId,
   value: RatingValue.make(value)
 })
 const put = (r: Rating): RatingEvent => ({ eventType: "put", ...r })
-const del = (recordId: string, userId: string): RatingEvent => ({ eventType: "delete", ...key(recordId), userId: userId as UserId })
+const del = (recordId: string, userId: string): RatingEvent => ({
+  eventType: "delete",
+  ...key(recordId),
+  userId: userId as UserId
+})
 const aggregate = (count: number, sum: number) => new AggregatedRating({ count, sum })
 /** Events at consecutive positions from `first`, as a stream batch ending after the last one. */
-const streamBatch = (stream: string, first: number, events: ReadonlyArray<RatingEvent>, next = first + events.length): StreamBatch => ({
+const streamBatch = (
+  stream: string,
+  first: number,
+  events: ReadonlyArray<RatingEvent>,
+  next = first + events.length
+): StreamBatch => ({
   stream,
   events: events.map((event, i): PositionedEvent => ({ position: BigInt(first + i), event })),
   next: BigInt(next)
@@ -60,13 +81,13 @@ const collidingEvents = fc.uniqueArray(idSuffix, { minLength: 3, maxLength: 8 })
 export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<RatingRepository, unknown>) =>
   layer(adapter, { timeout: "120 seconds", excludeTestServices: true })(`RatingRepository contract: ${name}`, (it) => {
     it.effect("a record nobody rated has the empty aggregate", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         assert.deepStrictEqual(yield* repository.aggregate(key("c-none")), AggregatedRating.empty)
       }))
 
     it.effect("one rating per user per record: the latest value replaces the earlier", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         yield* repository.put(rating("c-replace", "user0", 5))
         assert.deepStrictEqual(yield* repository.aggregate(key("c-replace")), aggregate(1, 5))
@@ -77,7 +98,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("records of different types with the same id are separate", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         yield* repository.put(rating("c-types", "u", 3, "movie"))
         yield* repository.put(rating("c-types", "u", 8, "tv"))
@@ -86,7 +107,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("remove deletes the user's rating and says whether there was one", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         yield* repository.put(rating("c-remove", "a", 4))
         yield* repository.put(rating("c-remove", "b", 6))
@@ -99,7 +120,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("applyEvents applies in order; deleting a missing rating changes nothing", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         yield* repository.applyEvents([
           put(rating("c-events", "a", 2)),
@@ -113,7 +134,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("after a random sequence of puts, replacements and deletes the aggregates equal a recomputation", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const records = ["c-rand-0", "c-rand-1", "c-rand-2"]
         const users = Array.from({ length: 12 }, (_, i) => `u${i}`)
@@ -152,9 +173,9 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
           )
         }
       }))
-  
+
     it.effect("ids that differ only in where a separator falls are different ratings, in a batch or one by one", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         // The same characters, cut at another place between record and user.
         const first = rating("c-sep\u0000x", "y", 4)
@@ -164,13 +185,18 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
         assert.deepStrictEqual(yield* repository.aggregate(key("c-sep")), aggregate(1, 6))
         yield* repository.put(rating("c-sep", "x\u0000y", 2))
         yield* repository.put(rating("c-sep\u0000x", "y", 9))
-        yield* repository.applyStreamBatch(streamBatch(uniqueStream("sep"), 0, [put(rating("c-sep", "x\u0000y", 1)), put(rating("c-sep\u0000x", "y", 10))]))
+        yield* repository.applyStreamBatch(
+          streamBatch(uniqueStream("sep"), 0, [
+            put(rating("c-sep", "x\u0000y", 1)),
+            put(rating("c-sep\u0000x", "y", 10))
+          ])
+        )
         assert.deepStrictEqual(yield* repository.aggregate(key("c-sep\u0000x")), aggregate(1, 10))
         assert.deepStrictEqual(yield* repository.aggregate(key("c-sep")), aggregate(1, 1))
       }))
 
     it.effect("distinct ids stay distinct whatever they hold (separators, NUL, astral characters): aggregates equal a model keyed by the ids themselves", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const run = Runtime.runPromise(yield* Effect.runtime<never>())
         let round = 0
@@ -181,7 +207,9 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
               const prefix = `c-keys-${round++}-`
               const events = drawn.map(({ recordId, recordType, userId, value }): RatingEvent => {
                 const ratingKey = { recordType, recordId: (prefix + recordId) as RecordId, userId: userId as UserId }
-                return value === null ? { eventType: "delete", ...ratingKey } : { eventType: "put", ...ratingKey, value: RatingValue.make(value) }
+                return value === null
+                  ? { eventType: "delete", ...ratingKey }
+                  : { eventType: "put", ...ratingKey, value: RatingValue.make(value) }
               })
               const model = new Map<string, number>()
               for (const event of events) {
@@ -189,18 +217,25 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
                 if (event.eventType === "put") model.set(id, event.value)
                 else model.delete(id)
               }
-              await run(Effect.gen(function* () {
+              await run(Effect.gen(function*() {
                 if (path === "batch") yield* repository.applyEvents(events)
-                else if (path === "stream") yield* repository.applyStreamBatch(streamBatch(uniqueStream("keys"), 0, events))
-                else {
+                else if (path === "stream") {
+                  yield* repository.applyStreamBatch(streamBatch(uniqueStream("keys"), 0, events))
+                } else {
                   for (const event of events) {
                     if (event.eventType === "put") yield* repository.put(event)
                     else yield* repository.remove(event)
                   }
                 }
-                const records = new Map(events.map((e) => [JSON.stringify([e.recordType, e.recordId]), { recordType: e.recordType, recordId: e.recordId }]))
+                const records = new Map(
+                  events.map((
+                    e
+                  ) => [JSON.stringify([e.recordType, e.recordId]), { recordType: e.recordType, recordId: e.recordId }])
+                )
                 for (const [record, recordKey] of records) {
-                  const values = [...model].filter(([id]) => id.startsWith(record.slice(0, -1) + ",")).map(([, value]) => value)
+                  const values = [...model].filter(([id]) => id.startsWith(record.slice(0, -1) + ",")).map((
+                    [, value]
+                  ) => value)
                   assert.deepStrictEqual(
                     yield* repository.aggregate(recordKey),
                     aggregate(values.length, values.reduce((a, b) => a + b, 0)),
@@ -215,7 +250,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("a stream batch is applied once and moves the stream's checkpoint", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const stream = uniqueStream("once")
         assert.isTrue(Option.isNone(yield* repository.checkpoint(stream)))
@@ -229,7 +264,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("a redelivery that straddles the checkpoint applies only the events past it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const stream = uniqueStream("straddle")
         const events = [
@@ -250,7 +285,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("positions the source dropped (invalid events) still move the checkpoint; it never moves back", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const stream = uniqueStream("gaps")
         yield* repository.applyStreamBatch(streamBatch(stream, 0, [put(rating("c-gaps", "a", 5))], 10))
@@ -265,7 +300,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("streams keep separate checkpoints", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const [one, two] = [uniqueStream("one"), uniqueStream("two")]
         yield* repository.applyStreamBatch(streamBatch(one, 0, [put(rating("c-streams", "a", 2))]))
@@ -275,7 +310,7 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
       }))
 
     it.effect("two consumers delivering the same batch at once apply it once", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const stream = uniqueStream("race")
         const events = Array.from({ length: 50 }, (_, i) => put(rating(`c-race-${i % 5}`, `u${i}`, (i % 10) + 1)))
@@ -285,13 +320,18 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
         )
         assert.strictEqual(results.reduce((n, r) => n + r.applied, 0), 50)
         for (let r = 0; r < 5; r++) {
-          const values: Array<number> = events.flatMap((e) => (e.recordId === `c-race-${r}` && e.eventType === "put" ? [e.value] : []))
-          assert.deepStrictEqual(yield* repository.aggregate(key(`c-race-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
+          const values: Array<number> = events.flatMap((
+            e
+          ) => (e.recordId === `c-race-${r}` && e.eventType === "put" ? [e.value] : []))
+          assert.deepStrictEqual(
+            yield* repository.aggregate(key(`c-race-${r}`)),
+            aggregate(values.length, values.reduce((a, b) => a + b, 0))
+          )
         }
       }))
-  
+
     it.effect("a stream batch of 20,000 events (more than one statement holds) is applied whole", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const repository = yield* RatingRepository
         const events = Array.from({ length: 20_000 }, (_, i) => put(rating(`c-big-${i % 7}`, `u${i}`, (i % 10) + 1)))
         assert.deepStrictEqual(
@@ -299,8 +339,13 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
           { applied: 20_000, redelivered: 0 }
         )
         for (let r = 0; r < 7; r++) {
-          const values: Array<number> = events.flatMap((e) => (e.recordId === `c-big-${r}` && e.eventType === "put" ? [e.value] : []))
-          assert.deepStrictEqual(yield* repository.aggregate(key(`c-big-${r}`)), aggregate(values.length, values.reduce((a, b) => a + b, 0)))
+          const values: Array<number> = events.flatMap((
+            e
+          ) => (e.recordId === `c-big-${r}` && e.eventType === "put" ? [e.value] : []))
+          assert.deepStrictEqual(
+            yield* repository.aggregate(key(`c-big-${r}`)),
+            aggregate(values.length, values.reduce((a, b) => a + b, 0))
+          )
         }
       }))
   })

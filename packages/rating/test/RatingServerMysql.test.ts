@@ -39,19 +39,21 @@ const withService = <A, E>(
   database: Mysql.MysqlConfig,
   f: (client: v1Rating.RatingServiceClient) => Effect.Effect<A, E, RatingServer.Ports>
 ) =>
-  Effect.scoped(Effect.gen(function* () {
-    const { grpc } = yield* RatingServer.Ports
-    return yield* f(yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${grpc}`))
-  }).pipe(Effect.provide(server(database))))
+  Effect.scoped(
+    Effect.gen(function*() {
+      const { grpc } = yield* RatingServer.Ports
+      return yield* f(yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${grpc}`))
+    }).pipe(Effect.provide(server(database)))
+  )
 
 const key = { recordId: "persisted", recordType: "movie" }
 
 describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
   it.live("data survives a restart of the service", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const database = yield* MariaDb.TestDatabase
       yield* withService(database, (client) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 4 })
           yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 9 })
           yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 2 })
@@ -60,46 +62,60 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
       assert.deepStrictEqual(after, { ratingValue: 5.5, ratingsCount: 2 })
     }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
 
-  it.live("database unreachable: UNAVAILABLE without driver text and NOT_SERVING; the service stays up and recovers by itself", () =>
-    Effect.gen(function* () {
-      const database = yield* MariaDb.TestDatabase
-      const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
-      yield* withService({ ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) }, (client) =>
-        Effect.gen(function* () {
-          const get = Grpc.call(Grpc.method(client, "getAggregatedRating"), key)
-          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 })
-          const ports = yield* RatingServer.Ports
-          const health = (service: string) => Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, service)
-          assert.strictEqual(yield* health(""), "SERVING")
+  it.live(
+    "database unreachable: UNAVAILABLE without driver text and NOT_SERVING; the service stays up and recovers by itself",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* MariaDb.TestDatabase
+        const proxy = yield* TcpProxy.make({ host: database.host, port: database.port })
+        yield* withService(
+          { ...database, host: "127.0.0.1", port: proxy.port, connectTimeout: Duration.seconds(1) },
+          (client) =>
+            Effect.gen(function*() {
+              const get = Grpc.call(Grpc.method(client, "getAggregatedRating"), key)
+              yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 })
+              const ports = yield* RatingServer.Ports
+              const health = (service: string) => Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, service)
+              assert.strictEqual(yield* health(""), "SERVING")
 
-          yield* proxy.cut
-          const read = yield* Effect.flip(get)
-          assert.strictEqual(read.code, UNAVAILABLE)
-          assert.strictEqual(read.details, "rating storage unavailable: the database cannot be reached")
-          const write = yield* Effect.flip(Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 }))
-          assert.strictEqual(write.code, UNAVAILABLE)
-          // The gRPC edge still answers, and says it cannot serve: for the server and each of its services.
-          const becomes = (status: string) =>
-            Effect.forEach(["", "RatingService", "movieapp.v1.RatingService"], (service) =>
-              health(service).pipe(Effect.repeat({ until: (s) => s === status, schedule: Schedule.spaced("50 millis") }), Effect.timeout("10 seconds")))
-          yield* becomes("NOT_SERVING")
+              yield* proxy.cut
+              const read = yield* Effect.flip(get)
+              assert.strictEqual(read.code, UNAVAILABLE)
+              assert.strictEqual(read.details, "rating storage unavailable: the database cannot be reached")
+              const write = yield* Effect.flip(
+                Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 })
+              )
+              assert.strictEqual(write.code, UNAVAILABLE)
+              // The gRPC edge still answers, and says it cannot serve: for the server and each of its services.
+              const becomes = (status: string) =>
+                Effect.forEach(["", "RatingService", "movieapp.v1.RatingService"], (service) =>
+                  health(service).pipe(
+                    Effect.repeat({ until: (s) => s === status, schedule: Schedule.spaced("50 millis") }),
+                    Effect.timeout("10 seconds")
+                  ))
+              yield* becomes("NOT_SERVING")
 
-          yield* proxy.restore
-          yield* becomes("SERVING")
-          // The pool reconnects on its own; the first calls after the fault may still meet a dead connection.
-          const recovered = yield* get.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
-          // The write that failed during the outage left nothing behind.
-          assert.deepStrictEqual(recovered, { ratingValue: 6, ratingsCount: 1 })
-        }))
-    }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+              yield* proxy.restore
+              yield* becomes("SERVING")
+              // The pool reconnects on its own; the first calls after the fault may still meet a dead connection.
+              const recovered = yield* get.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
+              // The write that failed during the outage left nothing behind.
+              assert.deepStrictEqual(recovered, { ratingValue: 6, ratingsCount: 1 })
+            })
+        )
+      }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+    60_000
+  )
 
   it.live("its /metrics reports the database pool", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const database = yield* MariaDb.TestDatabase
       yield* withService({ ...database, maxConnections: 4 }, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { http } = yield* RatingServer.Ports
-          const text = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/metrics`).then((response) => response.text()))
+          const text = yield* Effect.promise(() =>
+            fetch(`http://127.0.0.1:${http}/metrics`).then((response) => response.text())
+          )
           const families = PrometheusText.parse(text)
           const pool = { pool_name: `${database.host}:${database.port}/${database.database}` }
           assert.strictEqual(PrometheusText.value(families, "db_client_connection_max", pool), 4)
@@ -109,29 +125,36 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
         }))
     }).pipe(Effect.provide(MariaDb.layerTestDatabase)), 60_000)
 
-  it.live("refused credentials: the process exits 1 at start, with one line saying what to fix", () =>
-    Effect.gen(function* () {
-      const database = yield* MariaDb.TestDatabase
-      const service = yield* ServiceProcess.start("packages/rating/src/main.ts", {
-        REPOSITORY: "mysql",
-        MYSQL_HOST: database.host,
-        MYSQL_PORT: String(database.port),
-        MYSQL_DATABASE: database.database,
-        MYSQL_USER: database.user,
-        MYSQL_PASSWORD: `not-${Redacted.value(database.password)}`,
-        SERVER_HOST: "127.0.0.1",
-        SERVER_GRPC_PORT: "0",
-        SERVER_HTTP_PORT: "0"
-      })
-      const { code } = yield* service.exited
-      assert.strictEqual(code, 1)
-      const errors = service.logs().filter((line) => line.logLevel === "ERROR")
-      assert.strictEqual(errors.length, 1, JSON.stringify(service.logs()))
-      const reported = String(errors[0]!.cause)
-      assert.isTrue(reported.startsWith(
-        `MysqlStartupError: MySQL ${database.host}:${database.port} database "${database.database}": the server refused the credentials ` +
-          `(ER_ACCESS_DENIED_ERROR: Access denied for user '${database.user}'@`
-      ), reported)
-      assert.isTrue(reported.endsWith("(using password: YES)); check MYSQL_USER and MYSQL_PASSWORD"), reported)
-    }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)), 60_000)
+  it.live(
+    "refused credentials: the process exits 1 at start, with one line saying what to fix",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* MariaDb.TestDatabase
+        const service = yield* ServiceProcess.start("packages/rating/src/main.ts", {
+          REPOSITORY: "mysql",
+          MYSQL_HOST: database.host,
+          MYSQL_PORT: String(database.port),
+          MYSQL_DATABASE: database.database,
+          MYSQL_USER: database.user,
+          MYSQL_PASSWORD: `not-${Redacted.value(database.password)}`,
+          SERVER_HOST: "127.0.0.1",
+          SERVER_GRPC_PORT: "0",
+          SERVER_HTTP_PORT: "0"
+        })
+        const { code } = yield* service.exited
+        assert.strictEqual(code, 1)
+        const errors = service.logs().filter((line) => line.logLevel === "ERROR")
+        assert.strictEqual(errors.length, 1, JSON.stringify(service.logs()))
+        const reported = String(errors[0]!.cause)
+        assert.isTrue(
+          reported.startsWith(
+            `MysqlStartupError: MySQL ${database.host}:${database.port} database "${database.database}": the server refused the credentials ` +
+              `(ER_ACCESS_DENIED_ERROR: Access denied for user '${database.user}'@`
+          ),
+          reported
+        )
+        assert.isTrue(reported.endsWith("(using password: YES)); check MYSQL_USER and MYSQL_PASSWORD"), reported)
+      }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+    60_000
+  )
 })

@@ -41,18 +41,21 @@ export const validate = (records: ReadonlyArray<unknown>): Contents => {
     Either.match(RatingEventJson.decode(record), {
       onLeft: (reason) => invalid.push({ index, reason }),
       onRight: (event) => valid.push(event)
-    }))
+    })
+  )
   return { valid, invalid }
 }
 
 /** Reads, parses and validates the file at `path`. */
-export const read = Effect.fn("EventFile.read")(function* (path: string) {
+export const read = Effect.fn("EventFile.read")(function*(path: string) {
   const fs = yield* FileSystem.FileSystem
   const text = yield* fs.readFileString(path).pipe(
     Effect.mapError((error) =>
       new EventFileError({
         path,
-        reason: error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : `cannot read the file (${error.message})`,
+        reason: error._tag === "SystemError" && error.reason === "NotFound"
+          ? "no such file"
+          : `cannot read the file (${error.message})`,
         cause: error
       })
     )
@@ -60,10 +63,17 @@ export const read = Effect.fn("EventFile.read")(function* (path: string) {
   const parsed = yield* Effect.try({
     try: (): unknown => JSON.parse(text),
     catch: (error) =>
-      new EventFileError({ path, reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`, cause: error })
+      new EventFileError({
+        path,
+        reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+        cause: error
+      })
   })
   if (!Array.isArray(parsed)) {
-    return yield* new EventFileError({ path, reason: `expected a JSON array of rating events, found ${describeType(parsed)}` })
+    return yield* new EventFileError({
+      path,
+      reason: `expected a JSON array of rating events, found ${describeType(parsed)}`
+    })
   }
   return validate(parsed)
 })

@@ -8,8 +8,8 @@ import type { RatingEvent } from "@movieapp/contracts/Rating"
 import { Clock, Data, Effect } from "effect"
 import * as EventFile from "./EventFile.js"
 import * as ProgressBar from "./internal/ProgressBar.js"
-import * as Synthetic from "./Synthetic.js"
 import { PublishError, RatingEventPublisher } from "./ports/RatingEventPublisher.js"
+import * as Synthetic from "./Synthetic.js"
 
 export type OnInvalid = "skip" | "abort"
 
@@ -57,7 +57,7 @@ export class InvalidEvents extends Data.TaggedError("InvalidEvents")<{
  * one batch after another. With `abort`, any invalid record fails the run with
  * {@link InvalidEvents} before anything is published.
  */
-export const run = Effect.fn("Ingest.run")(function* (options: Options) {
+export const run = Effect.fn("Ingest.run")(function*(options: Options) {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     return yield* Effect.dieMessage(`batchSize must be a positive integer, got ${batchSize}`)
@@ -70,15 +70,25 @@ export const run = Effect.fn("Ingest.run")(function* (options: Options) {
     if ((options.onInvalid ?? "abort") === "abort") {
       return yield* new InvalidEvents({ file: options.file, read, invalid })
     }
-    yield* Effect.forEach(invalid, ({ index, reason }) =>
-      Effect.logWarning("skipping invalid rating event").pipe(Effect.annotateLogs({ file: options.file, index, reason })))
+    yield* Effect.forEach(
+      invalid,
+      ({ index, reason }) =>
+        Effect.logWarning("skipping invalid rating event").pipe(
+          Effect.annotateLogs({ file: options.file, index, reason })
+        )
+    )
   }
 
   yield* Effect.logInfo("publishing rating events").pipe(
     Effect.annotateLogs({ file: options.file, events: valid.length, skipped: invalid.length })
   )
   const published = yield* publishAll(valid, { total: valid.length, batchSize, progress: options.progress ?? false })
-  const summary: Summary = { read, published, skipped: invalid.length, elapsedMs: (yield* Clock.currentTimeMillis) - start }
+  const summary: Summary = {
+    read,
+    published,
+    skipped: invalid.length,
+    elapsedMs: (yield* Clock.currentTimeMillis) - start
+  }
   yield* Effect.logInfo("published rating events").pipe(Effect.annotateLogs({ file: options.file, ...summary }))
   return summary
 }) satisfies (options: Options) => Effect.Effect<
@@ -95,7 +105,7 @@ const publishAll = (
   events: Iterable<RatingEvent>,
   options: { readonly total: number; readonly batchSize: number; readonly progress: boolean }
 ) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const publisher = yield* RatingEventPublisher
     const bar = yield* ProgressBar.make({ total: options.total, enabled: options.progress })
     let published = 0
@@ -130,12 +140,23 @@ export interface GenerateOptions extends Synthetic.Options {
 }
 
 /** Publishes `count` synthetic events (see Synthetic). */
-export const runGenerated = Effect.fn("Ingest.runGenerated")(function* (options: GenerateOptions) {
+export const runGenerated = Effect.fn("Ingest.runGenerated")(function*(options: GenerateOptions) {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   const start = yield* Clock.currentTimeMillis
-  yield* Effect.logInfo("publishing synthetic rating events").pipe(Effect.annotateLogs({ events: options.count, seed: options.seed ?? 1 }))
-  const published = yield* publishAll(Synthetic.generate(options), { total: options.count, batchSize, progress: options.progress ?? false })
-  const summary: Summary = { read: options.count, published, skipped: 0, elapsedMs: (yield* Clock.currentTimeMillis) - start }
+  yield* Effect.logInfo("publishing synthetic rating events").pipe(
+    Effect.annotateLogs({ events: options.count, seed: options.seed ?? 1 })
+  )
+  const published = yield* publishAll(Synthetic.generate(options), {
+    total: options.count,
+    batchSize,
+    progress: options.progress ?? false
+  })
+  const summary: Summary = {
+    read: options.count,
+    published,
+    skipped: 0,
+    elapsedMs: (yield* Clock.currentTimeMillis) - start
+  }
   yield* Effect.logInfo("published synthetic rating events").pipe(Effect.annotateLogs({ ...summary }))
   return summary
 }) satisfies (options: GenerateOptions) => Effect.Effect<Summary, PublishError, RatingEventPublisher>
@@ -144,5 +165,7 @@ export const runGenerated = Effect.fn("Ingest.runGenerated")(function* (options:
 export const formatSummary = (summary: Summary): string => {
   const seconds = summary.elapsedMs / 1000
   const rate = seconds > 0 ? ` (${Math.round(summary.published / seconds).toLocaleString("en-US")} events/s)` : ""
-  return `read ${summary.read}, published ${summary.published}, skipped ${summary.skipped} in ${seconds.toFixed(2)} s${rate}`
+  return `read ${summary.read}, published ${summary.published}, skipped ${summary.skipped} in ${
+    seconds.toFixed(2)
+  } s${rate}`
 }

@@ -28,7 +28,9 @@ const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(He
 
 const onInvalid = Options.choice("on-invalid", ["abort", "skip"]).pipe(
   Options.withDefault("abort" as const),
-  Options.withDescription("What to do with invalid records: abort (default) publishes nothing; skip logs them and publishes the rest.")
+  Options.withDescription(
+    "What to do with invalid records: abort (default) publishes nothing; skip logs them and publishes the rest."
+  )
 )
 
 const batchSize = Options.integer("batch-size").pipe(
@@ -41,9 +43,13 @@ const ratingAddress = Options.text("rating-address").pipe(
   Options.withFallbackConfig(Config.string("RATING_ADDRESS").pipe(Config.withDefault(DEFAULT_RATING_ADDRESS))),
   Options.mapEffect((text) => {
     const address = RpcTransport.parseAddress(text)
-    return address === undefined ? invalid(`--rating-address must be host:port, got "${text}"`) : Effect.succeed(address)
+    return address === undefined
+      ? invalid(`--rating-address must be host:port, got "${text}"`)
+      : Effect.succeed(address)
   }),
-  Options.withDescription(`Effect RPC address of the rating service, host:port (env RATING_ADDRESS, default ${DEFAULT_RATING_ADDRESS}).`)
+  Options.withDescription(
+    `Effect RPC address of the rating service, host:port (env RATING_ADDRESS, default ${DEFAULT_RATING_ADDRESS}).`
+  )
 )
 
 const kafkaBrokers = Options.text("kafka-brokers").pipe(
@@ -55,7 +61,9 @@ const kafkaBrokers = Options.text("kafka-brokers").pipe(
     })
   ),
   Options.optional,
-  Options.withDescription("Publish to Kafka through these brokers, host:port,... (env KAFKA_BROKERS); without them, events go to the rating service.")
+  Options.withDescription(
+    "Publish to Kafka through these brokers, host:port,... (env KAFKA_BROKERS); without them, events go to the rating service."
+  )
 )
 
 const topic = Options.text("topic").pipe(
@@ -99,7 +107,9 @@ const ingest = Command.make(
     })
     const publisher = Option.match(options.kafkaBrokers, {
       onSome: (brokers) =>
-        RatingEventPublisherKafka.layer({ kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic } }),
+        RatingEventPublisherKafka.layer({
+          kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic }
+        }),
       onNone: () => RatingEventPublisherRpc.layer({ address: options.ratingAddress })
     })
     return run.pipe(
@@ -107,10 +117,11 @@ const ingest = Command.make(
       Effect.provide(publisher)
     )
   }
-).pipe(Command.withDescription("Publishes rating events (a file, or synthetic ones) to Kafka or to the rating service."))
+).pipe(
+  Command.withDescription("Publishes rating events (a file, or synthetic ones) to Kafka or to the rating service.")
+)
 
 const cli = Command.run(ingest, { name: "ratingingestor", version: "0.1.0" })
-
 
 /** `TRACING_ENDPOINT`, `TRACING_SAMPLE_RATIO`, as for the services; spans are flushed before exit. */
 const tracing = Layer.unwrapEffect(

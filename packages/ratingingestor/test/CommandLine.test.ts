@@ -13,10 +13,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
-const ingest = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly terminal?: boolean } = {}) =>
-  Command.run(["npm", "run", "--silent", "ingest", "--", ...args], options)
-const sizecompare = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly terminal?: boolean } = {}) =>
-  Command.run(["npm", "run", "--silent", "sizecompare", "--", ...args], options)
+const ingest = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly terminal?: boolean } = {}
+) => Command.run(["npm", "run", "--silent", "ingest", "--", ...args], options)
+const sizecompare = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly terminal?: boolean } = {}
+) => Command.run(["npm", "run", "--silent", "sizecompare", "--", ...args], options)
 
 /** The lines of `text` that are not empty. */
 const lines = (text: string) => text.split("\n").filter((line) => line.trim() !== "")
@@ -26,7 +30,10 @@ const invalidEvents = Effect.acquireRelease(
   Effect.sync(() => {
     const directory = mkdtempSync(join(tmpdir(), "ratingingestor-cli-"))
     const file = join(directory, "events.json")
-    writeFileSync(file, JSON.stringify([{ userId: "u", recordId: "r", recordType: "movie", value: 11, eventType: "put" }]))
+    writeFileSync(
+      file,
+      JSON.stringify([{ userId: "u", recordId: "r", recordType: "movie", value: 11, eventType: "put" }])
+    )
     return { directory, file }
   }),
   ({ directory }) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
@@ -40,7 +47,7 @@ describe("command-line programs", () => {
   })
 
   it.live("--help: no colours when piped or with NO_COLOR; colours on a terminal", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       for (const run of [ingest, sizecompare]) {
         const piped = yield* run(["--help"])
         assert.strictEqual(piped.code, 0, piped.stderr)
@@ -56,13 +63,21 @@ describe("command-line programs", () => {
     }), 180_000)
 
   it.live("every error line starts with the program's name: usage errors, failures", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       for (
         const [outcome, program, says] of [
-          [yield* ingest(["--batch-size", "0", "--generate", "1"]), "ratingingestor", "--batch-size must be at least 1, got 0"],
+          [
+            yield* ingest(["--batch-size", "0", "--generate", "1"]),
+            "ratingingestor",
+            "--batch-size must be at least 1, got 0"
+          ],
           [yield* ingest(["/no/such/events.json"]), "ratingingestor", "/no/such/events.json: no such file"],
           [yield* ingest([]), "ratingingestor", "give a file of rating events, or --generate N (see --help)"],
-          [yield* sizecompare(["--file", "/no/such/record.json"]), "sizecompare", "/no/such/record.json: cannot read the file"]
+          [
+            yield* sizecompare(["--file", "/no/such/record.json"]),
+            "sizecompare",
+            "/no/such/record.json: cannot read the file"
+          ]
         ] as const
       ) {
         assert.strictEqual(outcome.code, 1, outcome.stderr)
@@ -73,31 +88,43 @@ describe("command-line programs", () => {
       }
     }), 180_000)
 
-  it.live("piped, logs are JSON lines on stderr from Info up, and stdout holds the summary alone", () =>
-    Effect.gen(function* () {
-      const outcome = yield* ingest(yield* invalidEvents)
-      assert.strictEqual(outcome.code, 0, outcome.stderr)
-      assert.deepStrictEqual(lines(outcome.stdout).map((line) => line.replace(/ in .*/, "")), ["read 1, published 0, skipped 1"])
-      const logged = lines(outcome.stderr).map((line) => JSON.parse(line))
-      assert.deepStrictEqual(logged.map((line) => [line.logLevel, line.message]), [
-        ["WARN", "skipping invalid rating event"],
-        ["INFO", "publishing rating events"],
-        ["INFO", "published rating events"]
-      ])
-    }).pipe(Effect.scoped), 180_000)
+  it.live(
+    "piped, logs are JSON lines on stderr from Info up, and stdout holds the summary alone",
+    () =>
+      Effect.gen(function*() {
+        const outcome = yield* ingest(yield* invalidEvents)
+        assert.strictEqual(outcome.code, 0, outcome.stderr)
+        assert.deepStrictEqual(lines(outcome.stdout).map((line) => line.replace(/ in .*/, "")), [
+          "read 1, published 0, skipped 1"
+        ])
+        const logged = lines(outcome.stderr).map((line) => JSON.parse(line))
+        assert.deepStrictEqual(logged.map((line) => [line.logLevel, line.message]), [
+          ["WARN", "skipping invalid rating event"],
+          ["INFO", "publishing rating events"],
+          ["INFO", "published rating events"]
+        ])
+      }).pipe(Effect.scoped),
+    180_000
+  )
 
-  it.live("on a terminal, only warnings are logged, as plain lines led by the name; no JSON beside the progress bar and summary", () =>
-    Effect.gen(function* () {
-      const outcome = yield* ingest(yield* invalidEvents, { terminal: true, env: { NO_COLOR: "1" } })
-      assert.strictEqual(outcome.code, 0, outcome.stdout)
-      const shown = lines(outcome.stdout)
-      assert.isFalse(shown.some((line) => line.trimStart().startsWith("{")), outcome.stdout)
-      const warning = shown.find((line) => line.startsWith("ratingingestor: warning: skipping invalid rating event ("))
-      assert.isDefined(warning, outcome.stdout)
-      assert.include(warning, "reason=value: must be an integer from 1 to 10")
-      assert.include(warning, "index=0")
-      assert.isTrue(shown.some((line) => line.includes("publishing [")), "the progress bar")
-      assert.isTrue(shown.some((line) => line.startsWith("read 1, published 0, skipped 1")), "the summary")
-      assert.isFalse(outcome.stdout.includes("publishing rating events"), "no Info lines")
-    }).pipe(Effect.scoped), 180_000)
+  it.live(
+    "on a terminal, only warnings are logged, as plain lines led by the name; no JSON beside the progress bar and summary",
+    () =>
+      Effect.gen(function*() {
+        const outcome = yield* ingest(yield* invalidEvents, { terminal: true, env: { NO_COLOR: "1" } })
+        assert.strictEqual(outcome.code, 0, outcome.stdout)
+        const shown = lines(outcome.stdout)
+        assert.isFalse(shown.some((line) => line.trimStart().startsWith("{")), outcome.stdout)
+        const warning = shown.find((line) =>
+          line.startsWith("ratingingestor: warning: skipping invalid rating event (")
+        )
+        assert.isDefined(warning, outcome.stdout)
+        assert.include(warning, "reason=value: must be an integer from 1 to 10")
+        assert.include(warning, "index=0")
+        assert.isTrue(shown.some((line) => line.includes("publishing [")), "the progress bar")
+        assert.isTrue(shown.some((line) => line.startsWith("read 1, published 0, skipped 1")), "the summary")
+        assert.isFalse(outcome.stdout.includes("publishing rating events"), "no Info lines")
+      }).pipe(Effect.scoped),
+    180_000
+  )
 })

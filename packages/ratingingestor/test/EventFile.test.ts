@@ -4,29 +4,42 @@ import { Effect } from "effect"
 import * as EventFile from "../src/EventFile.js"
 import { eventFile, remove } from "./fixtures.js"
 
-const valid = { userId: "105", recordId: "1", recordType: "movie", value: 5, providerId: "test-provider", eventType: "put" }
+const valid = {
+  userId: "105",
+  recordId: "1",
+  recordType: "movie",
+  value: 5,
+  providerId: "test-provider",
+  eventType: "put"
+}
 
 const readFailure = (content: unknown) =>
-  Effect.flatMap(eventFile(content), (path) => Effect.flip(EventFile.read(path)).pipe(Effect.map((error) => ({ path, error }))))
+  Effect.flatMap(
+    eventFile(content),
+    (path) => Effect.flip(EventFile.read(path)).pipe(Effect.map((error) => ({ path, error })))
+  )
 
 layer(NodeFileSystem.layer)("EventFile", (it) => {
   it.scoped("reads the original sample shape, keeping file order", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const path = yield* eventFile([valid, { ...valid, recordId: "2", value: 4 }, remove("105", "3")])
       const { invalid, valid: events } = yield* EventFile.read(path)
       assert.deepStrictEqual(invalid, [])
-      assert.deepStrictEqual(events.map((e) => [e.eventType, e.recordId]), [["put", "1"], ["put", "2"], ["delete", "3"]])
+      assert.deepStrictEqual(events.map((e) => [e.eventType, e.recordId]), [["put", "1"], ["put", "2"], [
+        "delete",
+        "3"
+      ]])
       assert.strictEqual(events[0]?.providerId, "test-provider")
     }))
 
   it.scoped("an empty array has no events", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const contents = yield* EventFile.read(yield* eventFile([]))
       assert.deepStrictEqual(contents, { valid: [], invalid: [] })
     }))
 
   it.scoped("malformed JSON names the file and the parse error", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { error, path } = yield* readFailure(`[{"userId": "105",`)
       assert.strictEqual(error._tag, "EventFileError")
       assert.include(error.message, path)
@@ -34,7 +47,7 @@ layer(NodeFileSystem.layer)("EventFile", (it) => {
     }))
 
   it.scoped("a top level null, number or string is rejected", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       for (const [content, found] of [["null", "null"], ["42", "a number"], [`"x"`, "a string"]] as const) {
         const { error } = yield* readFailure(content)
         assert.match(error.message, new RegExp(`found ${found}$`))
@@ -42,19 +55,19 @@ layer(NodeFileSystem.layer)("EventFile", (it) => {
     }))
 
   it.scoped("a top level object is rejected, naming the file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { error, path } = yield* readFailure(valid)
       assert.strictEqual(error.message, `${path}: expected a JSON array of rating events, found an object`)
     }))
 
   it.scoped("a missing file is named", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* Effect.flip(EventFile.read("/nonexistent/ratings.json"))
       assert.strictEqual(error.message, "/nonexistent/ratings.json: no such file")
     }))
 
   it.scoped("ids must be well-formed Unicode without control characters or U+FFFD, as on every other wire", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // Escapes written as JSON text: a lone surrogate, NUL, and bytes a reader could not decode.
       const path = yield* eventFile(`[
         {"userId":"\\ud800","recordId":"1","recordType":"movie","value":5,"eventType":"put"},
@@ -72,7 +85,7 @@ layer(NodeFileSystem.layer)("EventFile", (it) => {
     }))
 
   it.scoped("reports every bad record with its index and field", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { value: _value, ...withoutValue } = valid
       const records = [
         valid,

@@ -12,7 +12,7 @@ const withPublisher = (options?: Parameters<typeof RecordingPublisher.layer>[0])
 
 describe("Ingest", () => {
   it.scoped("publishes a valid file in batches of batchSize, in file order", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const events = puts(7)
       const file = yield* eventFile(events)
       const summary = yield* Ingest.run({ file, onInvalid: "abort", batchSize: 3, progress: false })
@@ -23,14 +23,14 @@ describe("Ingest", () => {
     }).pipe(withPublisher()))
 
   it.scoped("batches default to 500 events", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       yield* Ingest.run({ file: yield* eventFile(puts(1001)) })
       const batches = yield* (yield* RecordingPublisher).batches
       assert.deepStrictEqual(batches.map((batch) => batch.length), [500, 500, 1])
     }).pipe(withPublisher()))
 
   it.scoped("abort publishes nothing and names every bad record", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const [a, b, c] = puts(3)
       const file = yield* eventFile([a, bad, b, { ...bad, recordType: "book", value: 3 }, { ...bad, value: 11 }, c])
       const error = yield* Effect.flip(Ingest.run({ file, onInvalid: "abort", batchSize: 2, progress: false }))
@@ -46,18 +46,21 @@ describe("Ingest", () => {
     }).pipe(withPublisher()))
 
   it.scoped("abort is the default", () =>
-    Effect.gen(function* () {
-      const records = Array.from({ length: 30 }, (_, i) => i % 2 === 0 ? put(`u${i}`, "1", 5) : { ...bad, userId: `u${i}` })
+    Effect.gen(function*() {
+      const records = Array.from({ length: 30 }, (_, i) =>
+        i % 2 === 0 ? put(`u${i}`, "1", 5) : { ...bad, userId: `u${i}` })
       const error = yield* Effect.flip(Ingest.run({ file: yield* eventFile(records) }))
       assert.include(error.message, "15 of 30 records")
-      const listed = [...error.message.matchAll(/record (\d+):/g)].map((match) => Number(match[1]))
+      const listed = [...error.message.matchAll(/record (\d+):/g)].map((match) =>
+        Number(match[1])
+      )
       assert.deepStrictEqual(listed, Array.from({ length: 15 }, (_, i) => 2 * i + 1))
       assert.notInclude(error.message, "more")
       assert.deepStrictEqual(yield* (yield* RecordingPublisher).batches, [])
     }).pipe(withPublisher()))
 
   it.scoped("the listing stops after MAX_LISTED records and says how many more", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const records = Array.from({ length: Ingest.MAX_LISTED + 5 }, (_, i) => ({ ...bad, userId: `u${i}` }))
       const error = yield* Effect.flip(Ingest.run({ file: yield* eventFile(records) }))
       const listed = [...error.message.matchAll(/record (\d+):/g)].map((match) => Number(match[1]))
@@ -66,7 +69,7 @@ describe("Ingest", () => {
     }).pipe(withPublisher()))
 
   it.scoped("skip publishes exactly the valid records, in order and in batches", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const valid = puts(5)
       const file = yield* eventFile([bad, valid[0], valid[1], bad, valid[2], valid[3], "not an event", valid[4], bad])
       const summary = yield* Ingest.run({ file, onInvalid: "skip", batchSize: 2, progress: false })
@@ -76,14 +79,19 @@ describe("Ingest", () => {
     }).pipe(withPublisher()))
 
   it.scoped("skip with nothing valid publishes nothing and succeeds", () =>
-    Effect.gen(function* () {
-      const summary = yield* Ingest.run({ file: yield* eventFile([bad, bad]), onInvalid: "skip", batchSize: 10, progress: false })
+    Effect.gen(function*() {
+      const summary = yield* Ingest.run({
+        file: yield* eventFile([bad, bad]),
+        onInvalid: "skip",
+        batchSize: 10,
+        progress: false
+      })
       assert.deepStrictEqual([summary.published, summary.skipped], [0, 2])
       assert.deepStrictEqual(yield* (yield* RecordingPublisher).batches, [])
     }).pipe(withPublisher()))
 
   it.scoped("a failed batch stops the run and says how much was published before it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const file = yield* eventFile(puts(7))
       const error = yield* Effect.flip(Ingest.run({ file, onInvalid: "abort", batchSize: 3, progress: false }))
       assert.strictEqual(error._tag, "PublishError")
@@ -92,13 +100,13 @@ describe("Ingest", () => {
     }).pipe(withPublisher({ failOnBatch: 2 })))
 
   it.scoped("a failure of the first batch keeps the publisher's message", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* Effect.flip(Ingest.run({ file: yield* eventFile(puts(2)) }))
       assert.strictEqual(error.message, "batch 1 refused")
     }).pipe(withPublisher({ failOnBatch: 1 })))
 
   it.scoped("an unreadable file fails before anything is published", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* Effect.flip(Ingest.run({ file: yield* eventFile("[1, 2") }))
       assert.strictEqual(error._tag, "EventFileError")
       assert.deepStrictEqual(yield* (yield* RecordingPublisher).batches, [])
@@ -109,6 +117,9 @@ describe("Ingest", () => {
       Ingest.formatSummary({ read: 10, published: 8, skipped: 2, elapsedMs: 2000 }),
       "read 10, published 8, skipped 2 in 2.00 s (4 events/s)"
     )
-    assert.strictEqual(Ingest.formatSummary({ read: 0, published: 0, skipped: 0, elapsedMs: 0 }), "read 0, published 0, skipped 0 in 0.00 s")
+    assert.strictEqual(
+      Ingest.formatSummary({ read: 0, published: 0, skipped: 0, elapsedMs: 0 }),
+      "read 0, published 0, skipped 0 in 0.00 s"
+    )
   })
 })

@@ -23,7 +23,7 @@ const ingestor = (env: Record<string, string>, args: ReadonlyArray<string>) =>
 
 describe("ratingingestor main", () => {
   it.live("an invalid tracing setting stops it with the key named, before it publishes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // No broker listens there: the run must end before any publishing is tried.
       const args = ["--kafka-brokers", "127.0.0.1:1", "--generate", "1"]
       for (

@@ -6,12 +6,12 @@ import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { type RatingEvent, RatingRpcs } from "@movieapp/contracts/Rating"
 import * as Http from "@movieapp/platform/Http"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import * as Logs from "@movieapp/testkit/Logs"
 import { Context, Effect, Layer, Ref } from "effect"
 import * as RatingEventPublisherRpc from "../src/adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "../src/Ingest.js"
 import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
 import { eventFile, put, puts } from "./fixtures.js"
-import * as Logs from "@movieapp/testkit/Logs"
 
 /** The listeners' and the ingestion's Info lines, kept rather than printed: nothing here goes wrong on purpose but what the tests check. */
 const quiet = Logs.make().layer
@@ -30,7 +30,7 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
 }>() {
   static readonly layer = Layer.scoped(
     RatingServiceStub,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
       const unused = () => Effect.dieMessage("not used by the ingestor")
       const handlers = RatingRpcs.toLayer({
@@ -39,7 +39,9 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
           if (users.has("reject")) {
             return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
           }
-          if (users.has("unavailable")) return Effect.fail(new ServiceUnavailable({ service: "mysql", reason: "too many connections" }))
+          if (users.has("unavailable")) {
+            return Effect.fail(new ServiceUnavailable({ service: "mysql", reason: "too many connections" }))
+          }
           if (users.has("hang")) return Effect.never
           return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
         },
@@ -47,7 +49,12 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
         PutRating: unused,
         DeleteRating: unused
       })
-      const server = yield* Layer.build(RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(Layer.provide(handlers), Layer.provide(quiet)))
+      const server = yield* Layer.build(
+        RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(
+          Layer.provide(handlers),
+          Layer.provide(quiet)
+        )
+      )
       return { address: at(Context.get(server, RpcTransport.RpcListener).port), received: Ref.get(received) }
     })
   )
@@ -62,17 +69,21 @@ const httpPort = Effect.map(
 /** An address where nothing listens: a port that was just bound and released. */
 const closedPort = Effect.scoped(Effect.map(httpPort, at))
 
-const publish = (address: RpcTransport.Address, events: ReadonlyArray<RatingEvent>, options: Partial<RatingEventPublisherRpc.Options> = {}) =>
+const publish = (
+  address: RpcTransport.Address,
+  events: ReadonlyArray<RatingEvent>,
+  options: Partial<RatingEventPublisherRpc.Options> = {}
+) =>
   Effect.flatMap(RatingEventPublisher, (publisher) => publisher.publish(events)).pipe(
     Effect.provide(RatingEventPublisherRpc.layer({ address, ...options }))
   )
 
 describe("RatingEventPublisherRpc", () => {
   it.scopedLive("delivers batches to the rating service over one client, in order", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* RatingServiceStub
       const [first, second] = [puts(3, "first"), [put("second", "2", 7)]]
-      yield* Effect.gen(function* () {
+      yield* Effect.gen(function*() {
         const publisher = yield* RatingEventPublisher
         yield* publisher.publish(first)
         yield* publisher.publish(second)
@@ -81,10 +92,15 @@ describe("RatingEventPublisherRpc", () => {
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
   it.scopedLive("Ingest.run publishes a file through it in batches", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* RatingServiceStub
       const events = puts(5)
-      const summary = yield* Ingest.run({ file: yield* eventFile(events), onInvalid: "abort", batchSize: 2, progress: false }).pipe(
+      const summary = yield* Ingest.run({
+        file: yield* eventFile(events),
+        onInvalid: "abort",
+        batchSize: 2,
+        progress: false
+      }).pipe(
         Effect.provide(RatingEventPublisherRpc.layer({ address: service.address })),
         Effect.provide(quiet)
       )
@@ -93,7 +109,7 @@ describe("RatingEventPublisherRpc", () => {
     }).pipe(Effect.provide([RatingServiceStub.layer, NodeFileSystem.layer])))
 
   it.scopedLive("an unreachable service is a PublishError naming the address", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const address = yield* closedPort
       const error = yield* Effect.flip(publish(address, puts(1)))
       assert.strictEqual(error._tag, "PublishError")
@@ -101,14 +117,14 @@ describe("RatingEventPublisherRpc", () => {
     }))
 
   it.scopedLive("a server that is not the rating service is a PublishError naming the address", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const address = at(yield* httpPort)
       const error = yield* Effect.flip(publish(address, puts(1)))
       assert.match(error.message, new RegExp(`^cannot reach the rating service at ${text(address)}: `))
     }))
 
   it.scopedLive("InvalidArgument from the service becomes a PublishError with its message", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* RatingServiceStub
       const error = yield* Effect.flip(publish(service.address, [put("reject", "1", 5)]))
       assert.strictEqual(error.message, "the rating service rejected a batch: events.0.user_id: is not allowed")
@@ -116,14 +132,17 @@ describe("RatingEventPublisherRpc", () => {
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
   it.scopedLive("ServiceUnavailable from the service becomes a PublishError with its message", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* RatingServiceStub
       const error = yield* Effect.flip(publish(service.address, [put("unavailable", "1", 5)]))
-      assert.strictEqual(error.message, "the rating service cannot take events: mysql unavailable: too many connections")
+      assert.strictEqual(
+        error.message,
+        "the rating service cannot take events: mysql unavailable: too many connections"
+      )
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
   it.scopedLive("a batch that gets no answer in time is a PublishError", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* RatingServiceStub
       const error = yield* Effect.flip(publish(service.address, [put("hang", "1", 5)], { timeout: "200 millis" }))
       assert.strictEqual(error.message, `the rating service at ${text(service.address)} did not answer within 200ms`)

@@ -8,8 +8,10 @@ export class RecordingPublisher extends Context.Tag("test/RecordingPublisher")<R
   readonly batches: Effect.Effect<ReadonlyArray<ReadonlyArray<RatingEvent>>>
 }>() {
   /** Accepts every batch; with `failOnBatch` n, the n-th call (1-based) fails and nothing after it is accepted. */
-  static layer(options: { readonly failOnBatch?: number } = {}): Layer.Layer<RatingEventPublisher | RecordingPublisher> {
-    return Layer.effectContext(Effect.gen(function* () {
+  static layer(
+    options: { readonly failOnBatch?: number } = {}
+  ): Layer.Layer<RatingEventPublisher | RecordingPublisher> {
+    return Layer.effectContext(Effect.gen(function*() {
       const batches = yield* Ref.make<ReadonlyArray<ReadonlyArray<RatingEvent>>>([])
       const calls = yield* Ref.make(0)
       const publisher = RatingEventPublisher.of({

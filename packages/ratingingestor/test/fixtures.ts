@@ -17,7 +17,7 @@ export const puts = (count: number, prefix = "user"): ReadonlyArray<RatingEvent>
 
 /** Writes `content` (a string as is, anything else as JSON) to a file that lives as long as the scope. */
 export const eventFile = (content: unknown) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const directory = yield* fs.makeTempDirectoryScoped({ prefix: "ratingingestor-" })
     const path = `${directory}/events.json`

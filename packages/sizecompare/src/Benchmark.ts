@@ -36,42 +36,46 @@ export interface Options {
  * One operation takes only a few microseconds, not far above the timer's own cost, so each sample
  * times a batch of operations and records the batch mean, as tinybench documents for this case.
  */
-export const measure = Effect.fn("SizeCompare.Benchmark.measure")(function*(record: MetadataRecord, options: Options = {}) {
-  const batchSize = options.batchSize ?? 100
-  const bench = new Bench({ time: options.timeMs ?? 500, warmupTime: 200, throws: true })
-  const batched = (operation: () => unknown) => (): FnReturnedObject & { readonly result: unknown } => {
-    let result: unknown
-    const start = bench.now()
-    for (let i = 0; i < batchSize; i++) result = operation()
-    const elapsed = bench.now() - start
-    // Handing the result out keeps the optimiser from discarding work whose value is unused.
-    return { overriddenDuration: elapsed / batchSize, overriddenIterationCost: elapsed, result }
-  }
-  const tasks: Array<{ readonly operation: Measurement["operation"]; readonly format: Encoding["name"]; readonly name: string }> = []
-  for (const operation of ["encode", "decode"] as const) {
-    for (const encoding of Encodings.all) {
-      const name = `${operation} ${encoding.name}`
-      const bytes = encoding.encode(record)
-      bench.add(name, batched(operation === "encode" ? () => encoding.encode(record) : () => encoding.decode(bytes)))
-      tasks.push({ operation, format: encoding.name, name })
+export const measure = Effect.fn("SizeCompare.Benchmark.measure")(
+  function*(record: MetadataRecord, options: Options = {}) {
+    const batchSize = options.batchSize ?? 100
+    const bench = new Bench({ time: options.timeMs ?? 500, warmupTime: 200, throws: true })
+    const batched = (operation: () => unknown) => (): FnReturnedObject & { readonly result: unknown } => {
+      let result: unknown
+      const start = bench.now()
+      for (let i = 0; i < batchSize; i++) result = operation()
+      const elapsed = bench.now() - start
+      // Handing the result out keeps the optimiser from discarding work whose value is unused.
+      return { overriddenDuration: elapsed / batchSize, overriddenIterationCost: elapsed, result }
     }
-  }
-  yield* Effect.promise(() => bench.run())
+    const tasks: Array<
+      { readonly operation: Measurement["operation"]; readonly format: Encoding["name"]; readonly name: string }
+    > = []
+    for (const operation of ["encode", "decode"] as const) {
+      for (const encoding of Encodings.all) {
+        const name = `${operation} ${encoding.name}`
+        const bytes = encoding.encode(record)
+        bench.add(name, batched(operation === "encode" ? () => encoding.encode(record) : () => encoding.decode(bytes)))
+        tasks.push({ operation, format: encoding.name, name })
+      }
+    }
+    yield* Effect.promise(() => bench.run())
 
-  const timed = tasks.map(({ format, name, operation }) => {
-    const result = bench.getTask(name)?.result
-    if (result?.state !== "completed") {
-      throw new Error(`benchmark task "${name}" did not complete: ${result?.state ?? "missing"}`)
-    }
-    // `period` is total time over runs: the mean time of one operation, in milliseconds.
-    return { operation, format, nsPerOp: result.period * 1e6, marginPercent: result.latency.rme }
-  })
-  return timed.map((measurement): Measurement => {
-    const json = timed.find((other) => other.operation === measurement.operation && other.format === "json")
-    const jsonNsPerOp = json?.nsPerOp ?? Number.NaN
-    return { ...measurement, opsPerSecond: 1e9 / measurement.nsPerOp, speedVsJson: jsonNsPerOp / measurement.nsPerOp }
-  })
-})
+    const timed = tasks.map(({ format, name, operation }) => {
+      const result = bench.getTask(name)?.result
+      if (result?.state !== "completed") {
+        throw new Error(`benchmark task "${name}" did not complete: ${result?.state ?? "missing"}`)
+      }
+      // `period` is total time over runs: the mean time of one operation, in milliseconds.
+      return { operation, format, nsPerOp: result.period * 1e6, marginPercent: result.latency.rme }
+    })
+    return timed.map((measurement): Measurement => {
+      const json = timed.find((other) => other.operation === measurement.operation && other.format === "json")
+      const jsonNsPerOp = json?.nsPerOp ?? Number.NaN
+      return { ...measurement, opsPerSecond: 1e9 / measurement.nsPerOp, speedVsJson: jsonNsPerOp / measurement.nsPerOp }
+    })
+  }
+)
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
 

@@ -31,15 +31,23 @@ export const readRecord = Effect.fn("SizeCompare.readRecord")(function*(path: st
   )
   const json = yield* Effect.try({
     try: (): unknown => JSON.parse(text),
-    catch: (error) => new RecordFileError({ path, reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})` })
+    catch: (error) =>
+      new RecordFileError({
+        path,
+        reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`
+      })
   })
   return yield* decodeRecord(json).pipe(
-    Effect.mapError((error) => new RecordFileError({ path, reason: `not a metadata record: ${describeParseError(error)}` }))
+    Effect.mapError((error) =>
+      new RecordFileError({ path, reason: `not a metadata record: ${describeParseError(error)}` })
+    )
   )
 })
 
 const file = Options.file("file").pipe(
-  Options.withDescription("a JSON file holding {\"id\",\"title\",\"description\",\"director\"} (all strings) to measure instead of the sample record"),
+  Options.withDescription(
+    "a JSON file holding {\"id\",\"title\",\"description\",\"director\"} (all strings) to measure instead of the sample record"
+  ),
   Options.optional
 )
 

@@ -30,7 +30,9 @@ export const alignColumns = (rows: ReadonlyArray<ReadonlyArray<string>>, leftAli
   return rows
     .map((row) =>
       row
-        .map((cell, column) => column < leftAligned ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))
+        .map((cell, column) =>
+          column < leftAligned ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0)
+        )
         .join("  ")
         .trimEnd()
     )

@@ -14,8 +14,18 @@ const fields = ["id", "title", "description", "director"] as const
 const records: Record<string, MetadataRecord> = {
   sample: Encodings.sampleRecord,
   empty: { id: "", title: "", description: "", director: "" },
-  markup: { id: "<&>", title: "\"quoted\" & 'apostrophed'", description: "a < b && c > d; ]]> <!-- --> &amp;", director: "<metadata>" },
-  nonAscii: { id: "tt0211915", title: "Le Fabuleux Destin d'Amélie Poulain 🎬", description: "千と千尋の神隠し 👧🏻‍🦰", director: "Jean-Pierre Jeunet" },
+  markup: {
+    id: "<&>",
+    title: "\"quoted\" & 'apostrophed'",
+    description: "a < b && c > d; ]]> <!-- --> &amp;",
+    director: "<metadata>"
+  },
+  nonAscii: {
+    id: "tt0211915",
+    title: "Le Fabuleux Destin d'Amélie Poulain 🎬",
+    description: "千と千尋の神隠し 👧🏻‍🦰",
+    director: "Jean-Pierre Jeunet"
+  },
   numberLike: { id: "007", title: "1", description: "1e3", director: "true" },
   whitespace: { id: " 1 ", title: "\ttabbed\t", description: "line 1\r\nline 2\rline 3\n", director: "  " },
   jsonLike: { id: "{\"id\":1}", title: "back\\slash", description: "control \u0001\u001f\b\f chars", director: "null" },
@@ -60,7 +70,14 @@ const expectedJsonSize = (record: MetadataRecord) =>
   2 + (fields.length - 1) +
   fields.reduce((total, field) => total + jsonStringLength(field) + 1 + jsonStringLength(record[field]), 0)
 
-const xmlReferences: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&apos;", "\r": "&#13;" }
+const xmlReferences: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  "\"": "&quot;",
+  "'": "&apos;",
+  "\r": "&#13;"
+}
 
 const xmlTextLength = (text: string) => sumChars(text, (char) => xmlReferences[char]?.length ?? utf8CharLength(char))
 
@@ -69,7 +86,10 @@ const xmlElementLength = (name: string, contentLength: number) => 2 * name.lengt
 
 /** `<metadata><id>…</id><title>…</title><description>…</description><director>…</director></metadata>` */
 const expectedXmlSize = (record: MetadataRecord) =>
-  xmlElementLength("metadata", fields.reduce((total, field) => total + xmlElementLength(field, xmlTextLength(record[field])), 0))
+  xmlElementLength(
+    "metadata",
+    fields.reduce((total, field) => total + xmlElementLength(field, xmlTextLength(record[field])), 0)
+  )
 
 const expectedSizes = (record: MetadataRecord): ReadonlyArray<Size> => {
   const json = expectedJsonSize(record)
@@ -91,7 +111,10 @@ const parseTable = (output: string) => {
 const runCli = (args: ReadonlyArray<string>) =>
   Effect.acquireUseRelease(
     Effect.sync(() => vi.spyOn(console, "log").mockImplementation(() => {})),
-    (log) => Cli.run(["node", "sizecompare", ...args]).pipe(Effect.map(() => log.mock.calls.map((call) => call.join(" ")).join("\n"))),
+    (log) =>
+      Cli.run(["node", "sizecompare", ...args]).pipe(
+        Effect.map(() => log.mock.calls.map((call) => call.join(" ")).join("\n"))
+      ),
     (log) => Effect.sync(() => log.mockRestore())
   )
 
@@ -141,7 +164,11 @@ layer(NodeContext.layer)("sizecompare command", (it) => {
       const printed = parseTable(yield* runCli([]))
       assert.deepStrictEqual(
         printed,
-        expectedSizes(Encodings.sampleRecord).map(({ bytes, format, ratioToJson }) => ({ format, bytes, ratio: `${ratioToJson.toFixed(2)}x` }))
+        expectedSizes(Encodings.sampleRecord).map(({ bytes, format, ratioToJson }) => ({
+          format,
+          bytes,
+          ratio: `${ratioToJson.toFixed(2)}x`
+        }))
       )
     }))
 

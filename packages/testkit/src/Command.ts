@@ -28,13 +28,18 @@ export const run = (
     const [file, args] = options.terminal === true
       ? ["script", ["--quiet", "--return", "--command", argv.map(quote).join(" "), "/dev/null"]] as const
       : [argv[0]!, argv.slice(1)] as const
-    const child = execFile(file, args, { cwd: repo, env: { ...process.env, ...options.env }, timeout: 120_000 }, (error, stdout, stderr) =>
-      resume(Effect.succeed({
-        code: error ? (typeof error.code === "number" ? error.code : 1) : 0,
-        // A terminal ends lines with CR LF.
-        stdout: stdout.replaceAll("\r\n", "\n"),
-        stderr
-      })))
+    const child = execFile(
+      file,
+      args,
+      { cwd: repo, env: { ...process.env, ...options.env }, timeout: 120_000 },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({
+          code: error ? (typeof error.code === "number" ? error.code : 1) : 0,
+          // A terminal ends lines with CR LF.
+          stdout: stdout.replaceAll("\r\n", "\n"),
+          stderr
+        }))
+    )
     return Effect.sync(() => void child.kill())
   })
 

@@ -33,7 +33,20 @@
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Context, Data, Duration, Effect, FiberMap, Layer, Random, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  FiberMap,
+  Layer,
+  Random,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { createServer } from "node:http"
 
 export interface Options {
@@ -106,7 +119,16 @@ const NODE_NAME = "consul-double"
 const maxQueryTime = 600_000
 const defaultQueryTime = 300_000
 
-const units: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const units: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  "μs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000
+}
 
 /** Go's time.ParseDuration, in milliseconds ("1m30s", "1.5s", "250ms", "0"). */
 export const parseGoDuration = (text: string): number | undefined => {
@@ -246,7 +268,9 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
           serviceId: id,
           serviceName: name,
           ttl,
-          deregisterAfter: deregisterAfter !== undefined && deregisterAfter > 0 ? Math.max(deregisterAfter, deregisterMin) : undefined,
+          deregisterAfter: deregisterAfter !== undefined && deregisterAfter > 0
+            ? Math.max(deregisterAfter, deregisterMin)
+            : undefined,
           status,
           output: previous?.output ?? "",
           criticalSince: status === "critical" ? (previous?.criticalSince ?? now) : undefined,
@@ -272,7 +296,10 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
     const deregister = (id: string) =>
       Effect.gen(function*() {
         if (!(yield* removeService(id))) {
-          throw httpError(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`)
+          throw httpError(
+            404,
+            `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`
+          )
         }
         yield* publish
       })
@@ -319,7 +346,13 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
         .map((service) => ({ service, own: [...checks.values()].filter((c) => c.serviceId === service.id) }))
         .filter(({ own }) => !passingOnly || own.every((c) => c.status === "passing"))
         .map(({ own, service }) => ({
-          Node: { Node: NODE_NAME, Address: nodeAddress, Datacenter: "dc1", CreateIndex: nodeIndex, ModifyIndex: nodeIndex },
+          Node: {
+            Node: NODE_NAME,
+            Address: nodeAddress,
+            Datacenter: "dc1",
+            CreateIndex: nodeIndex,
+            ModifyIndex: nodeIndex
+          },
           Service: {
             ID: service.id,
             Service: service.name,
@@ -355,7 +388,11 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
           if (unavailable) return yield* httpError(500, "No cluster leader")
         }
         return HttpServerResponse.unsafeJson(entries(name, passingOnly), {
-          headers: { "x-consul-index": String(serviceIndex(name)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" }
+          headers: {
+            "x-consul-index": String(serviceIndex(name)),
+            "x-consul-knownleader": "true",
+            "x-consul-lastcontact": "0"
+          }
         })
       })
 
@@ -368,15 +405,24 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
         const tail = (prefix: string) => decodeURIComponent(path.slice(prefix.length))
         if (path === "/v1/agent/service/register") {
           const text = yield* request.text.pipe(Effect.orDie)
-          const body = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => decodeFailed(String(e)) })
+          const body = yield* Effect.try({
+            try: () => JSON.parse(text) as unknown,
+            catch: (e) => decodeFailed(String(e))
+          })
           return yield* put(() => register(body))
         }
-        if (path.startsWith("/v1/agent/service/deregister/")) return yield* put(() => deregister(tail("/v1/agent/service/deregister/")))
+        if (path.startsWith("/v1/agent/service/deregister/")) {
+          return yield* put(() => deregister(tail("/v1/agent/service/deregister/")))
+        }
         for (const [verb, status] of [["pass", "passing"], ["fail", "critical"]] as const) {
           const prefix = `/v1/agent/check/${verb}/`
-          if (path.startsWith(prefix)) return yield* put(() => updateCheck(tail(prefix), status, query.get("note") ?? ""))
+          if (path.startsWith(prefix)) {
+            return yield* put(() => updateCheck(tail(prefix), status, query.get("note") ?? ""))
+          }
         }
-        if (path.startsWith("/v1/health/service/") && method === "GET") return yield* health(tail("/v1/health/service/"), query)
+        if (path.startsWith("/v1/health/service/") && method === "GET") {
+          return yield* health(tail("/v1/health/service/"), query)
+        }
         return yield* httpError(404, "Not found: this test double does not implement this endpoint")
       })
 
@@ -389,7 +435,9 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
       if (unavailable) return HttpServerResponse.text("No cluster leader", { status: 500 })
       if (options.aclToken !== undefined) {
         const token = request.headers["x-consul-token"]
-        if (token === undefined) return HttpServerResponse.text("Permission denied: anonymous token lacks permission", { status: 403 })
+        if (token === undefined) {
+          return HttpServerResponse.text("Permission denied: anonymous token lacks permission", { status: 403 })
+        }
         if (token !== options.aclToken) return HttpServerResponse.text("ACL not found", { status: 403 })
       }
       // Handlers throw HttpError for bad input, the way Consul's handlers return it.
@@ -431,6 +479,8 @@ export const make = (options: Options = {}): Effect.Effect<ConsulAgentDouble, ne
   })
 
 /** The double as a service for tests that share one agent. */
-export class ConsulAgent extends Context.Tag("@movieapp/testkit/ConsulAgentDouble/ConsulAgent")<ConsulAgent, ConsulAgentDouble>() {
+export class ConsulAgent
+  extends Context.Tag("@movieapp/testkit/ConsulAgentDouble/ConsulAgent")<ConsulAgent, ConsulAgentDouble>()
+{
   static readonly layer = (options: Options = {}): Layer.Layer<ConsulAgent> => Layer.scoped(ConsulAgent, make(options))
 }

@@ -10,15 +10,17 @@
  */
 import { Effect, type Scope } from "effect"
 import { spawn } from "node:child_process"
-import { existsSync, promises as fs } from "node:fs"
 import { promises as dns } from "node:dns"
+import { existsSync, promises as fs } from "node:fs"
 import { isIP } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import * as Poll from "./Poll.js"
 
 const program = (): string | undefined =>
-  [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin"].map((dir) => join(dir, "dnsmasq")).find((path) => existsSync(path))
+  [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin"].map((dir) => join(dir, "dnsmasq")).find((path) =>
+    existsSync(path)
+  )
 
 /** Whether suites needing dnsmasq should run (see the module's rule). */
 export const available = (): boolean => {
@@ -59,8 +61,8 @@ const NO_ADDRESS = new Set(["ENOTFOUND", "ENODATA"])
  * (SIGKILL, which also ends a suspended process) once stdin closes, and exits
  * when they do. An asynchronous list's stdin is /dev/null, hence the copy on fd 3.
  */
-const WATCHDOG = 'exec 3<&0; "$@" & child=$!; echo "$child"; (read _ <&3; kill -9 "$child" 2>/dev/null) & wait "$child"'
-
+const WATCHDOG =
+  "exec 3<&0; \"$@\" & child=$!; echo \"$child\"; (read _ <&3; kill -9 \"$child\" 2>/dev/null) & wait \"$child\""
 
 /** Asks `server` (`host:port`) for the A and AAAA records of `name`, as `dns.lookup` with `all: true` answers. */
 export const lookupAt = (server: string, options: { readonly timeoutMillis?: number } = {}) => {
@@ -74,7 +76,9 @@ export const lookupAt = (server: string, options: { readonly timeoutMillis?: num
   return async (name: string): Promise<ReadonlyArray<{ readonly address: string; readonly family: number }>> => {
     const [v4, v6] = await Promise.all([records(resolver.resolve4(name)), records(resolver.resolve6(name))])
     const found = [...v4.map((address) => ({ address, family: 4 })), ...v6.map((address) => ({ address, family: 6 }))]
-    if (found.length === 0) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND", hostname: name })
+    if (found.length === 0) {
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND", hostname: name })
+    }
     return found
   }
 }
@@ -85,7 +89,7 @@ export const lookupAt = (server: string, options: { readonly timeoutMillis?: num
  * scope closes.
  */
 export const start = (options: { readonly port?: number } = {}): Effect.Effect<DnsServer, Error, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const bin = program()
     if (bin === undefined) return yield* Effect.fail(new Error("dnsmasq is not installed (bash scripts/dnsmasq.sh)"))
     const dir = yield* Effect.acquireRelease(
@@ -97,7 +101,7 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
     yield* Effect.promise(() => Promise.all([fs.mkdir(hosts), fs.mkdir(staging)]))
 
     // A random address (and port, unless root) so that suites of several worktrees never meet.
-    const launch = Effect.gen(function* () {
+    const launch = Effect.gen(function*() {
       const host = `127.53.${1 + Math.floor(Math.random() * 254)}.${1 + Math.floor(Math.random() * 254)}`
       const port = options.port ?? (isRoot() ? 53 : 20_000 + Math.floor(Math.random() * 40_000))
       const output: Array<string> = []
@@ -105,7 +109,11 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
         Effect.sync(() =>
           // Through a small shell that kills dnsmasq as soon as its stdin closes: when the scope
           // closes, and also when this process dies without closing it (a killed test worker).
-          spawn("sh", ["-c", WATCHDOG, "sh", bin,
+          spawn("sh", [
+            "-c",
+            WATCHDOG,
+            "sh",
+            bin,
             "--keep-in-foreground",
             "--log-facility=-",
             "--conf-file=/dev/null",
@@ -120,7 +128,8 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
             "--local=/#/",
             `--hostsdir=${hosts}`,
             "--no-negcache"
-          ], { stdio: ["pipe", "pipe", "pipe"] })),
+          ], { stdio: ["pipe", "pipe", "pipe"] })
+        ),
         (child) =>
           Effect.async<void>((resume) => {
             if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
@@ -131,14 +140,19 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
       child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")))
       // The shell's first line: dnsmasq's own process id, for suspend and resume.
       const pid = yield* Effect.async<number>((resume) => {
-        child.stdout!.once("data", (chunk: Buffer) => resume(Effect.succeed(Number.parseInt(chunk.toString("utf8"), 10))))
+        child.stdout!.once(
+          "data",
+          (chunk: Buffer) => resume(Effect.succeed(Number.parseInt(chunk.toString("utf8"), 10)))
+        )
       })
       const server = `${host}:${port}`
       const lookup = lookupAt(server, { timeoutMillis: 200 })
       // Ready once it answers (NXDOMAIN for a name it does not know is an answer), or gone
       // (the address and port were taken: another attempt picks others).
       yield* Poll.until(
-        Effect.tryPromise(() => lookup("ready.invalid").then(() => true, (error: NodeJS.ErrnoException) => error.code === "ENOTFOUND")),
+        Effect.tryPromise(() =>
+          lookup("ready.invalid").then(() => true, (error: NodeJS.ErrnoException) => error.code === "ENOTFOUND")
+        ),
         (ready) => ready || child.exitCode !== null,
         { what: `dnsmasq answering at ${server}`, timeout: "10 seconds", interval: "20 millis" }
       )
@@ -158,7 +172,7 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
     const fileOf = (name: string) => `${name.replace(/[^a-zA-Z0-9.-]/g, "_")}.hosts`
 
     const set = (name: string, addresses: ReadonlyArray<string>) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         for (const address of addresses) {
           if (isIP(address) === 0) return yield* Effect.dieMessage(`not an address: ${address}`)
         }
@@ -183,11 +197,12 @@ export const start = (options: { readonly port?: number } = {}): Effect.Effect<D
       suspend: Effect.sync(() => process.kill(pid, "SIGSTOP")),
       resume: Effect.sync(() => process.kill(pid, "SIGCONT")),
       resolvConf: (search) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (port !== 53) return yield* Effect.dieMessage("resolv.conf can only name a server on port 53")
           const path = join(dir, "resolv.conf")
           yield* Effect.promise(() =>
-            fs.writeFile(path, `nameserver ${host}\nsearch ${search.join(" ")}\noptions ndots:5 timeout:1 attempts:2\n`))
+            fs.writeFile(path, `nameserver ${host}\nsearch ${search.join(" ")}\noptions ndots:5 timeout:1 attempts:2\n`)
+          )
           return path
         })
     } satisfies DnsServer

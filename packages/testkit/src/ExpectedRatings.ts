@@ -30,7 +30,9 @@ export const independently = (events: Iterable<EventLike>) => {
   const recordKey = (e: { readonly recordType: string; readonly recordId: string }) => `${e.recordType}/${e.recordId}`
   for (const event of events) {
     const record = recordKey(event)
-    if (!aggregates.has(record)) aggregates.set(record, { recordType: event.recordType, recordId: event.recordId, count: 0, sum: 0 })
+    if (!aggregates.has(record)) {
+      aggregates.set(record, { recordType: event.recordType, recordId: event.recordId, count: 0, sum: 0 })
+    }
     const key = `${record}/${event.userId}`
     if (event.eventType === "put") ratings.set(key, Number(event.value))
     else ratings.delete(key)

@@ -17,9 +17,13 @@ type UnaryMethod<Req, Res> = (
 
 /** A generated client for `address`, closed with the scope. */
 export const client = <C extends grpc.Client>(
-  Client: new (address: string, credentials: grpc.ChannelCredentials) => C,
+  Client: new(address: string, credentials: grpc.ChannelCredentials) => C,
   address: string
-) => Effect.acquireRelease(Effect.sync(() => new Client(address, grpc.credentials.createInsecure())), (c) => Effect.sync(() => c.close()))
+) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Client(address, grpc.credentials.createInsecure())),
+    (c) => Effect.sync(() => c.close())
+  )
 
 /** One unary call, with optional request metadata (e.g. a `traceparent`); interrupting the effect cancels the call. */
 export const call = <Req, Res>(
@@ -33,7 +37,9 @@ export const call = <Req, Res>(
     for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value)
     const pending = method(request, metadata, deadline, (error, response) =>
       resume(error ? Effect.fail(error) : Effect.succeed(response)))
-    return Effect.sync(() => pending.cancel())
+    return Effect.sync(() =>
+      pending.cancel()
+    )
   })
 
 /**
@@ -49,13 +55,16 @@ export const callRaw = (address: string, path: string, bytes: Uint8Array): Effec
         const identity = (value: Buffer) => value
         const pending = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), (error, response) =>
           resume(error ? Effect.fail(error) : Effect.succeed(response!)))
-        return Effect.sync(() => pending.cancel())
+        return Effect.sync(() =>
+          pending.cancel()
+        )
       }),
     (client) => Effect.sync(() => client.close())
   )
 
 /** Binds a generated client's method, keeping `this`. */
-export const method = <C, K extends keyof C>(c: C, name: K) => (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
+export const method = <C, K extends keyof C>(c: C, name: K) =>
+  (c[name] as (...args: Array<unknown>) => unknown).bind(c) as C[K]
 
 /** grpc.health.v1.Health/Check of `service` ("" for the server as a whole). */
 export const healthCheck = (address: string, service: string): Effect.Effect<string, grpc.ServiceError> =>
@@ -67,12 +76,19 @@ const reflectionPackage = grpc.loadPackageDefinition(
     fileURLToPath(new URL("../../../proto/grpc/reflection/v1/reflection.proto", import.meta.url)),
     { keepCase: false, longs: String, defaults: true, oneofs: true }
   )
-) as unknown as { grpc: { reflection: { v1: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client } } } }
+) as unknown as {
+  grpc: {
+    reflection: { v1: { ServerReflection: new(address: string, credentials: grpc.ChannelCredentials) => grpc.Client } }
+  }
+}
 
 /** One request on the grpc.reflection.v1 stream, as a grpcurl or buf curl would send it. */
 export const reflect = (address: string, request: Record<string, string>) =>
   Effect.async<Record<string, any>, Error>((resume) => {
-    const c = new reflectionPackage.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure()) as any
+    const c = new reflectionPackage.grpc.reflection.v1.ServerReflection(
+      address,
+      grpc.credentials.createInsecure()
+    ) as any
     const stream = c.ServerReflectionInfo()
     stream.on("data", (response: Record<string, any>) => {
       resume(Effect.succeed(response))

@@ -20,7 +20,8 @@ export const available = (): Promise<boolean> => {
 }
 
 /** A name no other test run uses. */
-export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+export const unique = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 
 /** Client settings for the test broker. */
 export const config = (topic: string, overrides: Partial<KafkaConfig> = {}): KafkaConfig => ({
@@ -46,14 +47,16 @@ export const admin = Effect.acquireRelease(
 
 /** Creates `topic` with `partitions` partitions and waits until it has leaders. */
 export const createTopic = (topic: string, partitions: number): Effect.Effect<void> =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const a = yield* admin
-    yield* Effect.promise(() => a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true }))
+    yield* Effect.promise(() =>
+      a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true })
+    )
   }))
 
 /** Each partition's end offset (the offset the next message will get). */
 export const endOffsets = (topic: string) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const a = yield* admin
     const offsets = yield* Effect.tryPromise(() => a.fetchTopicOffsets(topic))
     return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]))
@@ -61,7 +64,7 @@ export const endOffsets = (topic: string) =>
 
 /** The group's committed offset per partition (-1 when nothing is committed). */
 export const committedOffsets = (group: string, topic: string) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const a = yield* admin
     const [offsets] = yield* Effect.tryPromise(() => a.fetchOffsets({ groupId: group, topics: [topic] }))
     return new Map((offsets?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
@@ -69,7 +72,7 @@ export const committedOffsets = (group: string, topic: string) =>
 
 /** The group's state as the broker sees it (`Stable`, `Empty`, ...) and how many members it has. */
 export const describeGroup = (group: string) =>
-  Effect.scoped(Effect.gen(function* () {
+  Effect.scoped(Effect.gen(function*() {
     const a = yield* admin
     const { groups: [description] } = yield* Effect.tryPromise(() => a.describeGroups([group]))
     return { state: description?.state ?? "Dead", members: description?.members.length ?? 0 }
@@ -85,7 +88,7 @@ export interface ReadMessage {
 
 /** Every message of `topic` up to its current end, read with a throwaway group. */
 export const readAll = (topic: string): Effect.Effect<ReadonlyArray<ReadMessage>, UnknownException> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ends = yield* endOffsets(topic)
     const total = [...ends.values()].reduce((n, end) => n + end, 0n)
     const messages: Array<ReadMessage> = []
@@ -118,7 +121,7 @@ export const readAll = (topic: string): Effect.Effect<ReadonlyArray<ReadMessage>
 
 /** Messages in `topic` that `group` has not committed yet, per partition (nothing committed counts from 0). */
 export const lag = (group: string, topic: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ends = yield* endOffsets(topic)
     const committed = yield* committedOffsets(group, topic)
     return new Map([...ends].map(([partition, end]) => {

@@ -43,7 +43,10 @@ export const send = (options: Options): Effect.Effect<Outcome> =>
       method: options.method,
       path: options.path,
       agent: false,
-      headers: { "content-type": "application/json", ...(options.declareLength ? { "content-length": String(options.bytes) } : {}) }
+      headers: {
+        "content-type": "application/json",
+        ...(options.declareLength ? { "content-length": String(options.bytes) } : {})
+      }
     })
     const finish = () => {
       if (done) return

@@ -35,12 +35,12 @@ export const config = (database: string, overrides: Partial<MysqlConfig> = {}): 
 export class TestDatabase extends Context.Tag("@movieapp/testkit/MariaDb/TestDatabase")<TestDatabase, MysqlConfig>() {}
 
 /** A fresh, empty database, dropped when the scope closes. */
-export const makeTestDatabase: Effect.Effect<MysqlConfig, never, Scope.Scope> = Effect.gen(function* () {
+export const makeTestDatabase: Effect.Effect<MysqlConfig, never, Scope.Scope> = Effect.gen(function*() {
   const admin = yield* MysqlClient.make({ host, port, username: user, password, maxConnections: 1 })
   const name = `movieapp_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   yield* admin`CREATE DATABASE ${admin(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`
   yield* Effect.addFinalizer(() => admin`DROP DATABASE IF EXISTS ${admin(name)}`.pipe(Effect.ignore))
-    return config(name)
+  return config(name)
 }).pipe(Effect.orDie, Effect.provide(Reactivity.layer))
 
 export const layerTestDatabase: Layer.Layer<TestDatabase> = Layer.scoped(TestDatabase, makeTestDatabase)

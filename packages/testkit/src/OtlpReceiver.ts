@@ -54,7 +54,9 @@ interface ExportBody {
   readonly resourceSpans?: ReadonlyArray<{
     readonly resource?: { readonly attributes?: ReadonlyArray<KeyValue> }
     readonly scopeSpans?: ReadonlyArray<{
-      readonly spans?: ReadonlyArray<{ readonly name: string; readonly traceId: string; readonly spanId: string; readonly parentSpanId?: string }>
+      readonly spans?: ReadonlyArray<
+        { readonly name: string; readonly traceId: string; readonly spanId: string; readonly parentSpanId?: string }
+      >
     }>
   }>
 }
@@ -101,7 +103,9 @@ export const make = (options: Options = {}): Effect.Effect<OtlpReceiver, never, 
             return
           }
           const ok = request.method === "POST" && request.url === "/v1/traces"
-          response.writeHead(ok ? 200 : 404, { "content-type": "application/json" }).end(ok ? "{}" : "{\"message\":\"not found\"}")
+          response.writeHead(ok ? 200 : 404, { "content-type": "application/json" }).end(
+            ok ? "{}" : "{\"message\":\"not found\"}"
+          )
         })
       })
       server.listen(0, "127.0.0.1", () => {

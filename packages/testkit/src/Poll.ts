@@ -13,24 +13,34 @@ export interface Options {
   readonly interval?: Duration.DurationInput
 }
 
-export const until = <A, E, R>(observe: Effect.Effect<A, E, R>, done: (a: A) => boolean, options: Options): Effect.Effect<A, never, R> =>
-  Effect.gen(function* () {
+export const until = <A, E, R>(
+  observe: Effect.Effect<A, E, R>,
+  done: (a: A) => boolean,
+  options: Options
+): Effect.Effect<A, never, R> =>
+  Effect.gen(function*() {
     const last = yield* Ref.make(Option.none<Either.Either<A, E>>())
     const timeout = options.timeout ?? Duration.seconds(60)
     return yield* observe.pipe(
       Effect.either,
       Effect.tap((seen) => Ref.set(last, Option.some(seen))),
-      Effect.flatMap((seen) => Either.isRight(seen) && done(seen.right) ? Effect.succeed(seen.right) : Effect.fail("not yet" as const)),
+      Effect.flatMap((seen) =>
+        Either.isRight(seen) && done(seen.right) ? Effect.succeed(seen.right) : Effect.fail("not yet" as const)
+      ),
       Effect.retry(Schedule.spaced(options.interval ?? "100 millis")),
       Effect.timeout(timeout),
       Effect.catchAll(() =>
         Ref.get(last).pipe(Effect.flatMap((seen) =>
-          Effect.dieMessage(`timed out after ${Duration.format(timeout)} waiting for ${options.what}; last seen: ${
-            Option.match(seen, {
-              onNone: () => "nothing",
-              onSome: Either.match({ onLeft: (error) => `error ${describe(error)}`, onRight: describe })
-            })
-          }`))))
+          Effect.dieMessage(
+            `timed out after ${Duration.format(timeout)} waiting for ${options.what}; last seen: ${
+              Option.match(seen, {
+                onNone: () => "nothing",
+                onSome: Either.match({ onLeft: (error) => `error ${describe(error)}`, onRight: describe })
+              })
+            }`
+          )
+        ))
+      )
     )
   })
 

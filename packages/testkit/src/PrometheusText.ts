@@ -41,7 +41,9 @@ const parseValue = (raw: string, line: number): number => {
   if (raw === "+Inf") return Infinity
   if (raw === "-Inf") return -Infinity
   if (raw === "NaN") return NaN
-  if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?)$/.test(raw)) throw new Error(`line ${line}: invalid value "${raw}"`)
+  if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?)$/.test(raw)) {
+    throw new Error(`line ${line}: invalid value "${raw}"`)
+  }
   return Number(raw)
 }
 
@@ -68,14 +70,19 @@ const familyOf = (sample: string, families: Map<string, { type: MetricType }>): 
     if (!sample.endsWith(suffix)) continue
     const base = sample.slice(0, -suffix.length)
     const family = families.get(base)
-    if (family !== undefined && (family.type === "histogram" || (family.type === "summary" && suffix !== "_bucket"))) return base
+    if (family !== undefined && (family.type === "histogram" || (family.type === "summary" && suffix !== "_bucket"))) {
+      return base
+    }
   }
   return undefined
 }
 
 /** Parses a whole exposition; throws with the line number on the first violation. */
 export const parse = (text: string): ReadonlyMap<string, Family> => {
-  const families = new Map<string, { name: string; type: MetricType; help: string | undefined; samples: Array<Sample> }>()
+  const families = new Map<
+    string,
+    { name: string; type: MetricType; help: string | undefined; samples: Array<Sample> }
+  >()
   const seriesSeen = new Set<string>()
   const helps = new Map<string, string>()
   const lines = text.split("\n")
@@ -141,7 +148,9 @@ const checkHistogram = (family: Family) => {
       if (value < previous) throw new Error(`${where}: bucket le=${le} (${value}) below the one before (${previous})`)
       return value
     }, 0)
-    if (sorted.at(-1)![1] !== group.count) throw new Error(`${where}: +Inf bucket ${sorted.at(-1)![1]} differs from _count ${group.count}`)
+    if (sorted.at(-1)![1] !== group.count) {
+      throw new Error(`${where}: +Inf bucket ${sorted.at(-1)![1]} differs from _count ${group.count}`)
+    }
   }
 }
 
@@ -152,7 +161,9 @@ export const value = (
   labels: Readonly<Record<string, string>> = {}
 ): number | undefined => {
   const matches = [...families.values()].flatMap((family) =>
-    family.samples.filter((sample) => sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v))
+    family.samples.filter((sample) =>
+      sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v)
+    )
   )
   if (matches.length > 1) throw new Error(`${name}${JSON.stringify(labels)} matches ${matches.length} series`)
   return matches[0]?.value

@@ -28,7 +28,11 @@ export const available = async (server: {
   readonly start: string
 }): Promise<boolean> => {
   if (await reachable(server.host, server.port)) return true
-  return required({ name: server.name, problem: `is not reachable at ${server.host}:${server.port}`, start: server.start })
+  return required({
+    name: server.name,
+    problem: `is not reachable at ${server.host}:${server.port}`,
+    start: server.start
+  })
 }
 
 /**

@@ -54,11 +54,13 @@ export const start = (
   args: ReadonlyArray<string> = [],
   options: StartOptions = {}
 ): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const exit = yield* Deferred.make<Exit>()
     const lines: Array<LogLine> = []
     const errorLines: Array<string> = []
-    const waiters = new Set<{ readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }>()
+    const waiters = new Set<
+      { readonly predicate: (line: LogLine) => boolean; readonly found: Deferred.Deferred<LogLine, Error> }
+    >()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(...command([process.execPath, "--conditions=source", "--import", "tsx", main, ...args], options), {
@@ -88,7 +90,10 @@ export const start = (
     child.on("exit", (code, signal) => {
       Deferred.unsafeDone(exit, Effect.succeed({ code, signal }))
       for (const waiter of waiters) {
-        Deferred.unsafeDone(waiter.found, Effect.fail(new Error(`${main} exited (code ${code}, signal ${signal}) before the awaited log line`)))
+        Deferred.unsafeDone(
+          waiter.found,
+          Effect.fail(new Error(`${main} exited (code ${code}, signal ${signal}) before the awaited log line`))
+        )
       }
       waiters.clear()
     })
@@ -112,9 +117,11 @@ export const start = (
         Effect.raceFirst(
           effect,
           Deferred.await(exit).pipe(Effect.flatMap((e) =>
-            Effect.dieMessage(`${main} exited (code ${e.code}, signal ${e.signal}); last logs:\n${
-              [...lines.slice(-10).map((line) => JSON.stringify(line)), ...errorLines.slice(-10)].join("\n")
-            }`)
+            Effect.dieMessage(
+              `${main} exited (code ${e.code}, signal ${e.signal}); last logs:\n${
+                [...lines.slice(-10).map((line) => JSON.stringify(line)), ...errorLines.slice(-10)].join("\n")
+              }`
+            )
           ))
         )
     } satisfies ServiceProcess
@@ -124,7 +131,16 @@ const command = (argv: ReadonlyArray<string>, options: StartOptions): [string, A
   options.resolvConf === undefined
     ? [argv[0]!, argv.slice(1)]
     // The bind mount is private to the new namespace: nothing else on the machine sees it.
-    : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', options.resolvConf, ...argv]]
+    : ["unshare", [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+      options.resolvConf,
+      ...argv
+    ]]
 
 /** A service's process that has registered in discovery, and where: the host and port it registered (Effect RPC, or HTTP for the gateway), and its HTTP port. */
 export interface RegisteredService extends ServiceProcess {
@@ -143,11 +159,15 @@ export const startService = (
   env: Record<string, string>,
   options: StartOptions & { readonly timeout?: Duration.DurationInput } = {}
 ): Effect.Effect<RegisteredService, Error, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const started = yield* start(`packages/${service}/src/main.ts`, env, [], options)
     const registered = yield* started.awaitLog((line) =>
-      line.message === "registered" || line.message === "not registering: the platform lists instances").pipe(
-      Effect.timeoutFail({ duration: options.timeout ?? "60 seconds", onTimeout: () => new Error(`${service} did not register in time`) })
+      line.message === "registered" || line.message === "not registering: the platform lists instances"
+    ).pipe(
+      Effect.timeoutFail({
+        duration: options.timeout ?? "60 seconds",
+        onTimeout: () => new Error(`${service} did not register in time`)
+      })
     )
     const listening = yield* started.awaitLog((line) => line.message === "listening")
     const [host, port] = String(registered.annotations?.address).split(/:(?=\d+$)/)

@@ -30,7 +30,11 @@ export const make = (): SpanRecorder => {
   const spans = () => exporter.getFinishedSpans()
   return {
     tracing: (serviceName, options) =>
-      Telemetry.layerSdk({ serviceName, sampleRatio: options?.sampleRatio ?? 1, spanProcessor: new SimpleSpanProcessor(exporter) }),
+      Telemetry.layerSdk({
+        serviceName,
+        sampleRatio: options?.sampleRatio ?? 1,
+        spanProcessor: new SimpleSpanProcessor(exporter)
+      }),
     spans,
     trace: (traceId, until, timeout: Duration.DurationInput = "5 seconds") => {
       const current = Effect.sync(() => spans().filter((span) => span.spanContext().traceId === traceId))
@@ -40,7 +44,12 @@ export const make = (): SpanRecorder => {
         Effect.retry(Schedule.spaced("10 millis")),
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => new Error(`trace ${traceId} incomplete after ${Duration.format(Duration.decode(timeout))}:\n${render(spans().filter((s) => s.spanContext().traceId === traceId))}`)
+          onTimeout: () =>
+            new Error(
+              `trace ${traceId} incomplete after ${Duration.format(Duration.decode(timeout))}:\n${
+                render(spans().filter((s) => s.spanContext().traceId === traceId))
+              }`
+            )
         })
       )
     }
@@ -49,7 +58,8 @@ export const make = (): SpanRecorder => {
 
 /** A random W3C `traceparent` of a caller outside the system, and its ids. */
 export const callerContext = (sampled = true) => {
-  const hex = (bytes: number) => Array.from({ length: bytes }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, "0")).join("")
+  const hex = (bytes: number) =>
+    Array.from({ length: bytes }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, "0")).join("")
   const traceId = hex(16)
   const spanId = hex(8)
   return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${sampled ? "01" : "00"}` }
@@ -59,7 +69,11 @@ export const callerContext = (sampled = true) => {
 export const serviceOf = (span: ReadableSpan): unknown => span.resource.attributes["service.name"]
 
 /** The span whose parent is `parent`, named `name`; fails with the whole trace drawn when there is none. */
-export const childOf = (spans: ReadonlyArray<ReadableSpan>, parent: { readonly spanId: string }, name: string): ReadableSpan => {
+export const childOf = (
+  spans: ReadonlyArray<ReadableSpan>,
+  parent: { readonly spanId: string },
+  name: string
+): ReadableSpan => {
   const found = spans.find((span) => span.name === name && span.parentSpanContext?.spanId === parent.spanId)
   if (found === undefined) throw new Error(`no span "${name}" under ${parent.spanId} in:\n${render(spans)}`)
   return found
@@ -74,7 +88,11 @@ export const render = (spans: ReadonlyArray<ReadableSpan>): string => {
       const parentId = span.parentSpanContext?.spanId
       const isRoot = parent === undefined && (parentId === undefined || !ids.has(parentId))
       if (isRoot || (parent !== undefined && parentId === parent)) {
-        lines.push(`${"  ".repeat(depth)}${span.name} [${String(serviceOf(span))}] ${span.spanContext().spanId}${isRoot && parentId ? ` (parent ${parentId})` : ""}`)
+        lines.push(
+          `${"  ".repeat(depth)}${span.name} [${String(serviceOf(span))}] ${span.spanContext().spanId}${
+            isRoot && parentId ? ` (parent ${parentId})` : ""
+          }`
+        )
         walk(span.spanContext().spanId, depth + 1)
       }
     }

@@ -24,20 +24,40 @@ const call = (method: string, path: string, body?: unknown) =>
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headers: process.env.CONSUL_HTTP_TOKEN ? { "X-Consul-Token": process.env.CONSUL_HTTP_TOKEN } : {}
       })
-      return { status: response.status, index: Number(response.headers.get("x-consul-index")), body: await response.text() }
+      return {
+        status: response.status,
+        index: Number(response.headers.get("x-consul-index")),
+        body: await response.text()
+      }
     }))
 
 interface Entry {
   readonly Node: { readonly Address: string }
   readonly Service: { readonly ID: string; readonly Service: string; readonly Address: string; readonly Port: number }
-  readonly Checks: ReadonlyArray<{ readonly CheckID: string; readonly Name: string; readonly Status: string; readonly Output: string }>
+  readonly Checks: ReadonlyArray<
+    { readonly CheckID: string; readonly Name: string; readonly Status: string; readonly Output: string }
+  >
 }
 const health = (service: string, query = "") =>
-  Effect.map(call("GET", `/v1/health/service/${service}${query}`), (answer) => ({ ...answer, entries: JSON.parse(answer.body) as ReadonlyArray<Entry> }))
+  Effect.map(
+    call("GET", `/v1/health/service/${service}${query}`),
+    (answer) => ({ ...answer, entries: JSON.parse(answer.body) as ReadonlyArray<Entry> })
+  )
 
-const poll = <A, R>(effect: Effect.Effect<A, never, R>, until: (a: A) => boolean, what: string, patience: Duration.DurationInput) => {
-  const loop: Effect.Effect<A, never, R> = Effect.flatMap(effect, (a) => until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("50 millis"), Effect.suspend(() => loop)))
-  return loop.pipe(Effect.timeoutFail({ duration: patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+const poll = <A, R>(
+  effect: Effect.Effect<A, never, R>,
+  until: (a: A) => boolean,
+  what: string,
+  patience: Duration.DurationInput
+) => {
+  const loop: Effect.Effect<A, never, R> = Effect.flatMap(
+    effect,
+    (a) => until(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("50 millis"), Effect.suspend(() => loop))
+  )
+  return loop.pipe(
+    Effect.timeoutFail({ duration: patience, onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+    Effect.orDie
+  )
 }
 
 const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.DurationInput) =>
@@ -47,9 +67,13 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
     const ttlCheck = (extra: Record<string, unknown> = {}) => ({ TTL: "30s", ...extra })
 
     it.effect("PUTs answer 200 with an empty body; the ID defaults to the name; the check is service:<id>", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("defaults")
-        const put = yield* call("PUT", "/v1/agent/service/register", { Name: name, Port: 8000, Check: ttlCheck({ Status: "passing" }) })
+        const put = yield* call("PUT", "/v1/agent/service/register", {
+          Name: name,
+          Port: 8000,
+          Check: ttlCheck({ Status: "passing" })
+        })
         assert.deepStrictEqual([put.status, put.body], [200, ""])
         const [entry] = (yield* health(name)).entries
         assert.strictEqual(entry?.Service.ID, name)
@@ -61,36 +85,61 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
       }))
 
     it.effect("a TTL check starts critical unless Status is given; ?passing drops it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("critical")
         yield* call("PUT", "/v1/agent/service/register", { ID: `${name}-1`, Name: name, Port: 8001, Check: ttlCheck() })
-        yield* call("PUT", "/v1/agent/service/register", { ID: `${name}-2`, Name: name, Port: 8002, Check: ttlCheck({ Status: "passing" }) })
+        yield* call("PUT", "/v1/agent/service/register", {
+          ID: `${name}-2`,
+          Name: name,
+          Port: 8002,
+          Check: ttlCheck({ Status: "passing" })
+        })
         const all = yield* health(name)
         assert.deepStrictEqual(all.entries.map((e) => e.Service.ID).sort(), [`${name}-1`, `${name}-2`])
-        assert.strictEqual(all.entries.find((e) => e.Service.ID === `${name}-1`)?.Checks.find((c) => c.CheckID === `service:${name}-1`)?.Status, "critical")
+        assert.strictEqual(
+          all.entries.find((e) => e.Service.ID === `${name}-1`)?.Checks.find((c) => c.CheckID === `service:${name}-1`)
+            ?.Status,
+          "critical"
+        )
         const passing = yield* health(name, "?passing")
         assert.deepStrictEqual(passing.entries.map((e) => e.Service.ID), [`${name}-2`])
         for (const id of [`${name}-1`, `${name}-2`]) yield* call("PUT", `/v1/agent/service/deregister/${id}`)
       }))
 
     it.effect("?passing drops an entry whose check fails, and shows it again once it passes", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("failing")
-        yield* call("PUT", "/v1/agent/service/register", { Name: name, Port: 8003, Check: ttlCheck({ Status: "passing" }) })
+        yield* call("PUT", "/v1/agent/service/register", {
+          Name: name,
+          Port: 8003,
+          Check: ttlCheck({ Status: "passing" })
+        })
         assert.lengthOf((yield* health(name, "?passing")).entries, 1)
         const failed = yield* call("PUT", `/v1/agent/check/fail/service:${name}?note=down`)
         assert.deepStrictEqual([failed.status, failed.body], [200, ""])
-        yield* poll(health(name, "?passing"), (a) => a.entries.length === 0, "the failure to hide the entry", "10 seconds")
-        assert.strictEqual((yield* health(name)).entries[0]?.Checks.find((c) => c.CheckID === `service:${name}`)?.Output, "down")
+        yield* poll(
+          health(name, "?passing"),
+          (a) => a.entries.length === 0,
+          "the failure to hide the entry",
+          "10 seconds"
+        )
+        assert.strictEqual(
+          (yield* health(name)).entries[0]?.Checks.find((c) => c.CheckID === `service:${name}`)?.Output,
+          "down"
+        )
         yield* call("PUT", `/v1/agent/check/pass/service:${name}`)
         yield* poll(health(name, "?passing"), (a) => a.entries.length === 1, "the pass", "10 seconds")
         yield* call("PUT", `/v1/agent/service/deregister/${name}`)
       }))
 
     it.effect("without an address, Service.Address is empty and Node.Address is set; an unknown service is []", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("address")
-        yield* call("PUT", "/v1/agent/service/register", { Name: name, Port: 8004, Check: ttlCheck({ Status: "passing" }) })
+        yield* call("PUT", "/v1/agent/service/register", {
+          Name: name,
+          Port: 8004,
+          Check: ttlCheck({ Status: "passing" })
+        })
         const [entry] = (yield* health(name)).entries
         assert.strictEqual(entry?.Service.Address, "")
         assert.isNotEmpty(entry?.Node.Address)
@@ -100,10 +149,14 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
       }))
 
     it.effect("X-Consul-Index rises; a blocking query answers on a change, or when its wait ends", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("blocking")
         const before = yield* health(name)
-        yield* call("PUT", "/v1/agent/service/register", { Name: name, Port: 8005, Check: ttlCheck({ Status: "passing" }) })
+        yield* call("PUT", "/v1/agent/service/register", {
+          Name: name,
+          Port: 8005,
+          Check: ttlCheck({ Status: "passing" })
+        })
         const registered = yield* poll(health(name), (a) => a.entries.length === 1, "the registration", "10 seconds")
         assert.isAbove(registered.index, before.index)
         // Unchanged: waits the whole wait, then answers with the same index.
@@ -124,11 +177,16 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
       }))
 
     it.effect("a check not passed within its TTL turns critical; registering again keeps a check's status", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = svc("ttl")
         const definition = { Name: name, Port: 8006, Check: { TTL: "1s", Status: "passing" } }
         yield* call("PUT", "/v1/agent/service/register", definition)
-        const expired = yield* poll(health(name), (a) => a.entries[0]?.Checks.some((c) => c.CheckID === `service:${name}` && c.Status === "critical") ?? false, "the TTL to expire", "10 seconds")
+        const expired = yield* poll(
+          health(name),
+          (a) => a.entries[0]?.Checks.some((c) => c.CheckID === `service:${name}` && c.Status === "critical") ?? false,
+          "the TTL to expire",
+          "10 seconds"
+        )
         assert.include(expired.entries[0]?.Checks.find((c) => c.CheckID === `service:${name}`)?.Output, "TTL expired")
         yield* call("PUT", "/v1/agent/service/register", definition)
         assert.lengthOf((yield* health(name, "?passing")).entries, 0)
@@ -138,23 +196,32 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
       }))
 
     it.effect("unknown ids are 404 with Consul's messages; bad registrations are 400", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const check = yield* call("PUT", `/v1/agent/check/pass/service:${svc("nobody")}`)
         assert.strictEqual(check.status, 404)
         assert.include(check.body, "Unknown check ID")
         const service = yield* call("PUT", `/v1/agent/service/deregister/${svc("nobody")}`)
         assert.strictEqual(service.status, 404)
         assert.include(service.body, "Unknown service ID")
-        const wildcard = yield* call("PUT", "/v1/agent/service/register", { Name: svc("bad"), Address: "0.0.0.0", Port: 1, Check: ttlCheck() })
+        const wildcard = yield* call("PUT", "/v1/agent/service/register", {
+          Name: svc("bad"),
+          Address: "0.0.0.0",
+          Port: 1,
+          Check: ttlCheck()
+        })
         assert.deepStrictEqual([wildcard.status, wildcard.body.trim()], [400, "Invalid service address"])
         const nameless = yield* call("PUT", "/v1/agent/service/register", { Port: 1 })
         assert.deepStrictEqual([nameless.status, nameless.body.trim()], [400, "Missing service name"])
-        const noTtl = yield* call("PUT", "/v1/agent/service/register", { Name: svc("bad"), Port: 1, Check: { Status: "passing" } })
+        const noTtl = yield* call("PUT", "/v1/agent/service/register", {
+          Name: svc("bad"),
+          Port: 1,
+          Check: { Status: "passing" }
+        })
         assert.strictEqual(noTtl.status, 400)
       }))
 
     it.effect("DeregisterCriticalServiceAfter below the agent's minimum is raised to it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { deregisterMin, reapInterval } = yield* Agent
         const name = svc("reaped")
         yield* call("PUT", "/v1/agent/service/register", {
@@ -164,7 +231,12 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
         })
         yield* poll(health(name, "?passing"), (a) => a.entries.length === 0, "critical", "10 seconds")
         const criticalAt = Date.now()
-        const gone = yield* poll(health(name), (a) => a.entries.length === 0, "the removal", Duration.sum(Duration.sum(deregisterMin, reapInterval), Duration.seconds(10)))
+        const gone = yield* poll(
+          health(name),
+          (a) => a.entries.length === 0,
+          "the removal",
+          Duration.sum(Duration.sum(deregisterMin, reapInterval), Duration.seconds(10))
+        )
         assert.strictEqual(gone.entries.length, 0)
         // 100ms was asked; the minimum applies.
         assert.isAtLeast(Date.now() - criticalAt, Duration.toMillis(deregisterMin) - 100)
@@ -173,7 +245,13 @@ const agentApi = (name: string, target: Layer.Layer<Agent>, timeout: Duration.Du
 
 agentApi(
   "test double",
-  Layer.effect(Agent, Effect.map(ConsulAgent, (agent) => ({ url: agent.url, deregisterMin: Duration.seconds(2), reapInterval: Duration.millis(100) }))).pipe(
+  Layer.effect(
+    Agent,
+    Effect.map(
+      ConsulAgent,
+      (agent) => ({ url: agent.url, deregisterMin: Duration.seconds(2), reapInterval: Duration.millis(100) })
+    )
+  ).pipe(
     Layer.provide(ConsulAgent.layer({ checkDeregisterIntervalMin: "2 seconds", checkReapInterval: "100 millis" }))
   ),
   "60 seconds"
@@ -200,7 +278,7 @@ if (realAgent !== undefined && realAgent !== "") {
 describe("Consul agent API double", () => {
   layer(ConsulAgent.layer({ aclToken: "s3cr3t" }), { excludeTestServices: true })("with ACLs", (it) => {
     it.effect("refuses requests without the token the adapter sends (X-Consul-Token), or with another", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const status = (path: string, headers: Record<string, string> = {}) =>
           Effect.promise(() => fetch(`${agent.url}${path}`, { headers }).then((r) => r.status))

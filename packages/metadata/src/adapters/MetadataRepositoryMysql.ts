@@ -14,7 +14,7 @@ export const migrations = {
 
 const unavailable = Mysql.orUnavailable("metadata storage")
 
-export const make = Effect.gen(function* () {
+export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const findById = SqlSchema.findOne({
     Request: MovieId,
@@ -29,12 +29,20 @@ export const make = Effect.gen(function* () {
         Effect.withSpan("MetadataRepository.get")
       ),
     put: (metadata) =>
-      sql`INSERT INTO movies ${sql.insert({ id: metadata.id, title: metadata.title, description: metadata.description, director: metadata.director })}
-          ON DUPLICATE KEY UPDATE title = VALUES(title), description = VALUES(description), director = VALUES(director)`.pipe(
-        Effect.asVoid,
-        unavailable,
-        Effect.withSpan("MetadataRepository.put")
-      )
+      sql`INSERT INTO movies ${
+        sql.insert({
+          id: metadata.id,
+          title: metadata.title,
+          description: metadata.description,
+          director: metadata.director
+        })
+      }
+          ON DUPLICATE KEY UPDATE title = VALUES(title), description = VALUES(description), director = VALUES(director)`
+        .pipe(
+          Effect.asVoid,
+          unavailable,
+          Effect.withSpan("MetadataRepository.put")
+        )
   })
 })
 

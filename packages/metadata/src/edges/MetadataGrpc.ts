@@ -21,7 +21,7 @@ export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceU
 )
 
 /** The versioned and the original MetadataService, over the same handlers. */
-export const services = Effect.gen(function* () {
+export const services = Effect.gen(function*() {
   const metadata = yield* MetadataService
   const getMetadata = (request: unknown) =>
     Validation.decode(GetRequest)(request).pipe(

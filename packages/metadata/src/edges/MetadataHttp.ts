@@ -26,7 +26,7 @@ export class MetadataHttpApi extends HttpApi.make("metadata").add(
 ) {}
 
 const handlers = HttpApiBuilder.group(MetadataHttpApi, "metadata", (handlers) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const metadata = yield* MetadataService
     return handlers
       .handle("get", ({ urlParams }) => metadata.get(urlParams.id))

@@ -5,7 +5,7 @@ import { Effect, Layer } from "effect"
 import { MetadataService } from "../MetadataService.js"
 
 const handlers = MetadataRpcs.toLayer(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const metadata = yield* MetadataService
     return {
       GetMetadata: ({ movieId }) => metadata.get(movieId),
@@ -14,4 +14,5 @@ const handlers = MetadataRpcs.toLayer(
   })
 )
 
-export const server = (options: RpcTransport.ServerOptions) => RpcTransport.serve(MetadataRpcs, options).pipe(Layer.provide(handlers))
+export const server = (options: RpcTransport.ServerOptions) =>
+  RpcTransport.serve(MetadataRpcs, options).pipe(Layer.provide(handlers))

@@ -7,7 +7,7 @@ import { MetadataBackend } from "../ports/MetadataBackend.js"
 export const layer = (options: Omit<ServiceClient.Options, "service">) =>
   Layer.scoped(
     MetadataBackend,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const metadata = yield* ServiceClient.make(MetadataRpcs, { ...options, service: "metadata" })
       return MetadataBackend.of({
         get: (movieId) => metadata.call("MetadataService.GetMetadata", (client) => client.GetMetadata({ movieId }))

@@ -7,10 +7,11 @@ import { RatingBackend } from "../ports/RatingBackend.js"
 export const layer = (options: Omit<ServiceClient.Options, "service">) =>
   Layer.scoped(
     RatingBackend,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const rating = yield* ServiceClient.make(RatingRpcs, { ...options, service: "rating" })
       return RatingBackend.of({
-        aggregate: (key) => rating.call("RatingService.GetAggregatedRating", (client) => client.GetAggregatedRating(key))
+        aggregate: (key) =>
+          rating.call("RatingService.GetAggregatedRating", (client) => client.GetAggregatedRating(key))
       })
     })
   )

@@ -24,7 +24,7 @@ export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceU
 )
 
 /** The versioned and the original MovieService, over the same handler. */
-export const services = Effect.gen(function* () {
+export const services = Effect.gen(function*() {
   const movies = yield* MovieService
   const details = (request: unknown) =>
     Validation.decode(Request)(request).pipe(

@@ -28,7 +28,7 @@ export class MovieHttpApi extends HttpApi.make("movie").add(
 ) {}
 
 const handlers = HttpApiBuilder.group(MovieHttpApi, "movie", (handlers) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const movies = yield* MovieService
     return handlers.handle("get", ({ urlParams }) =>
       Effect.map(movies.details(urlParams.id), ({ metadata, rating }) => ({

@@ -1,11 +1,13 @@
 /** Migrations as plain SQL files, for @effect/sql's migrator. */
 import { FileSystem } from "@effect/platform"
-import { type Loader, MigrationError } from "@effect/sql/Migrator"
 import { MysqlClient } from "@effect/sql-mysql2"
+import { type Loader, MigrationError } from "@effect/sql/Migrator"
 import { Data, Effect } from "effect"
 
 /** A migration file whose SQL failed, kept in the cause so the startup error can name the file. */
-export class MigrationFileFailed extends Data.TaggedError("MigrationFileFailed")<{ readonly file: string; readonly cause: unknown }> {}
+export class MigrationFileFailed
+  extends Data.TaggedError("MigrationFileFailed")<{ readonly file: string; readonly cause: unknown }>
+{}
 
 /**
  * Migrations as plain SQL files named `<id>_<name>.sql`, applied in id order, each

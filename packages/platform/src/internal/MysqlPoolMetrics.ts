@@ -22,7 +22,8 @@ const connectionMax = Metric.gauge("db_client_connection_max", {
   description: "The most connections the pool opens (MYSQL_MAX_CONNECTIONS)"
 })
 const pendingRequests = Metric.gauge("db_client_connection_pending_requests", {
-  description: "Requests for a connection not answered yet: all the pool's connections are in use, or one is being opened"
+  description:
+    "Requests for a connection not answered yet: all the pool's connections are in use, or one is being opened"
 })
 const waitTime = Metric.histogram(
   "db_client_connection_wait_time_seconds",
@@ -31,8 +32,9 @@ const waitTime = Metric.histogram(
 )
 
 /** `host:port/database`, as OpenTelemetry suggests. */
-export const poolName = (target: { readonly host: string; readonly port: number | undefined; readonly database: string }) =>
-  `${target.host}:${target.port}/${target.database}`
+export const poolName = (
+  target: { readonly host: string; readonly port: number | undefined; readonly database: string }
+) => `${target.host}:${target.port}/${target.database}`
 
 interface Tally {
   readonly labels: ReadonlyArray<MetricLabel.MetricLabel>

@@ -85,7 +85,11 @@ export interface Target {
 }
 
 /** Whether waiting may help, and what the operator should read. */
-export const startupProblem = (cause: Cause.Cause<unknown>, target: Target, migrations: { readonly directory: string }): StartupProblem => {
+export const startupProblem = (
+  cause: Cause.Cause<unknown>,
+  target: Target,
+  migrations: { readonly directory: string }
+): StartupProblem => {
   const error = Cause.squash(cause)
   const where = `MySQL ${target.host}:${target.port} database "${target.database}"`
   const driver = driverErrorIn(error)

@@ -23,7 +23,7 @@ const withParent = <A, E, R>(effect: Effect.Effect<A, E, R>, span: Option.Option
 const notApplied = (reason: string) => new ServiceUnavailable({ service: "rating ingestion", reason })
 
 export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.scopedContext(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     // Bounded: submitters wait (backpressure) rather than growing memory without limit.
     const queue = yield* Effect.acquireRelease(Queue.bounded<Submission>(64), (queue) =>
       // Nobody consumes any more: answer whoever is still waiting instead of leaving them hanging.
@@ -38,28 +38,32 @@ export const layer: Layer.Layer<RatingEventSource | RatingEventInbox> = Layer.sc
             // A submitter that gave up (deadline, cancel) was told its events were not
             // applied; applying them later would contradict that, and could overwrite
             // newer ratings when the caller retries.
-            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) => abandoned ? Effect.void : withParent(handlers.direct(submission.events), submission.span).pipe(
-              Effect.onExit(Exit.match({
-                onSuccess: () => Deferred.succeed(submission.applied, undefined),
-                onFailure: (cause) =>
-                  Deferred.fail(
-                    submission.applied,
-                    Option.match(Cause.failureOption(cause), {
-                      // The events themselves: what the caller sent cannot be stored.
-                      onSome: (refused) => new InvalidArgument({ field: "events", reason: `cannot be stored: ${refused.reason}` }),
-                      onNone: () => notApplied("the events could not be applied")
-                    })
-                  )
-              })),
-              // Told to its submitter; the next submission is not held up by it.
-              Effect.catchAllCause(() => Effect.void)
-            )))),
+            Deferred.isDone(submission.applied).pipe(Effect.flatMap((abandoned) =>
+              abandoned ? Effect.void : withParent(handlers.direct(submission.events), submission.span).pipe(
+                Effect.onExit(Exit.match({
+                  onSuccess: () => Deferred.succeed(submission.applied, undefined),
+                  onFailure: (cause) =>
+                    Deferred.fail(
+                      submission.applied,
+                      Option.match(Cause.failureOption(cause), {
+                        // The events themselves: what the caller sent cannot be stored.
+                        onSome: (refused) =>
+                          new InvalidArgument({ field: "events", reason: `cannot be stored: ${refused.reason}` }),
+                        onNone: () => notApplied("the events could not be applied")
+                      })
+                    )
+                })),
+                // Told to its submitter; the next submission is not held up by it.
+                Effect.catchAllCause(() => Effect.void)
+              )
+            ))
+          ),
           Effect.forever
         )
     })
     const inbox = RatingEventInbox.of({
       submit: (events) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const applied = yield* Deferred.make<void, InvalidArgument | ServiceUnavailable>()
           const span = yield* Effect.option(Effect.currentParentSpan)
           yield* Queue.offer(queue, { events, applied, span })

@@ -45,7 +45,11 @@ const DEFAULTS = {
 } as const
 
 /** Every consumer setting but the connection at its default; the dead-letter topic is `<topic>.dead-letter`. */
-export const defaults = (kafka: Kafka.KafkaConfig): ConsumerConfig => ({ kafka, deadLetterTopic: `${kafka.topic}.dead-letter`, ...DEFAULTS })
+export const defaults = (kafka: Kafka.KafkaConfig): ConsumerConfig => ({
+  kafka,
+  deadLetterTopic: `${kafka.topic}.dead-letter`,
+  ...DEFAULTS
+})
 
 const positive = (name: string) =>
   Config.integer(name).pipe(Config.validate({ message: "Expected a positive integer", validation: (n) => n >= 1 }))
@@ -82,7 +86,8 @@ export const DeadLetterHeaders = {
 
 /** Dead-lettered messages by why: `invalid` (not a valid rating event) or `refused` (storage cannot hold it). */
 const deadLettered = Metric.counter("rating_events_dead_lettered_total", {
-  description: "Kafka messages sent to the dead-letter topic, by reason: invalid (not a valid rating event), refused (storage cannot hold it)",
+  description:
+    "Kafka messages sent to the dead-letter topic, by reason: invalid (not a valid rating event), refused (storage cannot hold it)",
   incremental: true
 })
 const deadLetteredInvalid = Metric.tagged(deadLettered, "reason", "invalid")
@@ -149,10 +154,12 @@ const traceLinks = (messages: ReadonlyArray<KafkaMessage>): ReadonlyArray<Tracer
  * `config.brokers` can be reached.
  */
 export const brokerCheck = (config: Kafka.KafkaConfig) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const admin = yield* Effect.acquireRelease(
-      Effect.map(Kafka.make({ ...config, clientId: `${config.clientId}-health` }), (kafka) => kafka.admin({ retry: { retries: 0 } })),
-      (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined))
+      Effect.map(Kafka.make({ ...config, clientId: `${config.clientId}-health` }), (kafka) =>
+        kafka.admin({ retry: { retries: 0 } })),
+      (admin) =>
+        Effect.promise(() => admin.disconnect().catch(() => undefined))
     )
     return Effect.tryPromise({
       try: async () => {
@@ -167,10 +174,13 @@ export const brokerCheck = (config: Kafka.KafkaConfig) =>
 export const layerBrokerCheck = (config: Kafka.KafkaConfig): Layer.Layer<never, never, Readiness.Readiness> =>
   Layer.unwrapScoped(Effect.map(brokerCheck(config), (check) => Readiness.layerCheck("kafka", check)))
 
-const retryForever = Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.jittered)
+const retryForever = Schedule.exponential("200 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.jittered
+)
 
 export const make = (config: ConsumerConfig) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const kafka = yield* Kafka.make(config.kafka)
     const unavailable = Kafka.unavailable(config.kafka)
     /** Sends `letters` to the dead-letter topic, retrying until the broker has them (acks from all replicas). */
@@ -210,7 +220,7 @@ export const make = (config: ConsumerConfig) =>
       )
 
     const consume: RatingEventSource["Type"]["consume"] = (handlers) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         // Connected here rather than at build, so the service starts (and serves reads) while the broker is away.
         const deadLetters = yield* Kafka.producer(kafka, config.kafka).pipe(
           Effect.tapError((error) => Effect.logWarning("cannot connect the dead-letter producer yet; retrying", error)),
@@ -218,7 +228,9 @@ export const make = (config: ConsumerConfig) =>
           Effect.orDie // the schedule never ends
         )
         const fibers = yield* FiberSet.make<void, unknown>()
-        const runPromise = yield* FiberSet.runtimePromise(fibers)<Effect.Effect.Context<ReturnType<typeof handlers.stream>>>()
+        const runPromise = yield* FiberSet.runtimePromise(fibers)<
+          Effect.Effect.Context<ReturnType<typeof handlers.stream>>
+        >()
         const consumer = kafka.consumer({
           groupId: config.group,
           maxBytesPerPartition: config.maxBytesPerPartition,
@@ -229,10 +241,13 @@ export const make = (config: ConsumerConfig) =>
         })
 
         const processBatch = (batch: Batch, heartbeat: () => Promise<void>, resolveOffset: (offset: string) => void) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const { events, invalid } = decode(batch.messages)
             if (invalid.length > 0) {
-              yield* sendDeadLetters(deadLetters, batch, invalid, { counter: deadLetteredInvalid, log: "dead-lettered an invalid rating event" })
+              yield* sendDeadLetters(deadLetters, batch, invalid, {
+                counter: deadLetteredInvalid,
+                log: "dead-lettered an invalid rating event"
+              })
             }
             const setAside = (event: PositionedEvent, reason: string) => {
               const offset = event.position.toString()
@@ -256,16 +271,28 @@ export const make = (config: ConsumerConfig) =>
             )
             // Move this consumer's fetch position past the batch (kafkajs fetches from resolved, not committed, offsets).
             resolveOffset(batch.lastOffset())
-            yield* Metric.set(Metric.tagged(Metric.tagged(consumerLag, "topic", batch.topic), "partition", String(batch.partition)), Number(batch.highWatermark) - Number(next))
+            yield* Metric.set(
+              Metric.tagged(Metric.tagged(consumerLag, "topic", batch.topic), "partition", String(batch.partition)),
+              Number(batch.highWatermark) - Number(next)
+            )
             // Stored first, committed second: a failed commit only means a redelivery the repository recognises.
             yield* Effect.tryPromise({
-              try: () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]),
+              try: () =>
+                consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]),
               catch: unavailable
-            }).pipe(Effect.catchAll((error) => Effect.logWarning("committing the offset failed; the batch will be redelivered and skipped", error)))
+            }).pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning("committing the offset failed; the batch will be redelivered and skipped", error)
+              )
+            )
           }).pipe(
             Effect.annotateLogs({ topic: batch.topic, partition: batch.partition }),
             Effect.withSpan("RatingEventSourceKafka.batch", {
-              attributes: { "messaging.destination.name": batch.topic, "messaging.kafka.partition": batch.partition, "batch.size": batch.messages.length },
+              attributes: {
+                "messaging.destination.name": batch.topic,
+                "messaging.kafka.partition": batch.partition,
+                "batch.size": batch.messages.length
+              },
               links: traceLinks(batch.messages.slice(1))
             }),
             // One batch holds many senders' events: it continues the first one's trace and links the others.
@@ -285,7 +312,7 @@ export const make = (config: ConsumerConfig) =>
             Effect.orDie
           ),
           () =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               // Stop fetching, let the batch in hand be stored and committed, leave the group.
               const stopped = consumer.disconnect()
               // Finalizers are uninterruptible; the wait must not be, or the timeout could never cut it short.
@@ -293,7 +320,9 @@ export const make = (config: ConsumerConfig) =>
                 Effect.promise(() => stopped).pipe(Effect.interruptible, Effect.timeoutOption(limit))
               const drained = yield* waitStopped(config.drainTimeout)
               if (Option.isNone(drained)) {
-                yield* Effect.logWarning("the batch in hand did not finish in time; abandoning it (it will be redelivered)")
+                yield* Effect.logWarning(
+                  "the batch in hand did not finish in time; abandoning it (it will be redelivered)"
+                )
                 yield* FiberSet.clear(fibers)
                 yield* waitStopped(Duration.seconds(5))
               }
@@ -314,7 +343,11 @@ export const make = (config: ConsumerConfig) =>
           catch: unavailable
         }).pipe(Effect.orDie)
         yield* Effect.logInfo("consuming rating events").pipe(
-          Effect.annotateLogs({ topic: config.kafka.topic, group: config.group, brokers: config.kafka.brokers.join(",") })
+          Effect.annotateLogs({
+            topic: config.kafka.topic,
+            group: config.group,
+            brokers: config.kafka.brokers.join(",")
+          })
         )
         return yield* Effect.never
       }).pipe(Effect.scoped)
@@ -322,4 +355,5 @@ export const make = (config: ConsumerConfig) =>
     return RatingEventSource.of({ consume })
   })
 
-export const layer = (config: ConsumerConfig): Layer.Layer<RatingEventSource> => Layer.scoped(RatingEventSource, make(config))
+export const layer = (config: ConsumerConfig): Layer.Layer<RatingEventSource> =>
+  Layer.scoped(RatingEventSource, make(config))

@@ -5,8 +5,8 @@ import { Effect, Layer, Option } from "effect"
 import * as Aggregate from "../domain/Aggregate.js"
 import * as Identity from "../domain/Identity.js"
 import * as Redelivery from "../domain/Redelivery.js"
-import { RatingRepository, type StreamBatchResult } from "../ports/RatingRepository.js"
 import type { StreamBatch } from "../ports/RatingEventSource.js"
+import { RatingRepository, type StreamBatchResult } from "../ports/RatingRepository.js"
 
 export const make = Effect.map(Telemetry.span, (span) => {
   const spanAggregate = span("RatingRepository.aggregate")
@@ -36,18 +36,28 @@ export const make = Effect.map(Telemetry.span, (span) => {
   return RatingRepository.of({
     aggregate: (key) =>
       spanAggregate(Effect.sync(() => aggregates.get(Identity.record(key)) ?? AggregatedRating.empty)),
-    put: (rating) => Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
+    put: (rating) =>
+      Effect.sync(() => void change(rating, Option.some(rating.value))).pipe(Effect.withSpan("RatingRepository.put")),
     remove: (key) => Effect.sync(() => change(key, Option.none())).pipe(Effect.withSpan("RatingRepository.remove")),
     applyEvents: (events) =>
-      Effect.sync(() => applyAll(events)).pipe(Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
+      Effect.sync(() => applyAll(events)).pipe(
+        Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })
+      ),
     applyStreamBatch: (batch: StreamBatch) =>
       Effect.sync((): StreamBatchResult => {
         const split = Redelivery.split(batch, Option.fromNullable(checkpoints.get(batch.stream)))
         applyAll(split.fresh)
         checkpoints.set(batch.stream, split.next)
         return { applied: split.fresh.length, redelivered: split.redelivered }
-      }).pipe(Effect.withSpan("RatingRepository.applyStreamBatch", { attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream } })),
-    checkpoint: (stream) => Effect.sync(() => Option.fromNullable(checkpoints.get(stream))).pipe(Effect.withSpan("RatingRepository.checkpoint"))
+      }).pipe(
+        Effect.withSpan("RatingRepository.applyStreamBatch", {
+          attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream }
+        })
+      ),
+    checkpoint: (stream) =>
+      Effect.sync(() => Option.fromNullable(checkpoints.get(stream))).pipe(
+        Effect.withSpan("RatingRepository.checkpoint")
+      )
   })
 })
 

@@ -45,7 +45,7 @@ const CheckpointRow = Schema.Struct({ nextPosition: Position })
  */
 const isTransient = (error: unknown) =>
   error instanceof SqlError.SqlError &&
-  [1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */, 1062 /* ER_DUP_ENTRY */].includes(
+  [1213, /* ER_LOCK_DEADLOCK */ 1205, /* ER_LOCK_WAIT_TIMEOUT */ 1062 /* ER_DUP_ENTRY */].includes(
     (error.cause as { errno?: number } | undefined)?.errno ?? 0
   )
 
@@ -65,7 +65,9 @@ const refusals = new Map<number, string>([
 ])
 
 const refusalOf = (error: unknown): string | undefined =>
-  error instanceof SqlError.SqlError ? refusals.get((error.cause as { errno?: number } | undefined)?.errno ?? 0) : undefined
+  error instanceof SqlError.SqlError
+    ? refusals.get((error.cause as { errno?: number } | undefined)?.errno ?? 0)
+    : undefined
 
 /**
  * The server returned a rating the batch did not send: it stored an id other
@@ -74,7 +76,7 @@ const refusalOf = (error: unknown): string | undefined =>
  */
 class ForeignRow extends Error {}
 
-export const make = Effect.gen(function* () {
+export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const server = yield* Mysql.MysqlServer
   // READ COMMITTED: locking reads take no gap locks, so concurrent batches over
@@ -86,21 +88,31 @@ export const make = Effect.gen(function* () {
   const transaction = <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
     effect.pipe(
       withTransaction,
-      Effect.retry({ while: isTransient, schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))) }),
+      Effect.retry({
+        while: isTransient,
+        schedule: Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10)))
+      }),
       Effect.catchIf((error) => refusalOf(error) !== undefined, (error) => refused(refusalOf(error)!, error)),
-      Effect.catchSomeDefect((defect) => defect instanceof ForeignRow ? Option.some(refused(defect.message, defect)) : Option.none()),
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof ForeignRow ? Option.some(refused(defect.message, defect)) : Option.none()
+      ),
       unavailable
     )
 
   /** The events' refusal, the server's own words logged for operators. */
   const refused = (reason: string, cause: unknown) =>
-    Effect.logWarning("the database refused rating events", globalThis.String((cause as { cause?: unknown }).cause ?? cause)).pipe(
+    Effect.logWarning(
+      "the database refused rating events",
+      globalThis.String((cause as { cause?: unknown }).cause ?? cause)
+    ).pipe(
       Effect.zipRight(Effect.fail(new StorageRefused({ reason: `the database refused them: ${reason}` })))
     )
 
   /** Statements over `rows`, built by `statement(chunk)` for each of their statementChunks, in order. */
-  const inChunks = <T>(rows: ReadonlyArray<T>, statement: (chunk: ReadonlyArray<T>) => Effect.Effect<unknown, SqlError.SqlError>) =>
-    Effect.forEach(statementChunks(rows), statement, { discard: true })
+  const inChunks = <T>(
+    rows: ReadonlyArray<T>,
+    statement: (chunk: ReadonlyArray<T>) => Effect.Effect<unknown, SqlError.SqlError>
+  ) => Effect.forEach(statementChunks(rows), statement, { discard: true })
 
   /**
    * Applies the final state of each (record, user) in `events` (ChangeSet) and
@@ -121,14 +133,16 @@ export const make = Effect.gen(function* () {
    *   transaction runs again and finds it.
    */
   const apply = (events: ReadonlyArray<RatingEvent>) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const finals = ChangeSet.finalChanges(events)
       if (finals.size === 0) return 0
       const changes = globalThis.Array.from(finals.values())
       /** The batch's change for a rating the server returned. */
       const changeOf = (row: ReadonlyArray<unknown>): ChangeSet.Change => {
         const change = finals.get(ratingOf(row))
-        if (change === undefined) throw new ForeignRow("it stored an id other than the one sent (a character it cannot hold)")
+        if (change === undefined) {
+          throw new ForeignRow("it stored an id other than the one sent (a character it cannot hold)")
+        }
         return change
       }
       /** Ratings as they were, from rows of (record_type, record_id, user_id, value). */
@@ -151,9 +165,14 @@ export const make = Effect.gen(function* () {
           ).values.pipe(Effect.map((rows) => markInserted(chunk, rows, changeOf))))
         const deletions = changes.filter((change) => change.next === undefined)
         yield* inChunks(deletions, (chunk) =>
-          sql.unsafe(`DELETE FROM ratings WHERE ${whereKeys(chunk.length)} RETURNING record_type, record_id, user_id, value`, keyParams(chunk))
+          sql.unsafe(
+            `DELETE FROM ratings WHERE ${whereKeys(chunk.length)} RETURNING record_type, record_id, user_id, value`,
+            keyParams(chunk)
+          )
             .values.pipe(Effect.map(knowBefore)))
-        for (const change of deletions) change.applied = true
+        for (const change of deletions) {
+          change.applied = true
+        }
       }
 
       yield* inChunks(changes.filter((change) => !change.applied), (chunk) =>
@@ -165,7 +184,10 @@ export const make = Effect.gen(function* () {
 
       const { deletes, inserts, moved, updates } = ChangeSet.plan(changes)
       yield* inChunks(inserts, (chunk) =>
-        sql.unsafe(`INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}`, ratingParams(chunk)))
+        sql.unsafe(
+          `INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}`,
+          ratingParams(chunk)
+        ))
       yield* inChunks(updates, (chunk) =>
         sql.unsafe(
           `INSERT INTO ratings (record_type, record_id, user_id, value) VALUES ${placeholders(chunk.length, 4)}
@@ -178,7 +200,9 @@ export const make = Effect.gen(function* () {
       // the plan lists them in one order, so such batches wait for each other rather than deadlock.
       yield* inChunks(moved, (chunk) =>
         sql.unsafe(
-          `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${placeholders(chunk.length, 4)}
+          `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${
+            placeholders(chunk.length, 4)
+          }
            ON DUPLICATE KEY UPDATE ratings_count = ratings_count + VALUES(ratings_count),
                                    ratings_sum = ratings_sum + VALUES(ratings_sum)`,
           aggregateParams(chunk)
@@ -190,13 +214,13 @@ export const make = Effect.gen(function* () {
     (lock
       ? sql`SELECT next_position FROM rating_event_checkpoints WHERE stream = ${stream} FOR UPDATE`
       : sql`SELECT next_position FROM rating_event_checkpoints WHERE stream = ${stream}`).pipe(
-      Effect.flatMap(Schema.decodeUnknown(Schema.Array(CheckpointRow))),
-      Effect.catchTag("ParseError", Effect.die),
-      Effect.map(([row]) => Option.map(Option.fromNullable(row), (r) => r.nextPosition))
-    )
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(CheckpointRow))),
+        Effect.catchTag("ParseError", Effect.die),
+        Effect.map(([row]) => Option.map(Option.fromNullable(row), (r) => r.nextPosition))
+      )
 
   const applyStreamBatch = (batch: StreamBatch) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // Locking the stream's row first serialises two consumers that both believe
       // they own the partition (kafkajs has no fencing during a rebalance). The
       // upsert takes the lock exclusively at once, whether the row exists or not.
@@ -214,21 +238,41 @@ export const make = Effect.gen(function* () {
           WHERE record_type = ${key.recordType} AND record_id = ${key.recordId}`.pipe(
         Effect.flatMap(Schema.decodeUnknown(Schema.Array(AggregateRow))),
         Effect.catchTag("ParseError", Effect.die),
-        Effect.map(([row]) => row === undefined ? AggregatedRating.empty : new AggregatedRating({ count: row.ratingsCount, sum: row.ratingsSum })),
+        Effect.map(([row]) =>
+          row === undefined
+            ? AggregatedRating.empty
+            : new AggregatedRating({ count: row.ratingsCount, sum: row.ratingsSum })
+        ),
         unavailable,
         Effect.withSpan("RatingRepository.aggregate")
       ),
-    put: (rating) => transaction(apply([{ eventType: "put", ...rating }])).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.put")),
+    put: (rating) =>
+      transaction(apply([{ eventType: "put", ...rating }])).pipe(
+        Effect.asVoid,
+        Effect.withSpan("RatingRepository.put")
+      ),
     remove: (key) =>
-      transaction(apply([{ eventType: "delete", ...key }])).pipe(Effect.map((existed) => existed > 0), Effect.withSpan("RatingRepository.remove")),
+      transaction(apply([{ eventType: "delete", ...key }])).pipe(
+        Effect.map((existed) => existed > 0),
+        Effect.withSpan("RatingRepository.remove")
+      ),
     applyEvents: (events) =>
-      transaction(apply(events)).pipe(Effect.asVoid, Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })),
+      transaction(apply(events)).pipe(
+        Effect.asVoid,
+        Effect.withSpan("RatingRepository.applyEvents", { attributes: { "batch.size": events.length } })
+      ),
     applyStreamBatch: (batch) =>
       transaction(applyStreamBatch(batch)).pipe(
-        Effect.withSpan("RatingRepository.applyStreamBatch", { attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream } })
+        Effect.withSpan("RatingRepository.applyStreamBatch", {
+          attributes: { "batch.size": batch.events.length, "batch.stream": batch.stream }
+        })
       ),
-    checkpoint: (stream) => readCheckpoint(stream, false).pipe(unavailable, Effect.withSpan("RatingRepository.checkpoint"))
+    checkpoint: (stream) =>
+      readCheckpoint(stream, false).pipe(unavailable, Effect.withSpan("RatingRepository.checkpoint"))
   })
 })
 
-export const layer: Layer.Layer<RatingRepository, never, SqlClient.SqlClient | Mysql.MysqlServer> = Layer.effect(RatingRepository, make)
+export const layer: Layer.Layer<RatingRepository, never, SqlClient.SqlClient | Mysql.MysqlServer> = Layer.effect(
+  RatingRepository,
+  make
+)

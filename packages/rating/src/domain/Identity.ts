@@ -7,7 +7,10 @@
 const part = (value: string) => `${value.length}:${value}`
 
 /** The key of `key`'s record. */
-export const record = (key: { readonly recordType: string; readonly recordId: string }): string => part(key.recordType) + part(key.recordId)
+export const record = (key: { readonly recordType: string; readonly recordId: string }): string =>
+  part(key.recordType) + part(key.recordId)
 
 /** The key of the user's rating of the record. */
-export const rating = (key: { readonly recordType: string; readonly recordId: string; readonly userId: string }): string => record(key) + part(key.userId)
+export const rating = (
+  key: { readonly recordType: string; readonly recordId: string; readonly userId: string }
+): string => record(key) + part(key.userId)

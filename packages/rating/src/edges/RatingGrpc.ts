@@ -25,7 +25,7 @@ export const toStatus = Match.type<RatingNotFound | InvalidArgument | ServiceUna
 )
 
 /** The versioned and the original RatingService, over the same handlers. */
-export const services = Effect.gen(function* () {
+export const services = Effect.gen(function*() {
   const ratings = yield* RatingService
   const aggregate = (request: unknown) =>
     Validation.decode(RecordKey)(request).pipe(
@@ -63,7 +63,8 @@ export const services = Effect.gen(function* () {
             Option.match(aggregate.average, {
               onNone: () => Effect.fail(GrpcStatus.notFound(`no ratings for ${key.recordType} ${key.recordId}`)),
               onSome: (ratingValue) => Effect.succeed({ ratingValue })
-            }))
+            })
+          )
         ),
       putRating
     })

@@ -3,7 +3,14 @@
  * `DELETE /rating?id=&type=&userId=`. Field names follow the gRPC JSON mapping;
  * errors are Http.ErrorBody.
  */
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, HttpLayerRouter } from "@effect/platform"
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiSchema,
+  HttpLayerRouter
+} from "@effect/platform"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
 import { Code } from "@movieapp/platform/GrpcStatus"
 import * as Http from "@movieapp/platform/Http"
@@ -48,7 +55,7 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
 ) {}
 
 const handlers = HttpApiBuilder.group(RatingHttpApi, "rating", (handlers) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ratings = yield* RatingService
     const respond = (recordType: RecordType, recordId: RecordId) =>
       Effect.map(ratings.aggregate({ recordType, recordId }), (aggregate) => ({

@@ -13,7 +13,9 @@ const validEvents = (values: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArra
     const decoded = RatingEventJson.decodeOrInvalid(value)
     if (Either.isLeft(decoded)) {
       const { field, reason } = decoded.left
-      return Effect.fail(new InvalidArgument({ field: field === "" ? `events.${index}` : `events.${index}.${field}`, reason }))
+      return Effect.fail(
+        new InvalidArgument({ field: field === "" ? `events.${index}` : `events.${index}.${field}`, reason })
+      )
     }
     events.push(decoded.right)
   }
@@ -21,7 +23,7 @@ const validEvents = (values: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArra
 }
 
 const handlers = RatingRpcs.toLayer(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ratings = yield* RatingService
     return {
       GetAggregatedRating: (key) => ratings.aggregate(key),
@@ -36,4 +38,5 @@ const handlers = RatingRpcs.toLayer(
   })
 )
 
-export const server = (options: RpcTransport.ServerOptions) => RpcTransport.serve(RatingRpcs, options).pipe(Layer.provide(handlers))
+export const server = (options: RpcTransport.ServerOptions) =>
+  RpcTransport.serve(RatingRpcs, options).pipe(Layer.provide(handlers))

@@ -38,7 +38,9 @@ export class RatingRepository extends Context.Tag("@movieapp/rating/RatingReposi
    * stream's checkpoint were applied before and are skipped, the rest are applied,
    * and the checkpoint moves to `batch.next`, all in one transaction.
    */
-  readonly applyStreamBatch: (batch: StreamBatch) => Effect.Effect<StreamBatchResult, StorageRefused | ServiceUnavailable>
+  readonly applyStreamBatch: (
+    batch: StreamBatch
+  ) => Effect.Effect<StreamBatchResult, StorageRefused | ServiceUnavailable>
   /** The position after the last batch applied from `stream`; None before the first. */
   readonly checkpoint: (stream: string) => Effect.Effect<Option.Option<bigint>, ServiceUnavailable>
 }>() {}

@@ -24,7 +24,7 @@ const toPublishError = (options: Options) => (error: { readonly message: string 
   new PublishError({ message: `cannot publish to Kafka topic ${options.kafka.topic}: ${error.message}`, cause: error })
 
 export const make = (options: Options) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const kafka = yield* Kafka.make(options.kafka)
     // Fail fast with the reason when no broker answers, instead of the idempotent producer's endless retries.
     const producer = yield* Kafka.producer(kafka, options.kafka).pipe(Effect.mapError(toPublishError(options)))
@@ -39,7 +39,11 @@ export const make = (options: Options) =>
                 producer.send({
                   topic: options.kafka.topic,
                   acks: -1,
-                  messages: events.map((event) => ({ key: keyOf(event), value: RatingEventJson.stringify(event), headers }))
+                  messages: events.map((event) => ({
+                    key: keyOf(event),
+                    value: RatingEventJson.stringify(event),
+                    headers
+                  }))
                 }),
               catch: Kafka.unavailable(options.kafka)
             })
@@ -48,12 +52,16 @@ export const make = (options: Options) =>
             duration: timeout,
             onTimeout: () =>
               new PublishError({
-                message: `Kafka (brokers ${options.kafka.brokers.join(",")}) did not acknowledge a batch within ${Duration.format(timeout)}`
+                message: `Kafka (brokers ${options.kafka.brokers.join(",")}) did not acknowledge a batch within ${
+                  Duration.format(timeout)
+                }`
               })
           }),
           Effect.catchTag("ServiceUnavailable", (error) => Effect.fail(toPublishError(options)(error))),
           Effect.asVoid,
-          Effect.withSpan("RatingEventPublisher.publish", { attributes: { "events.count": events.length, "messaging.destination.name": options.kafka.topic } })
+          Effect.withSpan("RatingEventPublisher.publish", {
+            attributes: { "events.count": events.length, "messaging.destination.name": options.kafka.topic }
+          })
         )
     })
   })

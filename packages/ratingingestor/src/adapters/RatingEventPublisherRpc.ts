@@ -13,7 +13,7 @@ export interface Options {
 }
 
 export const make = (options: Options) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const client = yield* RpcTransport.makeClient(RatingRpcs, options.address)
     const timeout = options.timeout ?? Duration.seconds(30)
     const at = `${options.address.host}:${options.address.port}`
@@ -29,7 +29,10 @@ export const make = (options: Options) =>
           }),
           Effect.catchTags({
             RpcClientError: (error) =>
-              new PublishError({ message: `cannot reach the rating service at ${at}: ${rootReason(error)}`, cause: error }),
+              new PublishError({
+                message: `cannot reach the rating service at ${at}: ${rootReason(error)}`,
+                cause: error
+              }),
             InvalidArgument: (error) =>
               new PublishError({ message: `the rating service rejected a batch: ${error.message}`, cause: error }),
             ServiceUnavailable: (error) =>
@@ -42,4 +45,5 @@ export const make = (options: Options) =>
   })
 
 /** One client (one connection) for the layer's lifetime, reused by every batch. */
-export const layer = (options: Options): Layer.Layer<RatingEventPublisher> => Layer.scoped(RatingEventPublisher, make(options))
+export const layer = (options: Options): Layer.Layer<RatingEventPublisher> =>
+  Layer.scoped(RatingEventPublisher, make(options))

@@ -9,7 +9,9 @@ export interface ProgressBar {
 const silent: ProgressBar = { advance: () => Effect.void }
 
 /** The bar is drawn from acquisition until the scope closes. */
-export const make = (options: { readonly total: number; readonly enabled: boolean }): Effect.Effect<ProgressBar, never, Scope.Scope> =>
+export const make = (
+  options: { readonly total: number; readonly enabled: boolean }
+): Effect.Effect<ProgressBar, never, Scope.Scope> =>
   options.enabled
     ? Effect.acquireRelease(
       Effect.sync(() => {
