@@ -93,6 +93,8 @@ describe.runIf(withEngine)("the images", () => {
       const files = image.files as Array<string>
       const allowed = [
         /^package\.json$/, // "type": "module"
+        /^packages\/(metadata|movie|rating)\/package\.json$/, // the services' versions, shown at GET /
+        /^node_modules\/grpc-health-check\/package\.json$/, // where GrpcHealth finds the health service's definition
         /^packages\/[a-z]+\/dist\/[\w.-]+\.js(\.LEGAL\.txt)?$/, // bundles, their chunks, their license notices
         /^schema\/.+\.sql$/,
         /^node_modules\/.+\.proto$/ // the gRPC health and reflection services' definitions
@@ -100,7 +102,7 @@ describe.runIf(withEngine)("the images", () => {
       assert.deepStrictEqual(
         files.filter((f) => !allowed.some((pattern) => pattern.test(f))),
         [],
-        "only bundles, SQL and .proto files"
+        "only bundles and the files they read"
       )
       for (const target of Deployed.targets) assert.include(files, `packages/${target}/dist/main.js`)
       assert.include(files, "packages/platform/dist/GrpcHealthProbe.js")
