@@ -3,8 +3,10 @@
  * grpc-js ceiling, in one run (issue 17's goals printed beside the figures).
  * Prints figures; asserts nothing.
  *
- * The system: the three compiled services (`node packages/<service>/dist/main.js`,
- * `npm run build` first), each its own process, memory storage, tracing off,
+ * The system: the three services as the images run them, bundled
+ * (`node dist/app/packages/<service>/dist/main.js`, `npm run bundle` first; with
+ * `--code compiled`, tsc's output as `npm run build` leaves it:
+ * `node packages/<service>/dist/main.js`), each its own process, memory storage, tracing off,
  * `DISCOVERY=dns` with the backends' addresses on 127.0.0.1, log level Warning,
  * seeded through their public gRPC APIs with a catalog of movies, each rated by
  * three users. The ceiling: scripts/bench-gateway-ceiling.ts, the same fan-out in
@@ -26,10 +28,13 @@
  *
  *   npm run bench:gateway [-- --duration 10 | --requests 30000] [--concurrency 50] [--connections 5]
  *                            [--rounds 3] [--movies 500] [--warmup 3] [--api original|v1]
- *                            [--env KEY=VALUE | --env movie:KEY=VALUE ...]
+ *                            [--env KEY=VALUE | --env movie:KEY=VALUE ...] [--code bundle|compiled]
+ *                            [--node /path/to/node]
  *
  * `--env` passes a variable to the three services (or, prefixed with a service's
  * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
+ * `--node` runs the services and the ceiling with another Node.js than this
+ * script's (the images run the Node.js of deploy/Dockerfile's FROM).
  */
 import * as grpc from "@grpc/grpc-js"
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
@@ -74,8 +79,14 @@ const movies = Math.max(500, numberOption("movies", 500))
 const warmupSeconds = numberOption("warmup", 3)
 const api = option("api") ?? "original"
 if (api !== "original" && api !== "v1") throw new Error(`--api expects original or v1, got ${api}`)
+const code = option("code") ?? "bundle"
+if (code !== "bundle" && code !== "compiled") throw new Error(`--code expects bundle or compiled, got ${code}`)
+const node = option("node") ?? process.execPath
 const SERVICES = ["movie", "metadata", "rating"] as const
 type Service = typeof SERVICES[number]
+/** What `node` runs for a service: its bundle (what the images run), or tsc's output. */
+const entryPoint = (service: Service) =>
+  code === "bundle" ? `dist/app/packages/${service}/dist/main.js` : `packages/${service}/dist/main.js`
 /** `--env KEY=VALUE` for every service, `--env movie:KEY=VALUE` for one. */
 const passthrough: Record<Service, Record<string, string>> = { movie: {}, metadata: {}, rating: {} }
 args.forEach((arg, index) => {
@@ -237,7 +248,7 @@ const startService = async (service: Service, backends: { readonly metadata: Por
       : {})
   })
   const since = process.hrtime.bigint()
-  const running = launch(service, [process.execPath, `packages/${service}/dist/main.js`], env)
+  const running = launch(service, [node, entryPoint(service)], env)
   const startupMs = await untilServing(running, ports.grpc, since)
   return { running, ports, startupMs }
 }
@@ -432,17 +443,23 @@ const main = async () => {
     throw new Error("Linux /proc is needed for CPU and memory figures")
   }
   for (const service of SERVICES) {
-    if (!existsSync(join(repo, `packages/${service}/dist/main.js`))) {
-      throw new Error(`packages/${service}/dist/main.js is missing: npm run build`)
+    if (!existsSync(join(repo, entryPoint(service)))) {
+      throw new Error(`${entryPoint(service)} is missing: npm run ${code === "bundle" ? "bundle" : "build"}`)
     }
   }
+  const nodeVersion = await new Promise<string>((done, fail) =>
+    execFile(node, ["--version"], (error, stdout) => error ? fail(error) : done(stdout.trim()))
+  )
   const loadText = requests === undefined ? `${durationSeconds} s` : `${requests} calls`
   console.log(
     `bench:gateway — ${
       api === "v1" ? CALLS.details.call : "MovieService/GetMovieDetails (original API)"
     }, ghz ${loadText} per measurement, ` +
       `concurrency ${concurrency} over ${connections} connections, ${rounds} rounds, ${movies} movies (3 ratings each), ` +
-      `warm-up ${warmupSeconds} s; Node ${process.version}, ${cpus().length} cores, load average ${loadAverage()}` +
+      `warm-up ${warmupSeconds} s; services ${
+        code === "bundle" ? "bundled (dist/app)" : "compiled by tsc (packages/*/dist)"
+      }, ` +
+      `Node ${nodeVersion}, ${cpus().length} cores, load average ${loadAverage()}` +
       (Object.values(passthrough).some((env) => Object.keys(env).length > 0)
         ? `; env ${JSON.stringify(passthrough)}`
         : "")
@@ -488,7 +505,7 @@ const main = async () => {
   const ceilingPorts = { gateway: await freePort(), metadata: await freePort(), rating: await freePort() }
   const ceilingScript = await compileCeiling()
   const startCeiling = async (role: string, extra: ReadonlyArray<string>) => {
-    const running = launch(`ceiling ${role}`, [process.execPath, ceilingScript, role, ...extra], {
+    const running = launch(`ceiling ${role}`, [node, ceilingScript, role, ...extra], {
       PATH: process.env.PATH ?? "",
       NODE_ENV: "production"
     })

@@ -12,13 +12,13 @@
  * with exit code 0, and have exported their spans.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as OtlpReceiver from "@movieapp/testkit/OtlpReceiver"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as Ports from "@movieapp/testkit/Ports"
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -60,45 +60,22 @@ afterAll(async () => {
   if (workspace) await fs.promises.rm(workspace, { recursive: true, force: true })
 })
 
-/** The packages installed for the four programs' production use (npm's own view of the lockfile), as `name@version`. */
-const productionPackages = () =>
-  new Set(
-    execFileSync("npm", [
-      "ls",
-      "--omit=dev",
-      "--all",
-      "--parseable",
-      "--long",
-      ...Deployed.targets.flatMap((t) => ["--workspace", `packages/${t}`])
-    ], {
-      cwd: repo,
-      encoding: "utf8"
-    }).split("\n").slice(1).filter((line) => line !== "").map((line) => line.split(":")[1]!)
-  )
-
 /** Run inside an image: what it holds, as JSON. */
 const survey = `
 const fs = require("fs"), path = require("path")
-const packages = (dir) => fs.readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith(".")).flatMap((e) => {
-  const at = path.join(dir, e.name)
-  const found = e.name.startsWith("@") ? fs.readdirSync(at).map((n) => path.join(at, n)) : [at]
-  return found.flatMap((p) => [p, ...(fs.existsSync(path.join(p, "node_modules")) && !fs.lstatSync(p).isSymbolicLink() ? packages(path.join(p, "node_modules")) : [])])
-})
 const files = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
   e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)])
 console.log(JSON.stringify({
   node: process.version,
   uid: process.getuid(),
   env: process.env.NODE_ENV,
-  packages: packages("node_modules").map((p) => { const j = require(path.resolve(p, "package.json")); return j.name + "@" + j.version }),
   workspaces: fs.readdirSync("packages"),
-  programFiles: files("packages").concat(files("schema")),
-  typescriptInNodeModules: files("node_modules").filter((f) => /\\.(ts|mts|cts|map)$/.test(f)).length,
+  files: files("."),
   owner: fs.statSync("packages/rating/dist/main.js").uid
 }))`
 
 describe.runIf(withEngine)("the images", () => {
-  it.effect("hold Node.js of the Dockerfile's FROM, the four programs' compiled JavaScript and migrations, and their production dependencies only; run as node (uid 1000); owned by root", () =>
+  it.effect("hold Node.js of the Dockerfile's FROM and the four programs bundled (scripts/bundle.ts), with the files they read at run time and no packages; run as node (uid 1000); owned by root", () =>
     Effect.gen(function*() {
       const result = yield* Docker.runToEnd([Deployed.image("rating"), "node", "-e", survey])
       assert.strictEqual(result.code, 0, result.output)
@@ -112,27 +89,26 @@ describe.runIf(withEngine)("the images", () => {
       assert.strictEqual(image.uid, 1000)
       assert.strictEqual(image.owner, 0, "the program cannot change its own files")
       assert.strictEqual(image.env, "production")
-      assert.deepStrictEqual(image.workspaces.sort(), [
-        "contracts",
-        "metadata",
-        "movie",
-        "platform",
-        "proto",
-        "rating",
-        "ratingingestor"
-      ])
-      const programFiles = image.programFiles as Array<string>
+      assert.deepStrictEqual(image.workspaces.sort(), ["metadata", "movie", "platform", "rating", "ratingingestor"])
+      const files = image.files as Array<string>
+      const allowed = [
+        /^package\.json$/, // "type": "module"
+        /^packages\/(metadata|movie|rating)\/package\.json$/, // the services' versions, shown at GET /
+        /^node_modules\/grpc-health-check\/package\.json$/, // where GrpcHealth finds the health service's definition
+        /^packages\/[a-z]+\/dist\/[\w.-]+\.js(\.LEGAL\.txt)?$/, // bundles, their chunks, their license notices
+        /^schema\/.+\.sql$/,
+        /^node_modules\/.+\.proto$/ // the gRPC health and reflection services' definitions
+      ]
       assert.deepStrictEqual(
-        programFiles.filter((f) => !/^(packages\/[a-z]+\/(package\.json|dist\/.+\.js)|schema\/.+\.sql)$/.test(f)),
+        files.filter((f) => !allowed.some((pattern) => pattern.test(f))),
         [],
-        "only package.json, compiled JavaScript and SQL"
+        "only bundles and the files they read"
       )
-      for (const target of Deployed.targets) assert.include(programFiles, `packages/${target}/dist/main.js`)
-      assert.include(programFiles, "packages/platform/dist/GrpcHealthProbe.js")
-      assert.include(programFiles, "schema/rating/0001_create_ratings.sql")
-      assert.include(programFiles, "schema/metadata/0001_create_movies.sql")
-      assert.sameMembers([...new Set(image.packages as Array<string>)], [...productionPackages()])
-      assert.strictEqual(image.typescriptInNodeModules, 0, "no TypeScript sources, declarations or source maps")
+      for (const target of Deployed.targets) assert.include(files, `packages/${target}/dist/main.js`)
+      assert.include(files, "packages/platform/dist/GrpcHealthProbe.js")
+      assert.include(files, "node_modules/grpc-health-check/proto/health/v1/health.proto")
+      assert.include(files, "schema/rating/0001_create_ratings.sql")
+      assert.include(files, "schema/metadata/0001_create_movies.sql")
       // One image's files are every image's: the targets differ in their command only.
       const layers = yield* Effect.forEach(
         Deployed.targets,
@@ -273,6 +249,15 @@ describe.runIf(withEngine)("the images", () => {
               })
             )
             yield* Deployed.confined(id, target)
+            // Server reflection reads its own .proto files: the image holds them.
+            const listed = yield* Grpc.reflect(`127.0.0.1:${listening[target as keyof typeof listening].grpc}`, {
+              listServices: "*"
+            })
+            assert.include(
+              listed.listServicesResponse.service.map((s: { name: string }) => s.name),
+              "grpc.health.v1.Health",
+              target
+            )
             assert.deepStrictEqual((yield* Docker.processArgv(id)).slice(0, 2), [
               "node",
               `packages/${target}/dist/main.js`

@@ -442,6 +442,16 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         assert.isAtMost(heapMiB, Number(limit![1]) / 2, "rating: heap within half the memory limit")
       })
 
+      it("every service sets its young generation (Node's own, derived from a small memory limit, doubles the CPU per call)", () => {
+        for (const { container, image } of serviceContainers) {
+          const semiSpace = /--max-semi-space-size=(\d+)/.exec(
+            Manifests.resolveEnv(container, all).env.NODE_OPTIONS ?? ""
+          )
+          assert.isNotNull(semiSpace, `${image.target}: NODE_OPTIONS --max-semi-space-size`)
+          assert.isAtLeast(Number(semiSpace![1]), 4, image.target)
+        }
+      })
+
       it("the gateway finds the backends' ready pods through headless Services of their Effect RPC port (DISCOVERY=dns)", () => {
         for (const { container } of serviceContainers) {
           assert.strictEqual(Manifests.resolveEnv(container, all).env.DISCOVERY, "dns", container.name)

@@ -1,16 +1,16 @@
-/** Composition root of the metadata service: config, adapters, launch. */
-import { NodeHttpClient } from "@effect/platform-node"
-import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+/**
+ * Composition root of the metadata service: config, adapters, launch. Adapters
+ * the configuration does not choose are never loaded, nor their libraries
+ * (mysql2, undici): those are imported here when chosen.
+ */
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
-import * as Mysql from "@movieapp/platform/Mysql"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
-import * as MetadataRepositoryMysql from "./adapters/MetadataRepositoryMysql.js"
 import { MetadataConfig } from "./MetadataConfig.js"
 import * as MetadataServer from "./MetadataServer.js"
 
@@ -18,12 +18,19 @@ const Main = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* MetadataConfig
     const repository = config.repository === "mysql"
-      ? MetadataRepositoryMysql.layer.pipe(
-        Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations))
-      )
+      ? yield* Effect.gen(function*() {
+        const [Mysql, MetadataRepositoryMysql] = yield* Effect.promise(() =>
+          Promise.all([import("@movieapp/platform/Mysql"), import("./adapters/MetadataRepositoryMysql.js")])
+        )
+        return MetadataRepositoryMysql.layer.pipe(
+          Layer.provide(Mysql.layer(yield* Mysql.config, MetadataRepositoryMysql.migrations))
+        )
+      })
       : MetadataRepositoryMemory.layer
     const discovery = config.discovery === "consul"
-      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      ? Layer.unwrapEffect(
+        Effect.map(Effect.promise(() => import("@movieapp/platform/DiscoveryConsul")), (consul) => consul.layerConfig)
+      )
       : config.discovery === "dns"
       // Calls no other service: nothing to resolve, and the platform lists this one.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))

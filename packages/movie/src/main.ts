@@ -1,6 +1,8 @@
-/** Composition root of the movie gateway: config, adapters, launch. */
-import { NodeHttpClient } from "@effect/platform-node"
-import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+/**
+ * Composition root of the movie gateway: config, adapters, launch. Adapters the
+ * configuration does not choose are never loaded, nor their libraries (undici):
+ * those are imported here when chosen.
+ */
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
@@ -15,7 +17,9 @@ const Main = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* MovieConfig
     const discovery = config.discovery === "consul"
-      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      ? Layer.unwrapEffect(
+        Effect.map(Effect.promise(() => import("@movieapp/platform/DiscoveryConsul")), (consul) => consul.layerConfig)
+      )
       : config.discovery === "dns"
       // The services the backend adapters call: METADATA_ADDRESS, RATING_ADDRESS.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config(["metadata", "rating"]))

@@ -7,7 +7,6 @@
 import { FileSystem } from "@effect/platform"
 import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Layer, LogLevel, Option, Schema } from "effect"
 import * as os from "node:os"
-import * as YAML from "yaml"
 
 const YamlDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -32,6 +31,9 @@ export const layerProvider: Layer.Layer<never, ConfigFileError, FileSystem.FileS
     const fs = yield* FileSystem.FileSystem
     const fail = (reason: unknown) => new ConfigFileError({ path: file.value, reason: String(reason) })
     const text = yield* fs.readFileString(file.value).pipe(Effect.mapError(fail))
+    // Loaded only for a service that has a config file. yaml is CommonJS: its
+    // module.exports is the default export, in Node.js as in the bundles.
+    const YAML = (yield* Effect.promise(() => import("yaml"))).default
     const document = yield* Effect.try({ try: () => YAML.parse(text) ?? {}, catch: fail }).pipe(
       Effect.flatMap(Schema.decodeUnknown(YamlDocument)),
       Effect.mapError(fail)

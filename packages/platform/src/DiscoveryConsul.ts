@@ -6,7 +6,7 @@
  * `watch` follows a service with blocking queries, so callers keep a current view
  * without a lookup per request.
  */
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import {
   Config,
   ConfigError,
@@ -272,3 +272,15 @@ export const layer = (
   consul: ConsulConfig,
   options: Options = {}
 ): Layer.Layer<Discovery, never, HttpClient.HttpClient> => Layer.scoped(Discovery, make(consul, options))
+
+/**
+ * The adapter as `consul.*` configures it, over Node's built-in `fetch`: a
+ * service that uses Consul loads no HTTP client library of its own (an undici
+ * client would be loaded at every start, Consul or not, once bundled with the
+ * HTTP server that imports it).
+ */
+export const layerConfig: Layer.Layer<Discovery, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(config, (consul) => layer(consul))
+).pipe(
+  Layer.provide(FetchHttpClient.layer)
+)

@@ -7,7 +7,8 @@
  * the service (`SERVER_GRPC_PORT`, `SERVER_HOST`, or the `CONFIG_FILE`), so the
  * probe follows the service's port instead of repeating it.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Console, Effect, Layer } from "effect"
 import * as PlatformConfig from "./Config.js"
 import * as GrpcHealth from "./GrpcHealth.js"

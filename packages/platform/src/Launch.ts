@@ -3,7 +3,8 @@
  * YAML file, the service's layer launched until SIGINT or SIGTERM, which close it
  * gracefully (deregister, stop accepting, drain, release).
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, ConfigError, Effect, Layer } from "effect"
 import * as PlatformConfig from "./Config.js"
 import * as Logging from "./Logging.js"

@@ -7,9 +7,7 @@
  * without any registration. Values that are state rather than events (requests
  * waiting for a pool's connections) are read at each scrape: see {@link observeAtScrape}.
  */
-import { Metrics, Resource } from "@effect/opentelemetry"
 import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
-import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { Effect, Layer, Metric, MetricBoundaries, MetricLabel, type Scope } from "effect"
 
 /** Prometheus text exposition format 0.0.4. */
@@ -37,25 +35,27 @@ export const observeAtScrape = (observe: Effect.Effect<void>): Effect.Effect<voi
   )
 
 /**
- * `GET /metrics` on a service's HTTP router. `target_info` carries the service
- * name; series carry no scope label (one scope, Effect's registry, would add
- * nothing but bytes).
+ * `GET /metrics` on a service's HTTP router. The exposition (see
+ * internal/PrometheusExposition) is loaded at the first scrape.
  */
 export const route = (serviceName: string): Layer.Layer<never, never, HttpLayerRouter.HttpRouter> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const producer = yield* Metrics.makeProducer.pipe(Effect.provide(Resource.layer({ serviceName })))
-    const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
-    return HttpLayerRouter.add(
-      "GET",
-      PATH,
-      Effect.forEach(scrapeObservers, ({ observe }) => observe, { discard: true }).pipe(
-        Effect.zipRight(Effect.promise(() => producer.collect())),
-        Effect.map(({ resourceMetrics }) =>
-          HttpServerResponse.text(serializer.serialize(resourceMetrics), { contentType: CONTENT_TYPE })
+  Layer.unwrapEffect(
+    Effect.map(
+      Effect.cached(Effect.flatMap(
+        Effect.promise(() => import("./internal/PrometheusExposition.js")),
+        (exposition) => exposition.make(serviceName)
+      )),
+      (exposition) =>
+        HttpLayerRouter.add(
+          "GET",
+          PATH,
+          Effect.forEach(scrapeObservers, ({ observe }) => observe, { discard: true }).pipe(
+            Effect.zipRight(Effect.flatten(exposition)),
+            Effect.map((text) => HttpServerResponse.text(text, { contentType: CONTENT_TYPE }))
+          )
         )
-      )
     )
-  }))
+  )
 
 // ---------------------------------------------------------------------------------
 // Server calls, the same for every transport (gRPC, Effect RPC)

@@ -8,18 +8,11 @@
  * HTTP and Effect RPC carry it by themselves; {@link inject} and {@link extract}
  * carry it through any string-keyed carrier (gRPC metadata, message headers).
  */
-import { NodeSdk, Resource, Tracer as OtelTracer } from "@effect/opentelemetry"
+import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import * as OtelApi from "@opentelemetry/api"
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import {
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type SpanExporter,
-  type SpanProcessor,
-  TraceIdRatioBasedSampler
-} from "@opentelemetry/sdk-trace-base"
-import { Config, Context, Duration, Effect, FiberRef, identity, Layer, Option, Tracer } from "effect"
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Config, Duration, Effect, FiberRef, identity, Layer, Option, type Tracer } from "effect"
 
 export interface TracingConfig {
   /** OTLP/HTTP base URL (`http://collector:4318`); none = tracing off, no exporter. */
@@ -51,39 +44,6 @@ function isHttpUrl(value: string): boolean {
 }
 
 /**
- * The OpenTelemetry tracer as Effect's, with two changes:
- *
- * - @effect/opentelemetry gives a remote parent that carries no OpenTelemetry
- *   trace flags (one parsed by Effect's HTTP server or Effect RPC) the SAMPLED
- *   flag, so a caller's "not sampled" would be overruled and every backend would
- *   record orphan spans. The Effect span's own `sampled` is the caller's
- *   decision: pass it on.
- * - It enters the OpenTelemetry context around every step of every fiber, for
- *   OpenTelemetry instrumentations of other libraries. We install none and
- *   register no context manager (so that context is a no-op), and the cost was
- *   most of tracing's per-call cost: steps run as they are.
- */
-const effectTracer = (tracer: Tracer.Tracer): Tracer.Tracer =>
-  Tracer.make({
-    span(name, parent, context, links, startTime, kind, options) {
-      const remote = Option.getOrUndefined(parent)
-      const fixed = remote !== undefined && remote._tag === "ExternalSpan" &&
-          !Context.getOption(remote.context, OtelTracer.OtelTraceFlags).pipe(Option.isSome)
-        ? Option.some<Tracer.AnySpan>({
-          ...remote,
-          context: Context.add(
-            remote.context,
-            OtelTracer.OtelTraceFlags,
-            remote.sampled ? OtelApi.TraceFlags.SAMPLED : OtelApi.TraceFlags.NONE
-          )
-        })
-        : parent
-      return tracer.span(name, fixed, context, links, startTime, kind, options)
-    },
-    context: (execution) => execution()
-  })
-
-/**
  * The longest a stop waits to flush pending spans (a graceful stop's last step,
  * after everything traced has closed). A collector that is down or hangs costs a
  * stop this much, never more: deployments' grace periods count it.
@@ -98,52 +58,29 @@ export interface Options {
   readonly spanProcessor: SpanProcessor
 }
 
+/** The SDK half, loaded when tracing is on (the first time a layer that traces is built). */
+const sdk = Effect.promise(() => import("./internal/TelemetrySdk.js"))
+
 /**
  * Installs an OpenTelemetry tracer for everything built under this layer. Fresh on
  * every use: several services in one process (the dev stack, tests) each get their
  * own, named after themselves. Closing the layer flushes pending spans.
  */
-export const layerSdk = (options: Options): Layer.Layer<never> => {
-  const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) })
-  return Layer.unwrapEffect(Effect.map(OtelTracer.make, (tracer) => Layer.setTracer(effectTracer(tracer)))).pipe(
-    Layer.provide(OtelTracer.layerTracer),
-    Layer.provide(NodeSdk.layerTracerProvider(options.spanProcessor, { sampler, shutdownTimeout: SHUTDOWN_TIMEOUT })),
-    Layer.provide(Resource.layerFromEnv(Resource.configToAttributes({ serviceName: options.serviceName }))),
-    Layer.fresh
-  )
-}
+export const layerSdk = (options: Options): Layer.Layer<never> =>
+  Layer.unwrapEffect(Effect.map(sdk, (sdk) => sdk.layerSdk(options)))
 
 /**
- * Spans exported in batches to `${endpoint}/v1/traces` (OTLP/HTTP, JSON). An
- * export, retries included, gives up within {@link SHUTDOWN_TIMEOUT}: the
- * exporter's own default (10 s) would keep a finished program (the ingestor) alive
- * past the stop's wait while an unreachable collector is retried.
- */
-export const otlpExporter = (endpoint: string): SpanExporter =>
-  new OTLPTraceExporter({
-    url: `${endpoint.replace(/\/+$/, "")}/v1/traces`,
-    timeoutMillis: Duration.toMillis(SHUTDOWN_TIMEOUT)
-  })
-
-/**
- * Tracing of one service as configured: nothing at all when no endpoint is set,
- * else sampled spans batched to the OTLP endpoint.
+ * Tracing of one service as configured: nothing at all when no endpoint is set
+ * (nor is the OpenTelemetry SDK loaded), else sampled spans batched to
+ * `${endpoint}/v1/traces` (OTLP/HTTP, JSON); an export gives up within
+ * {@link SHUTDOWN_TIMEOUT}.
  */
 export const layer = (serviceName: string, tracing: TracingConfig): Layer.Layer<never> =>
   Option.match(tracing.endpoint, {
     // Off means off: no span is made at all (see `span`), not spans nobody exports.
     onNone: () => Layer.setTracerEnabled(false),
     onSome: (endpoint) =>
-      Layer.unwrapEffect(Effect.sync(() =>
-        layerSdk({
-          serviceName,
-          sampleRatio: tracing.sampleRatio,
-          spanProcessor: new BatchSpanProcessor(otlpExporter(endpoint), {
-            maxQueueSize: 8192,
-            maxExportBatchSize: 1024
-          })
-        })
-      ))
+      Layer.unwrapEffect(Effect.map(sdk, (sdk) => sdk.layerOtlp(serviceName, endpoint, tracing.sampleRatio)))
   })
 
 /**

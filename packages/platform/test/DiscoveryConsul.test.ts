@@ -5,7 +5,7 @@
  * queries, an index that goes backwards, an unreachable agent, ACL tokens, and
  * configuration.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConsulAgent, type ConsulAgentDouble } from "@movieapp/testkit/ConsulAgentDouble"
 import * as RequiredServer from "@movieapp/testkit/RequiredServer"
@@ -47,7 +47,7 @@ const quiet = Logger.minimumLogLevel(LogLevel.None)
 const adapterOn = (overrides: Partial<DiscoveryConsul.ConsulConfig> = {}, options: DiscoveryConsul.Options = {}) =>
   Layer.unwrapEffect(Effect.map(ConsulAgent, (agent) => DiscoveryConsul.layer(settings(agent.url, overrides), options)))
     .pipe(
-      Layer.provide(NodeHttpClient.layerUndici)
+      Layer.provide(FetchHttpClient.layer)
     )
 
 // The agent's reaper settings shrunk so that removal after being critical takes seconds, not minutes.
@@ -79,7 +79,7 @@ if (realAgent !== undefined && realAgent !== "") {
         })
     )
   ).pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(FetchHttpClient.layer),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
   )
   discoveryContract(`Consul agent at ${realAgent}`, real, {
@@ -308,9 +308,7 @@ describe("Consul adapter", () => {
       Effect.gen(function*() {
         const agent = yield* ConsulAgent
         const anonymous = Context.get(
-          yield* Layer.build(
-            DiscoveryConsul.layer(settings(agent.url)).pipe(Layer.provide(NodeHttpClient.layerUndici))
-          ),
+          yield* Layer.build(DiscoveryConsul.layer(settings(agent.url)).pipe(Layer.provide(FetchHttpClient.layer))),
           Discovery
         )
         const error = yield* Effect.flip(

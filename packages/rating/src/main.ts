@@ -1,18 +1,17 @@
-/** Composition root of the rating service: config, adapters, launch. */
-import { NodeHttpClient } from "@effect/platform-node"
-import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
+/**
+ * Composition root of the rating service: config, adapters, launch. Adapters the
+ * configuration does not choose are never loaded, nor their libraries (mysql2,
+ * kafkajs, undici): those are imported here when chosen.
+ */
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
-import * as Mysql from "@movieapp/platform/Mysql"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as RatingEventSourceInProcess from "./adapters/RatingEventSourceInProcess.js"
-import * as RatingEventSourceKafka from "./adapters/RatingEventSourceKafka.js"
 import * as RatingRepositoryMemory from "./adapters/RatingRepositoryMemory.js"
-import * as RatingRepositoryMysql from "./adapters/RatingRepositoryMysql.js"
 import { RatingEventInbox } from "./ports/RatingEventInbox.js"
 import { RatingConfig } from "./RatingConfig.js"
 import * as RatingServer from "./RatingServer.js"
@@ -21,20 +20,30 @@ const Main = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* RatingConfig
     const repository = config.repository === "mysql"
-      ? RatingRepositoryMysql.layer.pipe(
-        Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations))
-      )
+      ? yield* Effect.gen(function*() {
+        const [Mysql, RatingRepositoryMysql] = yield* Effect.promise(() =>
+          Promise.all([import("@movieapp/platform/Mysql"), import("./adapters/RatingRepositoryMysql.js")])
+        )
+        return RatingRepositoryMysql.layer.pipe(
+          Layer.provide(Mysql.layer(yield* Mysql.config, RatingRepositoryMysql.migrations))
+        )
+      })
       : RatingRepositoryMemory.layer
-    const kafka = config.ingestion === "kafka" ? yield* RatingEventSourceKafka.config : undefined
-    const events = kafka
-      ? Layer.mergeAll(
-        RatingEventSourceKafka.layer(kafka),
-        RatingEventSourceKafka.layerBrokerCheck(kafka.kafka),
-        RatingEventInbox.layerClosed("this instance takes rating events from Kafka; publish them to the topic")
-      )
+    const events = config.ingestion === "kafka"
+      ? yield* Effect.gen(function*() {
+        const RatingEventSourceKafka = yield* Effect.promise(() => import("./adapters/RatingEventSourceKafka.js"))
+        const kafka = yield* RatingEventSourceKafka.config
+        return Layer.mergeAll(
+          RatingEventSourceKafka.layer(kafka),
+          RatingEventSourceKafka.layerBrokerCheck(kafka.kafka),
+          RatingEventInbox.layerClosed("this instance takes rating events from Kafka; publish them to the topic")
+        )
+      })
       : RatingEventSourceInProcess.layer
     const discovery = config.discovery === "consul"
-      ? DiscoveryConsul.layer(yield* DiscoveryConsul.config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      ? Layer.unwrapEffect(
+        Effect.map(Effect.promise(() => import("@movieapp/platform/DiscoveryConsul")), (consul) => consul.layerConfig)
+      )
       : config.discovery === "dns"
       // Calls no other service: nothing to resolve, and the platform lists this one.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))
