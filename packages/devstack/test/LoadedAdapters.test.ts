@@ -1,0 +1,65 @@
+/**
+ * A service loads the libraries of the adapters its configuration chooses, and
+ * no others: on the defaults (memory storage, in-process events, DNS discovery,
+ * tracing off) none of MySQL's, Kafka's, the OpenTelemetry SDK's, the Prometheus
+ * exposition's or YAML's. Each is imported by the composition root (or Telemetry,
+ * Metrics, Config) only when chosen; a static import that brings one back fails
+ * here. (Run from source, as here, @effect/platform-node's HTTP server also loads
+ * undici for its HTTP client; the bundles the images run leave it out.)
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as ImportRecorder from "@movieapp/testkit/ImportRecorder"
+import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import { Effect } from "effect"
+
+/** The packages behind the adapters a default configuration does not choose. */
+const UNCHOSEN = [
+  "mysql2",
+  "@effect/sql-mysql2",
+  "kafkajs",
+  "@opentelemetry/sdk-trace-base",
+  "@opentelemetry/sdk-trace-node",
+  "@opentelemetry/exporter-trace-otlp-http",
+  "@opentelemetry/exporter-prometheus",
+  "yaml"
+]
+
+const defaults = {
+  SERVER_HOST: "127.0.0.1",
+  SERVER_GRPC_PORT: "0",
+  SERVER_HTTP_PORT: "0",
+  SERVER_RPC_PORT: "0",
+  DISCOVERY: "dns",
+  METADATA_ADDRESS: "127.0.0.1:1",
+  RATING_ADDRESS: "127.0.0.1:2",
+  AUTH: "disabled"
+}
+
+/** The packages `service` has loaded once it serves, started with `env`. */
+const loadedBy = (service: "metadata" | "rating" | "movie", env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const recorder = yield* ImportRecorder.make
+    yield* ServiceProcess.startService(service, { ...defaults, ...env, ...recorder.env })
+    return recorder.packages()
+  }).pipe(Effect.scoped)
+
+describe("what a service loads", () => {
+  for (const service of ["metadata", "rating", "movie"] as const) {
+    it.live(`${service} on the defaults: none of ${UNCHOSEN.join(", ")}`, () =>
+      Effect.gen(function*() {
+        const loaded = yield* loadedBy(service, {})
+        // The record works: what every service uses is in it.
+        assert.include([...loaded], "@grpc/grpc-js")
+        assert.include([...loaded], "effect")
+        assert.deepStrictEqual(UNCHOSEN.filter((name) => loaded.has(name)), [])
+      }), 60_000)
+  }
+
+  it.live("with a trace endpoint, the OpenTelemetry SDK and its exporter are loaded", () =>
+    Effect.gen(function*() {
+      const loaded = yield* loadedBy("movie", { TRACING_ENDPOINT: "http://127.0.0.1:9" })
+      assert.isTrue(loaded.has("@opentelemetry/sdk-trace-base"))
+      assert.isTrue(loaded.has("@opentelemetry/exporter-trace-otlp-http"))
+      assert.isFalse(loaded.has("mysql2"))
+    }), 60_000)
+})
