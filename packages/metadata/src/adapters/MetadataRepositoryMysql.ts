@@ -2,7 +2,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Metadata, MovieId } from "@movieapp/contracts/Metadata"
 import * as Mysql from "@movieapp/platform/Mysql"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import { MetadataRepository } from "../ports/MetadataRepository.js"
 
@@ -13,6 +13,11 @@ export const migrations = {
 } as const
 
 const unavailable = Mysql.orUnavailable("metadata storage")
+
+const Rows = Schema.Array(Metadata)
+// Rows we wrote ourselves: a mismatch is a bug.
+const decodeRows = (rows: ReadonlyArray<unknown>) =>
+  Schema.decodeUnknown(Rows)(rows).pipe(Effect.catchTag("ParseError", Effect.die))
 
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -28,6 +33,23 @@ export const make = Effect.gen(function*() {
         unavailable,
         Effect.withSpan("MetadataRepository.get")
       ),
+    getMany: (ids) =>
+      (ids.length === 0
+        ? Effect.succeed([])
+        : sql`SELECT id, title, description, director FROM movies WHERE ${sql.in("id", ids)}`.pipe(
+          Effect.flatMap(decodeRows)
+        )).pipe(unavailable, Effect.withSpan("MetadataRepository.getMany")),
+    listByTitle: (limit, after) =>
+      Option.match(after, {
+        onNone: () => sql`SELECT id, title, description, director FROM movies ORDER BY title_key, id LIMIT ${limit}`,
+        onSome: ({ id, title }) => {
+          const key = Buffer.from(title, "utf8")
+          // The range on title_key first, so the index is read from the cursor on.
+          return sql`SELECT id, title, description, director FROM movies
+            WHERE title_key >= ${key} AND (title_key > ${key} OR id > ${id})
+            ORDER BY title_key, id LIMIT ${limit}`
+        }
+      }).pipe(Effect.flatMap(decodeRows), unavailable, Effect.withSpan("MetadataRepository.listByTitle")),
     put: (metadata) =>
       sql`INSERT INTO movies ${
         sql.insert({
