@@ -37,7 +37,12 @@ const unavailable = Mysql.orUnavailable("rating storage")
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
 const IdAggregateRow = Schema.Struct({ recordId: Schema.String, ...AggregateRow.fields })
-const RankedRow = Schema.Struct({ ...IdAggregateRow.fields, dampedScore: Schema.Number })
+interface RankedRow {
+  readonly recordId: string
+  readonly ratingsCount: number | string
+  readonly ratingsSum: number | string
+  readonly dampedScore: number
+}
 const PriorRow = Schema.Struct({ priorWeight: Schema.Number, priorMean: Schema.Number })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
@@ -299,21 +304,20 @@ export const make = Effect.gen(function*() {
         )).pipe(unavailable, Effect.withSpan("RatingRepository.aggregates")),
     ranked: ({ after, limit, minCount, recordType }) =>
       (after === undefined
-        ? sql`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+        ? sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
             WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
             ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`
         // The range on damped_score first, so the index is read from the cursor down.
-        : sql`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+        : sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
             WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
               AND damped_score <= ${after.score} AND (damped_score < ${after.score} OR record_id < ${after.recordId})
             ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`).pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Array(RankedRow))),
-          Effect.catchTag("ParseError", Effect.die),
+          // Columns of our own schema, read as the driver gives them (BIGINT as a number below 2^53).
           Effect.map((rows) =>
             rows.map((row) =>
               new RankedRecord({
                 recordId: row.recordId as RecordId,
-                rating: new AggregatedRating({ count: row.ratingsCount, sum: row.ratingsSum }),
+                rating: new AggregatedRating({ count: Number(row.ratingsCount), sum: Number(row.ratingsSum) }, true),
                 score: row.dampedScore
               }, true)
             )
