@@ -22,9 +22,7 @@
  *   npm run bench:catalogue [-- --duration 10] [--rounds 3] [--movies 100000] [--ratings 1000000]
  */
 import * as grpc from "@grpc/grpc-js"
-import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
-import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as Ports from "@movieapp/testkit/Ports"
 import { Effect } from "effect"
 import * as mysql from "mysql2/promise"
@@ -39,21 +37,17 @@ import {
   type Load,
   loadAverage,
   median,
+  numberOption,
   repo,
   runGhz,
   type Running,
+  seed,
   sum,
+  unary,
   untilServing,
   verdict
 } from "./bench-support.js"
 
-const args = process.argv.slice(2)
-const numberOption = (name: string, fallback: number) => {
-  const index = args.indexOf(`--${name}`)
-  const value = index === -1 ? fallback : Number(args[index + 1])
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number`)
-  return value
-}
 const durationSeconds = numberOption("duration", 10)
 const rounds = numberOption("rounds", 3)
 const bigMovies = numberOption("movies", 100_000)
@@ -203,15 +197,6 @@ const fill = async (name: string, movies: number, ratings: number) => {
 // ---------------------------------------------------------------------------------
 // Calls
 
-const unary = <Req, Res>(
-  client: grpc.Client,
-  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
-  request: Req
-) =>
-  new Promise<Res>((done, fail) =>
-    method.call(client, request, (error, response) => error ? fail(error) : done(response))
-  )
-
 const dataDir = mkdtempSync(join(tmpdir(), "bench-catalogue-"))
 const dataFile = (name: string, items: ReadonlyArray<unknown>) => {
   const path = join(dataDir, name)
@@ -325,22 +310,7 @@ const main = async () => {
     )
     const memory = await startSystem("memory", { REPOSITORY: "memory" })
     systems.push(memory)
-    const credentials = grpc.credentials.createInsecure()
-    const metadataClient = new v1Metadata.MetadataServiceClient(`127.0.0.1:${memory.metadataGrpc}`, credentials)
-    const ratingClient = new v1Rating.RatingServiceClient(`127.0.0.1:${memory.ratingGrpc}`, credentials)
-    for (const movie of memoryMovies) {
-      await unary(metadataClient, metadataClient.putMetadata, { metadata: movie.metadata })
-      for (const r of movie.ratings) {
-        await unary(ratingClient, ratingClient.putRating, {
-          recordId: movie.metadata.id,
-          recordType: "movie",
-          userId: r.userId,
-          ratingValue: r.value
-        })
-      }
-    }
-    metadataClient.close()
-    ratingClient.close()
+    await seed(memory.metadataGrpc, memory.ratingGrpc, smallMovies)
     const call = (kind: "single" | "batch", seconds: number, pids: ReadonlyArray<number>) =>
       runGhz({
         proto: PROTO,

@@ -40,8 +40,6 @@ import * as grpc from "@grpc/grpc-js"
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
-import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
-import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
@@ -57,12 +55,16 @@ import {
   type Load,
   loadAverage,
   median,
+  numberOption,
+  option,
   POLL_MS,
   repo,
   runGhz,
   type Running,
+  seed,
   sleep,
   sum,
+  unary,
   untilServing,
   verdict
 } from "./bench-support.js"
@@ -70,17 +72,6 @@ import {
 // ---------------------------------------------------------------------------------
 // Options
 
-const args = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const index = args.indexOf(`--${name}`)
-  return index === -1 ? undefined : args[index + 1]
-}
-const numberOption = (name: string, fallback: number) => {
-  const text = option(name)
-  const value = text === undefined ? fallback : Number(text)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number, got ${text}`)
-  return value
-}
 const requests = option("requests") === undefined ? undefined : numberOption("requests", 0)
 const durationSeconds = numberOption("duration", 10)
 const concurrency = numberOption("concurrency", 50)
@@ -100,6 +91,7 @@ const entryPoint = (service: Service) =>
   code === "bundle" ? `dist/app/packages/${service}/dist/main.js` : `packages/${service}/dist/main.js`
 /** `--env KEY=VALUE` for every service, `--env movie:KEY=VALUE` for one. */
 const passthrough: Record<Service, Record<string, string>> = { movie: {}, metadata: {}, rating: {} }
+const args = process.argv.slice(2)
 args.forEach((arg, index) => {
   if (arg !== "--env") return
   const match = /^(?:(movie|metadata|rating):)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(args[index + 1] ?? "")
@@ -186,44 +178,6 @@ const startService = async (service: Service, backends: { readonly metadata: Por
   const running = launch(service, [node, entryPoint(service)], env)
   const startupMs = await untilServing(running, ports.grpc, since)
   return { running, ports, startupMs }
-}
-
-// ---------------------------------------------------------------------------------
-// Seeding, through the public gRPC API
-
-const unary = <Req, Res>(
-  client: grpc.Client,
-  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
-  request: Req
-) =>
-  new Promise<Res>((done, fail) =>
-    method.call(client, request, (error, response) => error ? fail(error) : done(response))
-  )
-
-const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await run(items[next++]!)
-  }))
-}
-
-const seed = async (metadataGrpc: number, ratingGrpc: number) => {
-  const credentials = grpc.credentials.createInsecure()
-  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
-  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
-  const movieList = catalog(movies)
-  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
-  const ratings = movieList.flatMap((movie) =>
-    movie.ratings.map((r) => ({
-      recordId: movie.metadata.id,
-      recordType: "movie",
-      userId: r.userId,
-      ratingValue: r.value
-    }))
-  )
-  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
-  metadata.close()
-  rating.close()
 }
 
 // ---------------------------------------------------------------------------------
@@ -372,7 +326,7 @@ const main = async () => {
   const everything = [...ours.processes, ...ceiling.processes]
   try {
     const seedStart = Date.now()
-    await seed(metadataPorts.grpc, ratingPorts.grpc)
+    await seed(metadataPorts.grpc, ratingPorts.grpc, movies)
     console.log(
       `\nseeded ${movies} movies and ${movies * 3} ratings through gRPC in ${
         ((Date.now() - seedStart) / 1000).toFixed(1)

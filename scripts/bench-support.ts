@@ -3,6 +3,9 @@
  * processes started and stopped, gRPC health polled, ghz run with the CPU each
  * server process spent per call, and the figures' formatting.
  */
+import * as grpc from "@grpc/grpc-js"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -10,8 +13,24 @@ import * as http2 from "node:http2"
 import { homedir, loadavg } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { catalog } from "./bench-gateway-ceiling.js"
 
 export const repo = resolve(fileURLToPath(new URL("..", import.meta.url)))
+
+// ---------------------------------------------------------------------------------
+// Options: `--name value` on the command line
+
+const args = process.argv.slice(2)
+export const option = (name: string): string | undefined => {
+  const index = args.indexOf(`--${name}`)
+  return index === -1 ? undefined : args[index + 1]
+}
+export const numberOption = (name: string, fallback: number) => {
+  const text = option(name)
+  const value = text === undefined ? fallback : Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number, got ${text}`)
+  return value
+}
 
 // ---------------------------------------------------------------------------------
 // Processes
@@ -95,6 +114,45 @@ export const untilServing = async (
     }
     await sleep(POLL_MS)
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Seeding, through the public gRPC API
+
+export const unary = <Req, Res>(
+  client: grpc.Client,
+  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
+  request: Req
+) =>
+  new Promise<Res>((done, fail) =>
+    method.call(client, request, (error, response) => error ? fail(error) : done(response))
+  )
+
+const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await run(items[next++]!)
+  }))
+}
+
+/** The catalog of `movies` movies (bench-gateway-ceiling's), put through the services' gRPC APIs. */
+export const seed = async (metadataGrpc: number, ratingGrpc: number, movies: number) => {
+  const credentials = grpc.credentials.createInsecure()
+  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
+  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
+  const movieList = catalog(movies)
+  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
+  const ratings = movieList.flatMap((movie) =>
+    movie.ratings.map((r) => ({
+      recordId: movie.metadata.id,
+      recordType: "movie",
+      userId: r.userId,
+      ratingValue: r.value
+    }))
+  )
+  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
+  metadata.close()
+  rating.close()
 }
 
 // ---------------------------------------------------------------------------------
