@@ -176,6 +176,9 @@ describe("catalogue", () => {
           }],
           missingIds: ["nope"]
         })
+        // The OpenAPI document names the path as it is called.
+        const openapi = yield* c.http("GET", "/openapi.json")
+        assert.includeMembers(Object.keys(openapi.body.paths), ["/movie", "/movies", "/movies:batchGet"])
       }))
   })
 
