@@ -14,7 +14,8 @@
  *   production topology of bench:gateway (memory storage, ghz at concurrency 50):
  *   server CPU per call summed over the three processes.
  *
- * Needs the compiled services (`npm run bench:catalogue` builds them), ghz, and
+ * The services run as the images run them, bundled (`dist/app`, which
+ * `npm run bench:catalogue` builds first with `npm run bundle`). Needs ghz and
  * the MariaDB of scripts/mariadb.sh (MYSQL_HOST/PORT/USER/PASSWORD, default
  * 127.0.0.1:3306 movieapp/movieapp; databases named movieapp_bench_* are created
  * and dropped). Run it alone (`flock /tmp/movieapp-bench.lock npm run bench:catalogue`).
@@ -67,6 +68,9 @@ const database = {
 
 const freePort = () => Effect.runPromise(Ports.free)
 
+/** What `node` runs for a service: its bundle, as the images run it (`npm run bundle`). */
+const entryPoint = (service: string) => `dist/app/packages/${service}/dist/main.js`
+
 // ---------------------------------------------------------------------------------
 // Systems: three compiled service processes
 
@@ -98,7 +102,7 @@ const startSystem = async (label: string, storage: Record<string, string>): Prom
       SERVER_RPC_PORT: String(own.rpc),
       ...extra
     }
-    const running = launch(`${label} ${service}`, [process.execPath, `packages/${service}/dist/main.js`], env)
+    const running = launch(`${label} ${service}`, [process.execPath, entryPoint(service)], env)
     await untilServing(running, own.grpc, process.hrtime.bigint(), 120_000)
     return running
   }
@@ -230,8 +234,8 @@ const main = async () => {
     throw new Error("ghz not found: go install github.com/bojand/ghz/cmd/ghz@v0.121.0 (or set GHZ=/path/to/ghz)")
   }
   for (const service of ["movie", "metadata", "rating"]) {
-    if (!existsSync(join(repo, `packages/${service}/dist/main.js`))) {
-      throw new Error(`packages/${service}/dist/main.js is missing: npm run build`)
+    if (!existsSync(join(repo, entryPoint(service)))) {
+      throw new Error(`${entryPoint(service)} is missing: npm run bundle`)
     }
   }
   console.log(
