@@ -9,7 +9,10 @@ CREATE TABLE movies (
   title       VARCHAR(256)  NOT NULL,
   description VARCHAR(4096) NOT NULL,
   director    VARCHAR(256)  NOT NULL,
-  PRIMARY KEY (id)
+  -- The title's UTF-8 bytes: listing by title pages in code point order (0002).
+  title_key   VARBINARY(1024) AS (CAST(title AS BINARY)) STORED,
+  PRIMARY KEY (id),
+  INDEX movies_by_title (title_key, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- rating service -------------------------------------------------------------
@@ -30,8 +33,21 @@ CREATE TABLE rating_aggregates (
   ratings_sum   BIGINT       NOT NULL,
   -- No CHECK (>= 0) here: MariaDB checks the candidate row of INSERT .. ON DUPLICATE
   -- KEY UPDATE, which carries a signed delta, before it resolves to the update.
-  PRIMARY KEY (record_type, record_id)
+  -- The damped mean under the prior in rating_ranking_prior (0003; rewritten when
+  -- a service starts with another prior).
+  damped_score  DOUBLE AS ((1e1 * 5.5e0 + ratings_sum) / (1e1 + ratings_count)) STORED,
+  PRIMARY KEY (record_type, record_id),
+  INDEX rating_aggregates_ranking (record_type, damped_score, record_id, ratings_count, ratings_sum)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- The prior (weight C, mean m) that damped_score was computed with: one row.
+CREATE TABLE rating_ranking_prior (
+  id           TINYINT NOT NULL,
+  prior_weight DOUBLE  NOT NULL,
+  prior_mean   DOUBLE  NOT NULL,
+  PRIMARY KEY (id),
+  CONSTRAINT rating_ranking_prior_one_row CHECK (id = 1)
+) ENGINE = InnoDB;
 
 -- Exactly-once ingestion: per stream (a consumer group's topic partition), the
 -- position after the last batch applied from it, written with that batch.

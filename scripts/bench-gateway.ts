@@ -40,36 +40,39 @@ import * as grpc from "@grpc/grpc-js"
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
-import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
-import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { type Config, ConfigProvider, Effect } from "effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import * as http2 from "node:http2"
-import { cpus, homedir, loadavg, tmpdir } from "node:os"
-import { join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { cpus, tmpdir } from "node:os"
+import { join } from "node:path"
 import { catalog } from "./bench-gateway-ceiling.js"
-
-const repo = resolve(fileURLToPath(new URL("..", import.meta.url)))
+import {
+  fixed,
+  ghz,
+  launch,
+  type Load,
+  loadAverage,
+  median,
+  numberOption,
+  option,
+  POLL_MS,
+  repo,
+  runGhz,
+  type Running,
+  seed,
+  sleep,
+  sum,
+  unary,
+  untilServing,
+  verdict
+} from "./bench-support.js"
 
 // ---------------------------------------------------------------------------------
 // Options
 
-const args = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const index = args.indexOf(`--${name}`)
-  return index === -1 ? undefined : args[index + 1]
-}
-const numberOption = (name: string, fallback: number) => {
-  const text = option(name)
-  const value = text === undefined ? fallback : Number(text)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number, got ${text}`)
-  return value
-}
 const requests = option("requests") === undefined ? undefined : numberOption("requests", 0)
 const durationSeconds = numberOption("duration", 10)
 const concurrency = numberOption("concurrency", 50)
@@ -89,6 +92,7 @@ const entryPoint = (service: Service) =>
   code === "bundle" ? `dist/app/packages/${service}/dist/main.js` : `packages/${service}/dist/main.js`
 /** `--env KEY=VALUE` for every service, `--env movie:KEY=VALUE` for one. */
 const passthrough: Record<Service, Record<string, string>> = { movie: {}, metadata: {}, rating: {} }
+const args = process.argv.slice(2)
 args.forEach((arg, index) => {
   if (arg !== "--env") return
   const match = /^(?:(movie|metadata|rating):)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(args[index + 1] ?? "")
@@ -112,82 +116,6 @@ const GOALS = {
 // Processes
 
 const freePort = () => Effect.runPromise(Ports.free)
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
-
-interface Running {
-  readonly name: string
-  readonly child: ChildProcess
-  readonly pid: number
-  readonly output: () => string
-  readonly stop: () => Promise<void>
-}
-
-const launch = (name: string, command: ReadonlyArray<string>, env: Record<string, string>): Running => {
-  const child = spawn(command[0]!, command.slice(1), { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] })
-  let output = ""
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString("utf8")).slice(-20_000)
-  }
-  child.stdout!.on("data", keep)
-  child.stderr!.on("data", keep)
-  const exited = new Promise<void>((done) => child.once("exit", () => done()))
-  return {
-    name,
-    child,
-    pid: child.pid!,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill("SIGTERM")
-      const killer = setTimeout(() => child.kill("SIGKILL"), 5_000)
-      await exited
-      clearTimeout(killer)
-    }
-  }
-}
-
-/** Whether the gRPC server at `port` answers grpc.health.v1 Check("") with SERVING; false on any failure. */
-const serving = (port: number) =>
-  new Promise<boolean>((done) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`)
-    const finish = (ok: boolean) => {
-      session.destroy()
-      done(ok)
-    }
-    session.once("error", () => finish(false))
-    const call = session.request({
-      ":method": "POST",
-      ":path": "/grpc.health.v1.Health/Check",
-      "content-type": "application/grpc",
-      te: "trailers"
-    })
-    const chunks: Array<Buffer> = []
-    call.on("data", (chunk: Buffer) => chunks.push(chunk))
-    call.once("error", () => finish(false))
-    // HealthCheckResponse { status: SERVING (1) } is field 1, varint 1, after the 5-byte gRPC frame header.
-    call.once("end", () => {
-      const body = Buffer.concat(chunks)
-      finish(body.length >= 7 && body[5] === 0x08 && body[6] === 0x01)
-    })
-    // An empty HealthCheckRequest (service "": the server as a whole).
-    call.end(Buffer.alloc(5))
-  })
-
-/** How often start-up polls health: the start-up figures are late by at most this, plus one check. */
-const POLL_MS = 2
-
-/** Polls `port` until SERVING; milliseconds since `since`. */
-const untilServing = async (running: Running, port: number, since: bigint, timeoutMs = 60_000): Promise<number> => {
-  for (;;) {
-    if (await serving(port)) return Number(process.hrtime.bigint() - since) / 1e6
-    if (running.child.exitCode !== null) throw new Error(`${running.name} exited:\n${running.output()}`)
-    if (Number(process.hrtime.bigint() - since) / 1e6 > timeoutMs) {
-      throw new Error(`${running.name} not SERVING within ${timeoutMs} ms:\n${running.output()}`)
-    }
-    await sleep(POLL_MS)
-  }
-}
 
 /** Only what the service needs: nothing of this shell's configuration leaks in. */
 const serviceEnv = (service: Service, own: Record<string, string>): Record<string, string> => ({
@@ -254,73 +182,7 @@ const startService = async (service: Service, backends: { readonly metadata: Por
 }
 
 // ---------------------------------------------------------------------------------
-// Seeding, through the public gRPC API
-
-const unary = <Req, Res>(
-  client: grpc.Client,
-  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
-  request: Req
-) =>
-  new Promise<Res>((done, fail) =>
-    method.call(client, request, (error, response) => error ? fail(error) : done(response))
-  )
-
-const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await run(items[next++]!)
-  }))
-}
-
-const seed = async (metadataGrpc: number, ratingGrpc: number) => {
-  const credentials = grpc.credentials.createInsecure()
-  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
-  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
-  const movieList = catalog(movies)
-  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
-  const ratings = movieList.flatMap((movie) =>
-    movie.ratings.map((r) => ({
-      recordId: movie.metadata.id,
-      recordType: "movie",
-      userId: r.userId,
-      ratingValue: r.value
-    }))
-  )
-  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
-  metadata.close()
-  rating.close()
-}
-
-// ---------------------------------------------------------------------------------
 // Load: ghz
-
-const ghz = [
-  process.env.GHZ,
-  join(homedir(), "go/bin/ghz"),
-  ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "ghz"))
-]
-  .find((candidate) => candidate !== undefined && candidate !== "" && existsSync(candidate))
-
-interface GhzReport {
-  readonly count: number
-  readonly rps: number
-  readonly latencyDistribution: ReadonlyArray<{ readonly percentage: number; readonly latency: number }> | null
-  readonly statusCodeDistribution: Readonly<Record<string, number>>
-  readonly errorDistribution?: Readonly<Record<string, number>> | null
-}
-
-interface Load {
-  readonly calls: number
-  readonly rps: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly errors: number
-  readonly errorKinds: ReadonlyArray<string>
-  /** CPU per call of each measured process, in milliseconds. */
-  readonly cpuMs: ReadonlyArray<number>
-  /** CPU per call of ghz itself, in milliseconds (the machine's other consumer). */
-  readonly ghzCpuMs: number
-}
 
 const dataDir = mkdtempSync(join(tmpdir(), "bench-gateway-"))
 const movieIds = catalog(movies).map((movie) => movie.metadata.id)
@@ -341,78 +203,11 @@ const DATA = {
   oneHop: dataFile("one-hop.json", movieIds.map((id) => ({ record_id: id, record_type: "movie" })))
 } as const
 
-const load = async (
-  kind: keyof typeof CALLS,
-  port: number,
-  pids: ReadonlyArray<number>,
-  seconds: number,
-  total?: number
-): Promise<Load> => {
-  const cpu = () => pids.map((pid) => ProcessStats.cpuMillis(pid) ?? NaN)
-  const before = cpu()
-  const ghzBefore = ProcessStats.exitedChildrenCpuMillis() ?? NaN
-  const output = await new Promise<string>((done, fail) =>
-    execFile(
-      ghz!,
-      [
-        "--insecure",
-        "--proto",
-        join(repo, CALLS[kind].proto),
-        "--import-paths",
-        join(repo, "proto"),
-        "--call",
-        CALLS[kind].call,
-        "--data-file",
-        DATA[kind],
-        // At the end of a duration, calls in flight finish and count (ghz would otherwise cancel them as errors).
-        ...(total === undefined
-          ? ["--duration", `${seconds}s`, "--total", "0", "--duration-stop", "wait"]
-          : ["--total", String(total)]),
-        "--concurrency",
-        String(concurrency),
-        "--connections",
-        String(connections),
-        "--format",
-        "json",
-        `127.0.0.1:${port}`
-      ],
-      { maxBuffer: 256 * 1024 * 1024 },
-      (error, stdout, stderr) => error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout)
-    )
-  )
-  const after = cpu()
-  const ghzAfter = ProcessStats.exitedChildrenCpuMillis() ?? NaN
-  const report = JSON.parse(output) as GhzReport
-  const errors = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce(
-    (n, [, count]) => n + count,
-    0
-  )
-  const latency = (p: number) => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6
-  return {
-    calls: report.count,
-    rps: report.rps,
-    p50Ms: latency(50),
-    p99Ms: latency(99),
-    errors,
-    errorKinds: Object.keys(report.errorDistribution ?? {}).slice(0, 3),
-    cpuMs: after.map((ms, i) => (ms - before[i]!) / report.count),
-    ghzCpuMs: (ghzAfter - ghzBefore) / report.count
-  }
-}
+const load = (kind: keyof typeof CALLS, port: number, pids: ReadonlyArray<number>, seconds: number, total?: number) =>
+  runGhz({ ...CALLS[kind], dataFile: DATA[kind], port, pids, seconds, total, concurrency, connections })
 
 // ---------------------------------------------------------------------------------
 // Figures
-
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
-const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
-const fixed = (value: number, digits: number, width: number) =>
-  (Number.isFinite(value) ? value.toFixed(digits) : "n/a").padStart(width)
-const verdict = (ok: boolean) => (ok ? "met" : "NOT met")
-const loadAverage = () => loadavg().map((n) => n.toFixed(1)).join(" ")
 
 interface System {
   readonly label: string
@@ -532,7 +327,7 @@ const main = async () => {
   const everything = [...ours.processes, ...ceiling.processes]
   try {
     const seedStart = Date.now()
-    await seed(metadataPorts.grpc, ratingPorts.grpc)
+    await seed(metadataPorts.grpc, ratingPorts.grpc, movies)
     console.log(
       `\nseeded ${movies} movies and ${movies * 3} ratings through gRPC in ${
         ((Date.now() - seedStart) / 1000).toFixed(1)

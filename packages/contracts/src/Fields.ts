@@ -58,3 +58,34 @@ export const text = (options: { readonly min: 0 | 1; readonly max: number }) => 
   )
   return options.min === 1 ? bounded.pipe(Schema.minLength(1, { message: () => "must not be empty" })) : bounded
 }
+
+/**
+ * Orders strings by Unicode code point, which is the order of their UTF-8 bytes
+ * and so of a binary collation in MySQL/MariaDB. JavaScript's `<` compares UTF-16
+ * code units instead, which puts U+E000..U+FFFF after astral characters: memory
+ * adapters use this so that they page in the same order as the database.
+ */
+export const compareCodePoints = (a: string, b: string): -1 | 0 | 1 => {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    // Surrogates (D800..DFFF) encode code points above FFFF: they sort after every other unit.
+    const xs = x >= 0xd800 && x <= 0xdfff
+    const ys = y >= 0xd800 && y <= 0xdfff
+    if (xs !== ys) return xs ? 1 : -1
+    return x < y ? -1 : 1
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
+}
+
+/** The most items one batch or one page may hold on any wire. */
+export const MAX_BATCH_SIZE = 100
+/** The most rows a backend lists in one call (a page and one more, with room to spare). */
+export const MAX_LIST_LIMIT = 1000
+
+/** How many rows one listing call between services returns: 1 to {@link MAX_LIST_LIMIT}. */
+export const ListLimit = Schema.Number.pipe(Schema.int(), Schema.between(1, MAX_LIST_LIMIT)).annotations({
+  message: () => ({ message: `must be an integer from 1 to ${MAX_LIST_LIMIT}`, override: true })
+})

@@ -2,7 +2,7 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
-import { identifier, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, text } from "./Fields.js"
+import { identifier, ListLimit, MAX_BATCH_SIZE, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, text } from "./Fields.js"
 
 export const MovieId = identifier("MovieId")
 export type MovieId = typeof MovieId.Type
@@ -23,11 +23,36 @@ export class MetadataNotFound extends Schema.TaggedError<MetadataNotFound>()(
   }
 }
 
+/**
+ * A position in the listing by title: the title and id of the last movie seen.
+ * The listing continues after it in (title, id) order, titles compared by code
+ * point, so a movie added meanwhile never shifts what comes next.
+ */
+export const TitleCursor = Schema.Struct({ title: Metadata.fields.title, id: MovieId })
+export type TitleCursor = typeof TitleCursor.Type
+
+/** Ids of one batch read: at most {@link MAX_BATCH_SIZE}. */
+export const MovieIds = Schema.Array(MovieId).pipe(
+  Schema.maxItems(MAX_BATCH_SIZE, { message: () => `must hold at most ${MAX_BATCH_SIZE} ids` })
+)
+
 export class MetadataRpcs extends RpcGroup.make(
   Rpc.make("GetMetadata", {
     payload: { movieId: MovieId },
     success: Metadata,
     error: Schema.Union(MetadataNotFound, InvalidArgument, ServiceUnavailable)
+  }),
+  /** The metadata of every id that has some, in no particular order; unknown ids are left out. */
+  Rpc.make("GetMetadataBatch", {
+    payload: { movieIds: MovieIds },
+    success: Schema.Array(Metadata),
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  }),
+  /** Up to `limit` movies in (title, id) order, after `after` when given. */
+  Rpc.make("ListMetadataByTitle", {
+    payload: { limit: ListLimit, after: Schema.optional(TitleCursor) },
+    success: Schema.Array(Metadata),
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
   }),
   Rpc.make("PutMetadata", {
     payload: { metadata: Metadata },

@@ -2,7 +2,7 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Option, Schema } from "effect"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
-import { identifier } from "./Fields.js"
+import { identifier, ListLimit, MAX_BATCH_SIZE } from "./Fields.js"
 
 export const RecordId = identifier("RecordId")
 export type RecordId = typeof RecordId.Type
@@ -91,10 +91,60 @@ export class RatingNotFound extends Schema.TaggedError<RatingNotFound>()(
 /** How many events of a submitted batch were applied (all of them, or the call fails). */
 export const SubmitResult = Schema.Struct({ applied: Schema.NonNegativeInt })
 
+/** Records of one type, for a batch read of their aggregates: at most {@link MAX_BATCH_SIZE} ids. */
+export const RecordKeys = Schema.Struct({
+  recordType: RecordType,
+  recordIds: Schema.Array(RecordId).pipe(
+    Schema.maxItems(MAX_BATCH_SIZE, { message: () => `must hold at most ${MAX_BATCH_SIZE} ids` })
+  )
+})
+export type RecordKeys = typeof RecordKeys.Type
+
+/**
+ * A position in the ranking: the damped score and id of the last record seen.
+ * The ranking continues after it in (score descending, id descending) order.
+ */
+export const RankCursor = Schema.Struct({ score: Schema.Number, recordId: RecordId })
+export type RankCursor = typeof RankCursor.Type
+
+/** What a ranked listing asks for: records of a type with at least `minCount` ratings, best first. */
+export const RankQuery = Schema.Struct({
+  recordType: RecordType,
+  minCount: Schema.Number.pipe(Schema.int(), Schema.positive()).annotations({
+    message: () => ({ message: "must be an integer of at least 1", override: true })
+  }),
+  limit: ListLimit,
+  after: Schema.optional(RankCursor)
+})
+export type RankQuery = typeof RankQuery.Type
+
+/**
+ * A record in the ranking with its aggregate and its damped score: the Bayesian
+ * average `(C·m + sum) / (C + count)` of the rating service's prior (weight C,
+ * mean m), by which the ranking is ordered.
+ */
+export class RankedRecord extends Schema.Class<RankedRecord>("RankedRecord")({
+  recordId: RecordId,
+  rating: AggregatedRating,
+  score: Schema.Number
+}) {}
+
 export class RatingRpcs extends RpcGroup.make(
   Rpc.make("GetAggregatedRating", {
     payload: RecordKey,
     success: AggregatedRating,
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  }),
+  /** The aggregate of every id, in the order asked (`AggregatedRating.empty` for one nobody rated). */
+  Rpc.make("GetAggregatedRatings", {
+    payload: RecordKeys,
+    success: Schema.Array(AggregatedRating),
+    error: Schema.Union(InvalidArgument, ServiceUnavailable)
+  }),
+  /** Up to `limit` records by damped score, best first, after `after` when given. */
+  Rpc.make("ListRanked", {
+    payload: RankQuery,
+    success: Schema.Array(RankedRecord),
     error: Schema.Union(InvalidArgument, ServiceUnavailable)
   }),
   Rpc.make("PutRating", {

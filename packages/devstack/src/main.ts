@@ -87,6 +87,11 @@ const banner = (host: string, counts: { readonly movies: number; readonly events
         : `  Loaded ${counts.movies} movies and ${counts.events} rating events.`,
       "",
       "Call it:",
+      `  curl 'http://${at(movie.http)}/movies?orderBy=rating&limit=5'      # the catalogue, best rated first`,
+      `  curl 'http://${
+        at(movie.http)
+      }/movies'                              # by title; pass nextPageToken as pageToken`,
+      `  ${grpcurl} -d '{"order_by":"rating","page_size":5}' ${at(movie.grpc)} movieapp.v1.MovieService/ListMovies`,
       `  curl 'http://${at(movie.http)}/movie?id=1'`,
       `  ${bufCurl} -d '{"movie_id":"1"}' http://${at(movie.grpc)}/movieapp.v1.MovieService/GetMovieDetails`,
       `  ${bufCurl} --list-services http://${at(movie.grpc)}`,

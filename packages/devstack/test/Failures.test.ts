@@ -58,7 +58,7 @@ const ControlledMetadataRepository = Layer.effectContext(
       reads: yield* Ref.make(0)
     }
     const repository = MetadataRepository.of({
-      put: memory.put,
+      ...memory,
       get: (id) =>
         Effect.gen(function*() {
           yield* Ref.update(controls.reads, (n) => n + 1)

@@ -59,11 +59,11 @@ describe("each HTTP port", () => {
     it.effect("a path nobody serves: 404 NOT_FOUND pointing at GET /", () =>
       Effect.gen(function*() {
         const { http } = yield* MovieServer.Ports
-        const answer = yield* get(http, "/movies?id=1")
+        const answer = yield* get(http, "/films?id=1")
         assert.strictEqual(answer.status, 404)
         assert.deepStrictEqual(JSON.parse(answer.text), {
           code: "NOT_FOUND",
-          message: "no route for GET /movies; GET / lists what this service serves"
+          message: "no route for GET /films; GET / lists what this service serves"
         })
       }))
 

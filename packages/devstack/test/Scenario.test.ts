@@ -42,7 +42,12 @@ describe("scenario", () => {
         assert.deepStrictEqual(stored.metadata, theMovie)
 
         const unrated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: "the-movie" })
-        assert.deepStrictEqual(unrated.movieDetails, { metadata: theMovie, rating: undefined, ratingsCount: 0 })
+        assert.deepStrictEqual(unrated.movieDetails, {
+          metadata: theMovie,
+          rating: undefined,
+          ratingsCount: 0,
+          dampedRating: undefined // set in listings by rating only
+        })
         const noRatings = yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key)
         assert.deepStrictEqual(noRatings, { ratingValue: undefined, ratingsCount: 0 })
 
@@ -59,7 +64,12 @@ describe("scenario", () => {
         })
 
         const rated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: "the-movie" })
-        assert.deepStrictEqual(rated.movieDetails, { metadata: theMovie, rating: 1, ratingsCount: 1 })
+        assert.deepStrictEqual(rated.movieDetails, {
+          metadata: theMovie,
+          rating: 1,
+          ratingsCount: 1,
+          dampedRating: undefined
+        })
       }))
   })
 

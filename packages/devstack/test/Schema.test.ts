@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const schemaSql = readFileSync(fileURLToPath(new URL("../../../schema/schema.sql", import.meta.url)), "utf8")
-const TABLES = ["movies", "ratings", "rating_aggregates"]
+const TABLES = ["movies", "ratings", "rating_aggregates", "rating_ranking_prior", "rating_event_checkpoints"]
 
 const createStatements = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -57,7 +57,7 @@ describe("graceful stop", () => {
         MetadataRepository,
         Effect.map(MetadataRepositoryMemory.make, (memory) =>
           MetadataRepository.of({
-            put: memory.put,
+            ...memory,
             get: (id) =>
               id === "held"
                 ? Deferred.succeed(entered, undefined).pipe(

@@ -8,8 +8,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { DeadlineExceeded, ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
-import { AggregatedRating, type RecordKey } from "@movieapp/contracts/Rating"
+import { Metadata, MetadataNotFound, MovieId, type TitleCursor } from "@movieapp/contracts/Metadata"
+import { AggregatedRating, RankedRecord, RecordId, type RecordKey } from "@movieapp/contracts/Rating"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import * as MovieService from "../src/MovieService.js"
 import { MetadataBackend, type MetadataBackendError } from "../src/ports/MetadataBackend.js"
@@ -23,9 +23,16 @@ const withBackends = (
   rating: (key: RecordKey) => Effect.Effect<AggregatedRating, RatingBackendError>
 ) =>
   MovieService.layer.pipe(
-    Layer.provide(Layer.succeed(MetadataBackend, MetadataBackend.of({ get: metadata }))),
-    Layer.provide(Layer.succeed(RatingBackend, RatingBackend.of({ aggregate: rating })))
+    Layer.provide(Layer.succeed(
+      MetadataBackend,
+      MetadataBackend.of({ get: metadata, getMany: unused, listByTitle: unused })
+    )),
+    Layer.provide(
+      Layer.succeed(RatingBackend, RatingBackend.of({ aggregate: rating, aggregates: unused, ranked: unused }))
+    )
   )
+
+const unused = () => Effect.dieMessage("not used by this test")
 
 const details = (movieId: string) =>
   Effect.flatMap(MovieService.MovieService, (movies) => movies.details(MovieId.make(movieId)))
@@ -145,4 +152,127 @@ describe("MovieService", () => {
       assert.instanceOf(error, ServiceUnavailable)
       assert.strictEqual(error.service, "metadata")
     }))
+
+  describe("batches and listings", () => {
+    const movie = (id: string, title: string) =>
+      new Metadata({ id: MovieId.make(id), title, description: "", director: "" })
+    const catalogue = [movie("c", "Casablanca"), movie("a", "Alien"), movie("b", "Brazil"), movie("d", "Dune")]
+    const rated = new Map([["a", new AggregatedRating({ count: 2, sum: 18 })], [
+      "d",
+      new AggregatedRating({ count: 1, sum: 3 })
+    ]])
+
+    /** Backends over `catalogue`, counting their calls; the ranking also holds "ghost", rated but never described. */
+    const backends = Effect.gen(function*() {
+      const calls: Array<string> = []
+      const sorted = [...catalogue].sort((x, y) => x.title.localeCompare(y.title))
+      const layer = MovieService.layer.pipe(
+        Layer.provide(Layer.succeed(
+          MetadataBackend,
+          MetadataBackend.of({
+            get: unused,
+            getMany: (ids) =>
+              Effect.sync(() => (calls.push(`getMany ${ids.join(",")}`), catalogue.filter((m) => ids.includes(m.id)))),
+            listByTitle: (limit, after) =>
+              Effect.sync(() => {
+                calls.push(`listByTitle ${limit} ${after?.title ?? "-"}`)
+                return sorted.filter((m) => after === undefined || m.title > after.title).slice(0, limit)
+              })
+          })
+        )),
+        Layer.provide(Layer.succeed(
+          RatingBackend,
+          RatingBackend.of({
+            aggregate: unused,
+            aggregates: ({ recordIds }) =>
+              Effect.sync(() => (calls.push(`aggregates ${recordIds.join(",")}`),
+                recordIds.map((id) => rated.get(id) ?? AggregatedRating.empty))
+              ),
+            ranked: ({ after, limit }) =>
+              Effect.sync(() => {
+                calls.push(`ranked ${limit} ${after?.recordId ?? "-"}`)
+                const ranking = [
+                  new RankedRecord({ recordId: RecordId.make("a"), rating: rated.get("a")!, score: 6.5 }),
+                  new RankedRecord({
+                    recordId: RecordId.make("ghost"),
+                    rating: new AggregatedRating({ count: 1, sum: 9 }),
+                    score: 5.8
+                  }),
+                  new RankedRecord({ recordId: RecordId.make("d"), rating: rated.get("d")!, score: 5.3 })
+                ]
+                const from = after === undefined ? 0 : ranking.findIndex((r) => r.recordId === after.recordId) + 1
+                return ranking.slice(from, from + limit)
+              })
+          })
+        ))
+      )
+      return { calls, layer }
+    })
+
+    it.effect("a batch makes one call to each backend and answers every id in order, unknown ones apart", () =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* backends
+        const ids = ["d", "x", "a", "b", "a"].map((id) => MovieId.make(id))
+        const batch = yield* Effect.flatMap(MovieService.MovieService, (movies) => movies.batch(ids)).pipe(
+          Effect.provide(layer)
+        )
+        assert.deepStrictEqual(batch.movies.map((m) => [m.metadata.id, m.rating.count]), [
+          ["d", 1],
+          ["a", 2],
+          ["b", 0],
+          ["a", 2]
+        ])
+        assert.deepStrictEqual(batch.missing, [MovieId.make("x")])
+        assert.deepStrictEqual([...calls].sort(), ["aggregates d,x,a,b,a", "getMany d,x,a,b,a"])
+        const empty = yield* Effect.flatMap(MovieService.MovieService, (movies) => movies.batch([])).pipe(
+          Effect.provide(layer)
+        )
+        assert.deepStrictEqual(empty, { movies: [], missing: [] })
+        assert.lengthOf(calls, 2, "an empty batch calls no backend")
+      }))
+
+    it.effect("by title: a page and one more asked, the page's aggregates in one call, the next position after its last movie", () =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* backends
+        const list = (after?: TitleCursor) =>
+          Effect.flatMap(MovieService.MovieService, (movies) => movies.list({ _tag: "ByTitle", pageSize: 3, after }))
+            .pipe(
+              Effect.provide(layer)
+            )
+        const first = yield* list()
+        assert.deepStrictEqual(first.movies.map((m) => [m.metadata.title, m.rating.count]), [["Alien", 2], [
+          "Brazil",
+          0
+        ], [
+          "Casablanca",
+          0
+        ]])
+        assert.deepStrictEqual(first.next, { _tag: "ByTitle", after: { title: "Casablanca", id: MovieId.make("c") } })
+        const second = yield* list(first.next?._tag === "ByTitle" ? first.next.after : undefined)
+        assert.deepStrictEqual(second.movies.map((m) => m.metadata.title), ["Dune"])
+        assert.isUndefined(second.next)
+        assert.deepStrictEqual(calls, [
+          "listByTitle 4 -",
+          "aggregates a,b,c",
+          "listByTitle 4 Casablanca",
+          "aggregates d"
+        ])
+      }))
+
+    it.effect("by rating: the ranking's page, its metadata in one call, a ranked id nobody described left out", () =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* backends
+        const page = yield* Effect.flatMap(
+          MovieService.MovieService,
+          (movies) => movies.list({ _tag: "ByRating", pageSize: 2, minCount: 1, after: undefined })
+        ).pipe(Effect.provide(layer))
+        assert.deepStrictEqual(page.movies.map((m) => [m.metadata.id, m.dampedRating]), [[MovieId.make("a"), 6.5]])
+        assert.deepStrictEqual(page.next, {
+          _tag: "ByRating",
+          minCount: 1,
+          after: { score: 5.8, recordId: RecordId.make("ghost") }
+        })
+        assert.deepStrictEqual(calls, ["ranked 3 -", "getMany a,ghost"])
+      }))
+  })
 })

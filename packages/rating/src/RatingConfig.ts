@@ -2,11 +2,14 @@
 import * as PlatformConfig from "@movieapp/platform/Config"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
+import * as Ranking from "./domain/Ranking.js"
 
 export const RatingConfig = Config.all({
   server: PlatformConfig.server({ grpcPort: 8082, httpPort: 8092, rpcPort: 8072 }),
   log: PlatformConfig.log,
   tracing: Telemetry.config,
+  /** `RANKING_PRIOR_WEIGHT`, `RANKING_PRIOR_MEAN`: the damped mean's prior (domain/Ranking). */
+  ranking: Ranking.config,
   /** `REPOSITORY`: where ratings are stored. */
   repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
   /**

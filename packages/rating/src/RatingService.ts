@@ -2,11 +2,14 @@
 import { InvalidArgument, type ServiceUnavailable } from "@movieapp/contracts/Errors"
 import {
   type AggregatedRating,
+  type RankedRecord,
+  type RankQuery,
   type Rating,
   type RatingEvent,
   type RatingKey,
   RatingNotFound,
-  type RecordKey
+  type RecordKey,
+  type RecordKeys
 } from "@movieapp/contracts/Rating"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Context, Effect, Layer } from "effect"
@@ -15,6 +18,10 @@ import { RatingRepository, type StorageRefused } from "./ports/RatingRepository.
 
 export class RatingService extends Context.Tag("@movieapp/rating/RatingService")<RatingService, {
   readonly aggregate: (key: RecordKey) => Effect.Effect<AggregatedRating, ServiceUnavailable>
+  /** Aggregates of many records in one read, in their order. */
+  readonly aggregates: (keys: RecordKeys) => Effect.Effect<ReadonlyArray<AggregatedRating>, ServiceUnavailable>
+  /** A page of the ranking by damped mean (see RatingRepository.ranked). */
+  readonly ranked: (query: RankQuery) => Effect.Effect<ReadonlyArray<RankedRecord>, ServiceUnavailable>
   readonly put: (rating: Rating) => Effect.Effect<void, InvalidArgument | ServiceUnavailable>
   readonly remove: (key: RatingKey) => Effect.Effect<void, RatingNotFound | InvalidArgument | ServiceUnavailable>
   /** Applies submitted events through the same path as consumed ones. */
@@ -35,6 +42,12 @@ export const layer = Layer.effect(
       aggregate: Effect.fnUntraced(function*(key) {
         return yield* repository.aggregate(key)
       }, span("RatingService.aggregate")),
+      aggregates: Effect.fnUntraced(function*(keys) {
+        return yield* repository.aggregates(keys)
+      }, span("RatingService.aggregates")),
+      ranked: Effect.fnUntraced(function*(query) {
+        return yield* repository.ranked(query)
+      }, span("RatingService.ranked")),
       put: Effect.fnUntraced(function*(rating) {
         yield* repository.put(rating).pipe(
           Effect.catchTag("StorageRefused", (refused) => Effect.fail(notStorable(refused)))

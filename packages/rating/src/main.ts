@@ -12,6 +12,7 @@ import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Effect, Layer } from "effect"
 import * as RatingEventSourceInProcess from "./adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMemory from "./adapters/RatingRepositoryMemory.js"
+import { RankingPrior } from "./domain/Ranking.js"
 import { RatingEventInbox } from "./ports/RatingEventInbox.js"
 import { RatingConfig } from "./RatingConfig.js"
 import * as RatingServer from "./RatingServer.js"
@@ -49,7 +50,7 @@ const Main = Layer.unwrapEffect(
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))
       : DiscoveryMemory.layer()
     return RatingServer.layer(config.server).pipe(
-      Layer.provide([repository, events, discovery]),
+      Layer.provide([repository.pipe(Layer.provide(RankingPrior.layer(config.ranking))), events, discovery]),
       Layer.provide(Readiness.layer),
       Layer.provide([Logging.layer(config.log), Telemetry.layer(RatingServer.SERVICE_NAME, config.tracing)])
     )

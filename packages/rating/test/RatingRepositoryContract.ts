@@ -5,6 +5,9 @@
 import { assert, layer } from "@effect/vitest"
 import {
   AggregatedRating,
+  type RankCursor,
+  type RankedRecord,
+  type RankQuery,
   type Rating,
   type RatingEvent,
   RatingValue,
@@ -13,7 +16,8 @@ import {
   type RecordType,
   UserId
 } from "@movieapp/contracts/Rating"
-import { Effect, FastCheck as fc, type Layer, Option, Random, Runtime } from "effect"
+import { Effect, FastCheck as fc, Layer, Option, Random, Runtime } from "effect"
+import * as Ranking from "../src/domain/Ranking.js"
 import type { PositionedEvent, StreamBatch } from "../src/ports/RatingEventSource.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 
@@ -78,7 +82,7 @@ const collidingEvents = fc.uniqueArray(idSuffix, { minLength: 3, maxLength: 8 })
   )
 )
 
-export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<RatingRepository, unknown>) =>
+export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<RatingRepository, unknown>) => {
   layer(adapter, { timeout: "120 seconds", excludeTestServices: true })(`RatingRepository contract: ${name}`, (it) => {
     it.effect("a record nobody rated has the empty aggregate", () =>
       Effect.gen(function*() {
@@ -348,4 +352,134 @@ export const ratingRepositoryContract = (name: string, adapter: Layer.Layer<Rati
           )
         }
       }))
+
+    it.effect("aggregates answers every id in the order asked, the empty aggregate for unrated ones", () =>
+      Effect.gen(function*() {
+        const repository = yield* RatingRepository
+        yield* repository.applyEvents([
+          put(rating("c-many-1", "u1", 4)),
+          put(rating("c-many-1", "u2", 8)),
+          put(rating("c-many-2", "u1", 10)),
+          put(rating("c-many-3", "u1", 1, "tv")),
+          put(rating("c-many-4", "u1", 3)),
+          del("c-many-4", "u1")
+        ])
+        const ids = ["c-many-2", "c-many-unknown", "c-many-1", "c-many-3", "c-many-2", "c-many-4"] as Array<RecordId>
+        assert.deepStrictEqual(yield* repository.aggregates({ recordType: "movie", recordIds: ids }), [
+          aggregate(1, 10),
+          AggregatedRating.empty,
+          aggregate(2, 12),
+          AggregatedRating.empty, // rated as a tv record only
+          aggregate(1, 10),
+          AggregatedRating.empty // its only rating was removed
+        ])
+        assert.deepStrictEqual(yield* repository.aggregates({ recordType: "movie", recordIds: [] }), [])
+      }))
   })
+
+  /** Ranking tests each get a repository of their own: a ranking covers every record of a type. */
+  const fresh = <A, E>(effect: Effect.Effect<A, E, RatingRepository>, prior?: Ranking.Prior) =>
+    effect.pipe(
+      Effect.provide(prior === undefined ? adapter : adapter.pipe(Layer.provide(Ranking.RankingPrior.layer(prior))))
+    )
+  const ranked = (query: Omit<RankQuery, "recordType"> & { readonly recordType?: RecordType }) =>
+    Effect.flatMap(RatingRepository, (repository) => repository.ranked({ recordType: "movie", ...query }))
+  /** Every record of the ranking, `size` at a time, each page after the last one's cursor. */
+  const allPages = (size: number, minCount: number) =>
+    Effect.gen(function*() {
+      const all: Array<RankedRecord> = []
+      let after: RankCursor | undefined
+      for (;;) {
+        const page = yield* ranked({ limit: size, minCount, ...(after ? { after } : {}) })
+        all.push(...page)
+        if (page.length < size) return all
+        after = { score: page.at(-1)!.score, recordId: page.at(-1)!.recordId }
+      }
+    })
+  const ratedBy = (recordId: string, values: ReadonlyArray<number>) =>
+    values.map((value, i) => put(rating(recordId, `u${i}`, value)))
+
+  layer(Layer.empty, { timeout: "120 seconds", excludeTestServices: true })(
+    `RatingRepository ranking contract: ${name}`,
+    (it) => {
+      it.effect("ranks by damped mean: one 10 does not beat many 9s; the score is (C·m + sum) / (C + count)", () =>
+        fresh(Effect.gen(function*() {
+          const repository = yield* RatingRepository
+          yield* repository.applyEvents([
+            ...ratedBy("one-ten", [10]),
+            ...ratedBy("many-nines", Array.from({ length: 200 }, () => 9)),
+            ...ratedBy("some-eights", Array.from({ length: 30 }, () => 8)),
+            ...ratedBy("few-fives", [5, 5]),
+            ...ratedBy("a-tv-show", [10, 10, 10]).map((e) => ({ ...e, recordType: "tv" as const }))
+          ])
+          const top = yield* ranked({ limit: 10, minCount: 1 })
+          assert.deepStrictEqual(top.map((r) => r.recordId), ["many-nines", "some-eights", "one-ten", "few-fives"])
+          const prior = Ranking.DEFAULT_PRIOR
+          for (const record of top) {
+            assert.strictEqual(record.score, Ranking.dampedMean(prior, record.rating.count, record.rating.sum))
+          }
+          assert.deepStrictEqual(top[0]!.rating, aggregate(200, 1800))
+          assert.deepStrictEqual((yield* ranked({ recordType: "tv", limit: 10, minCount: 1 })).map((r) => r.recordId), [
+            "a-tv-show"
+          ])
+        })))
+
+      it.effect("a minimum count leaves out records with fewer ratings; removed ratings leave the ranking", () =>
+        fresh(Effect.gen(function*() {
+          const repository = yield* RatingRepository
+          yield* repository.applyEvents([
+            ...ratedBy("r-1", [10]),
+            ...ratedBy("r-3", [2, 3, 4]),
+            ...ratedBy("r-5", [8, 8, 8, 8, 8]),
+            ...ratedBy("r-gone", [7, 7, 7])
+          ])
+          yield* repository.applyEvents([del("r-gone", "u0"), del("r-gone", "u1"), del("r-gone", "u2")])
+          assert.deepStrictEqual((yield* ranked({ limit: 10, minCount: 1 })).map((r) => r.recordId), [
+            "r-5",
+            "r-1",
+            "r-3"
+          ])
+          assert.deepStrictEqual((yield* ranked({ limit: 10, minCount: 3 })).map((r) => r.recordId), ["r-5", "r-3"])
+          assert.deepStrictEqual((yield* ranked({ limit: 10, minCount: 6 })).map((r) => r.recordId), [])
+          assert.deepStrictEqual((yield* ranked({ limit: 1, minCount: 2 })).map((r) => r.recordId), ["r-5"])
+        })))
+
+      it.effect("pages after a cursor list the ranking once, in order, equal scores by id descending", () =>
+        fresh(Effect.gen(function*() {
+          const repository = yield* RatingRepository
+          const events: Array<RatingEvent> = []
+          for (let r = 0; r < 40; r++) {
+            // Several records share each score: ties are broken by id.
+            events.push(
+              ...ratedBy(`p-${r}`, Array.from({ length: (r % 4) + 1 }, (_, i) => ((r + i) % 3) + 1 + (r % 2) * 7))
+            )
+          }
+          events.push(...ratedBy("p-\uE000", [9, 9]), ...ratedBy("p-😀", [9, 9]))
+          yield* repository.applyEvents(events)
+          const whole = yield* ranked({ limit: 1000, minCount: 1 })
+          assert.lengthOf(whole, 42)
+          const expected = [...whole].sort(Ranking.order)
+          assert.deepStrictEqual(whole, expected)
+          // Code point order: the astral id is the greater, so it comes first among equals.
+          const astral = whole.findIndex((r) => r.recordId === "p-😀")
+          assert.strictEqual(whole[astral + 1]!.recordId, "p-\uE000")
+          for (const size of [1, 3, 7]) assert.deepStrictEqual(yield* allPages(size, 1), whole, `pages of ${size}`)
+          const atLeastTwo = whole.filter((r) => r.rating.count >= 2)
+          assert.deepStrictEqual(yield* allPages(4, 2), atLeastTwo)
+        })))
+
+      it.effect("scores follow the prior the repository was built with", () =>
+        fresh(
+          Effect.gen(function*() {
+            const repository = yield* RatingRepository
+            yield* repository.applyEvents([...ratedBy("one-ten", [10]), ...ratedBy("five-sevens", [7, 7, 7, 7, 7])])
+            const top = yield* ranked({ limit: 10, minCount: 1 })
+            // A light prior trusts a single rating: (0.5·1 + 10) / 1.5 = 7 beats (0.5·1 + 35) / 5.5 (the
+            // default prior ranks them the other way: (55 + 10) / 11 < (55 + 35) / 15).
+            assert.deepStrictEqual(top.map((r) => [r.recordId, r.score]), [["one-ten", 7], ["five-sevens", 35.5 / 5.5]])
+          }),
+          { weight: 0.5, mean: 1 }
+        ))
+    }
+  )
+}

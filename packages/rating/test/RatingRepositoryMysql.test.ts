@@ -8,6 +8,7 @@ import { Deferred, Effect, Fiber, Layer, Option, Random } from "effect"
 import * as RatingStatements from "../src/adapters/internal/RatingStatements.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
 import * as ChangeSet from "../src/domain/ChangeSet.js"
+import * as Ranking from "../src/domain/Ranking.js"
 import { RatingRepository } from "../src/ports/RatingRepository.js"
 import { ratingRepositoryContract } from "./RatingRepositoryContract.js"
 
@@ -283,4 +284,83 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
       }
     )
   }
+
+  describe("ranking", () => {
+    const onDatabase = (database: Mysql.MysqlConfig, prior: Ranking.Prior) =>
+      RatingRepositoryMysql.layer.pipe(
+        Layer.provide(Ranking.RankingPrior.layer(prior)),
+        Layer.provideMerge(Mysql.layer(database, RatingRepositoryMysql.migrations))
+      )
+    const events = (recordId: string, values: ReadonlyArray<number>): Array<RatingEvent> =>
+      values.map((value, i) => ({
+        eventType: "put",
+        recordType: "movie",
+        recordId: RecordId.make(recordId),
+        userId: UserId.make(`u${i}`),
+        value: RatingValue.make(value)
+      }))
+    const top = Effect.flatMap(
+      RatingRepository,
+      (repository) => repository.ranked({ recordType: "movie", minCount: 1, limit: 10 })
+    )
+
+    it.scoped("a service started with another prior rescores the stored aggregates, and says so", () => {
+      const logs = Logs.make()
+      return Effect.gen(function*() {
+        const database = yield* MariaDb.makeTestDatabase
+        yield* Effect.gen(function*() {
+          const repository = yield* RatingRepository
+          yield* repository.applyEvents([...events("one-ten", [10]), ...events("five-sevens", [7, 7, 7, 7, 7])])
+          assert.deepStrictEqual((yield* top).map((r) => r.recordId), ["five-sevens", "one-ten"])
+        }).pipe(Effect.provide(onDatabase(database, Ranking.DEFAULT_PRIOR)))
+        assert.lengthOf(logs.at("INFO").filter((l) => l.message === "ranking rescored for a new prior"), 0)
+
+        const light = { weight: 0.5, mean: 1 }
+        const rescored = yield* top.pipe(Effect.provide(onDatabase(database, light)))
+        assert.deepStrictEqual(rescored.map((r) => [r.recordId, r.score]), [["one-ten", 7], [
+          "five-sevens",
+          35.5 / 5.5
+        ]])
+        assert.lengthOf(logs.at("INFO").filter((l) => l.message === "ranking rescored for a new prior"), 1)
+        // Started again with the same prior: nothing to rescore.
+        yield* top.pipe(Effect.provide(onDatabase(database, light)))
+        assert.lengthOf(logs.at("INFO").filter((l) => l.message === "ranking rescored for a new prior"), 1)
+      }).pipe(Effect.provide(logs.layer))
+    }, 60_000)
+
+    it.scoped(
+      "the top of the ranking, with a minimum count and after a cursor, reads the ranking index without sorting",
+      () =>
+        Effect.gen(function*() {
+          const database = yield* MariaDb.makeTestDatabase
+          const sql = yield* SqlClient.SqlClient.pipe(
+            Effect.provide(Layer.fresh(onDatabase(database, Ranking.DEFAULT_PRIOR)).pipe(Layer.extendScope))
+          )
+          // Enough rows that the optimizer would rather scan than use a useless index.
+          yield* sql.unsafe(
+            `INSERT INTO rating_aggregates (record_type, record_id, ratings_count, ratings_sum) VALUES ${
+              Array.from({ length: 2000 }, (_, i) => `('movie', 'm${i}', ${i % 50}, ${(i % 50) * ((i % 10) + 1)})`)
+                .join(", ")
+            }`
+          )
+          yield* sql`ANALYZE TABLE rating_aggregates`
+          for (
+            const query of [
+              `WHERE record_type = 'movie' AND ratings_count >= 20 ORDER BY damped_score DESC, record_id DESC LIMIT 21`,
+              `WHERE record_type = 'movie' AND ratings_count >= 20 AND damped_score <= 7.5
+               AND (damped_score < 7.5 OR record_id < 'm77') ORDER BY damped_score DESC, record_id DESC LIMIT 21`
+            ]
+          ) {
+            const plan = yield* sql.unsafe<{ key: string | null; Extra: string }>(
+              `EXPLAIN SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates ${query}`
+            )
+            assert.lengthOf(plan, 1)
+            assert.strictEqual(plan[0]!.key, "rating_aggregates_ranking", query)
+            assert.notInclude(plan[0]!.Extra, "filesort", query)
+            assert.include(plan[0]!.Extra, "Using index", query) // covering: no row read
+          }
+        }),
+      60_000
+    )
+  })
 })

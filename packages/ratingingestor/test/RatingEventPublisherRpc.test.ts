@@ -46,6 +46,8 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
           return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
         },
         GetAggregatedRating: unused,
+        GetAggregatedRatings: unused,
+        ListRanked: unused,
         PutRating: unused,
         DeleteRating: unused
       })

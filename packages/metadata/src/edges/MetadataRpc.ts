@@ -1,7 +1,7 @@
 /** Effect RPC edge: what the gateway calls. */
 import { MetadataRpcs } from "@movieapp/contracts/Metadata"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { MetadataService } from "../MetadataService.js"
 
 const handlers = MetadataRpcs.toLayer(
@@ -9,6 +9,8 @@ const handlers = MetadataRpcs.toLayer(
     const metadata = yield* MetadataService
     return {
       GetMetadata: ({ movieId }) => metadata.get(movieId),
+      GetMetadataBatch: ({ movieIds }) => metadata.getMany(movieIds),
+      ListMetadataByTitle: ({ after, limit }) => metadata.listByTitle(limit, Option.fromNullable(after)),
       PutMetadata: ({ metadata: input }) => metadata.put(input)
     }
   })

@@ -10,7 +10,14 @@ export const layer = (options: Omit<ServiceClient.Options, "service">) =>
     Effect.gen(function*() {
       const metadata = yield* ServiceClient.make(MetadataRpcs, { ...options, service: "metadata" })
       return MetadataBackend.of({
-        get: (movieId) => metadata.call("MetadataService.GetMetadata", (client) => client.GetMetadata({ movieId }))
+        get: (movieId) => metadata.call("MetadataService.GetMetadata", (client) => client.GetMetadata({ movieId })),
+        getMany: (movieIds) =>
+          metadata.call("MetadataService.GetMetadataBatch", (client) => client.GetMetadataBatch({ movieIds })),
+        listByTitle: (limit, after) =>
+          metadata.call(
+            "MetadataService.ListMetadataByTitle",
+            (client) => client.ListMetadataByTitle(after === undefined ? { limit } : { limit, after })
+          )
       })
     })
   )

@@ -11,7 +11,10 @@ export const layer = (options: Omit<ServiceClient.Options, "service">) =>
       const rating = yield* ServiceClient.make(RatingRpcs, { ...options, service: "rating" })
       return RatingBackend.of({
         aggregate: (key) =>
-          rating.call("RatingService.GetAggregatedRating", (client) => client.GetAggregatedRating(key))
+          rating.call("RatingService.GetAggregatedRating", (client) => client.GetAggregatedRating(key)),
+        aggregates: (keys) =>
+          rating.call("RatingService.GetAggregatedRatings", (client) => client.GetAggregatedRatings(keys)),
+        ranked: (query) => rating.call("RatingService.ListRanked", (client) => client.ListRanked(query))
       })
     })
   )

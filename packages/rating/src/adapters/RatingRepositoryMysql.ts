@@ -5,11 +5,12 @@
  * stored ratings imply.
  */
 import { SqlClient, SqlError } from "@effect/sql"
-import { AggregatedRating, type RatingEvent } from "@movieapp/contracts/Rating"
+import { AggregatedRating, RankedRecord, type RatingEvent, type RecordId } from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import * as ChangeSet from "../domain/ChangeSet.js"
+import * as Ranking from "../domain/Ranking.js"
 import * as Redelivery from "../domain/Redelivery.js"
 import type { StreamBatch } from "../ports/RatingEventSource.js"
 import { RatingRepository, StorageRefused } from "../ports/RatingRepository.js"
@@ -35,6 +36,14 @@ const unavailable = Mysql.orUnavailable("rating storage")
 // BIGINT columns arrive as numbers, or as strings when beyond 2^53.
 const Count = Schema.Union(Schema.Number, Schema.NumberFromString)
 const AggregateRow = Schema.Struct({ ratingsCount: Count, ratingsSum: Count })
+const IdAggregateRow = Schema.Struct({ recordId: Schema.String, ...AggregateRow.fields })
+interface RankedRow {
+  readonly recordId: string
+  readonly ratingsCount: number | string
+  readonly ratingsSum: number | string
+  readonly dampedScore: number
+}
+const PriorRow = Schema.Struct({ priorWeight: Schema.Number, priorMean: Schema.Number })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
 
@@ -76,9 +85,39 @@ const refusalOf = (error: unknown): string | undefined =>
  */
 class ForeignRow extends Error {}
 
+/** The damped mean of Ranking.dampedMean as a column expression, in doubles and in the same order. */
+const scoreExpression = (prior: Ranking.Prior) =>
+  `(${prior.weight.toExponential()} * ${prior.mean.toExponential()} + ratings_sum) / (${prior.weight.toExponential()} + ratings_count)`
+
+/**
+ * Makes the stored scores those of `prior`: when the database holds another
+ * prior's, rewrites the generated column's expression, which rescores every
+ * aggregate in one statement (a table copy, during which writes wait), and
+ * records the prior. Instances of one deployment share a prior, so this runs
+ * once, when a deployment changes it.
+ */
+const ensurePrior = (sql: SqlClient.SqlClient, prior: Ranking.Prior) =>
+  Effect.gen(function*() {
+    const rows = yield* sql`SELECT prior_weight, prior_mean FROM rating_ranking_prior WHERE id = 1`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(PriorRow))),
+      Effect.catchTag("ParseError", Effect.die)
+    )
+    const stored = rows[0]
+    if (stored !== undefined && stored.priorWeight === prior.weight && stored.priorMean === prior.mean) return
+    yield* sql.unsafe(`ALTER TABLE rating_aggregates MODIFY damped_score DOUBLE AS (${scoreExpression(prior)}) STORED`)
+    yield* sql`REPLACE INTO rating_ranking_prior (id, prior_weight, prior_mean) VALUES (1, ${prior.weight}, ${prior.mean})`
+    yield* Effect.logInfo("ranking rescored for a new prior").pipe(
+      Effect.annotateLogs({ "ranking.prior.weight": prior.weight, "ranking.prior.mean": prior.mean })
+    )
+  })
+
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const server = yield* Mysql.MysqlServer
+  const prior = yield* Ranking.RankingPrior
+  yield* ensurePrior(sql, prior).pipe(
+    Effect.orDieWith((error) => new Error(`cannot rescore the ranking for the configured prior: ${error.message}`))
+  )
   // READ COMMITTED: locking reads take no gap locks, so concurrent batches over
   // different keys never wait for each other. Correctness does not rest on it
   // (see apply), only speed.
@@ -246,6 +285,46 @@ export const make = Effect.gen(function*() {
         unavailable,
         Effect.withSpan("RatingRepository.aggregate")
       ),
+    aggregates: ({ recordIds, recordType }) =>
+      (recordIds.length === 0
+        ? Effect.succeed([])
+        : sql`SELECT record_id, ratings_count, ratings_sum FROM rating_aggregates
+            WHERE record_type = ${recordType} AND ${sql.in("record_id", recordIds)}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(IdAggregateRow))),
+          Effect.catchTag("ParseError", Effect.die),
+          Effect.map((rows) => {
+            const found = new Map(rows.map((row) => [row.recordId, row]))
+            return recordIds.map((recordId) => {
+              const row = found.get(recordId)
+              return row === undefined || row.ratingsCount === 0
+                ? AggregatedRating.empty
+                : new AggregatedRating({ count: row.ratingsCount, sum: row.ratingsSum })
+            })
+          })
+        )).pipe(unavailable, Effect.withSpan("RatingRepository.aggregates")),
+    ranked: ({ after, limit, minCount, recordType }) =>
+      (after === undefined
+        ? sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+            WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
+            ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`
+        // The range on damped_score first, so the index is read from the cursor down.
+        : sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+            WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
+              AND damped_score <= ${after.score} AND (damped_score < ${after.score} OR record_id < ${after.recordId})
+            ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`).pipe(
+          // Columns of our own schema, read as the driver gives them (BIGINT as a number below 2^53).
+          Effect.map((rows) =>
+            rows.map((row) =>
+              new RankedRecord({
+                recordId: row.recordId as RecordId,
+                rating: new AggregatedRating({ count: Number(row.ratingsCount), sum: Number(row.ratingsSum) }, true),
+                score: row.dampedScore
+              }, true)
+            )
+          ),
+          unavailable,
+          Effect.withSpan("RatingRepository.ranked")
+        ),
     put: (rating) =>
       transaction(apply([{ eventType: "put", ...rating }])).pipe(
         Effect.asVoid,

@@ -27,6 +27,8 @@ const handlers = RatingRpcs.toLayer(
     const ratings = yield* RatingService
     return {
       GetAggregatedRating: (key) => ratings.aggregate(key),
+      GetAggregatedRatings: (keys) => ratings.aggregates(keys),
+      ListRanked: (query) => ratings.ranked(query),
       PutRating: (rating) => ratings.put(rating),
       DeleteRating: (key) => ratings.remove(key),
       SubmitRatingEvents: ({ events }) =>

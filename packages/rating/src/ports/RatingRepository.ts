@@ -5,7 +5,16 @@
  * hold as sent as StorageRefused.
  */
 import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import type { AggregatedRating, Rating, RatingEvent, RatingKey, RecordKey } from "@movieapp/contracts/Rating"
+import type {
+  AggregatedRating,
+  RankedRecord,
+  RankQuery,
+  Rating,
+  RatingEvent,
+  RatingKey,
+  RecordKey,
+  RecordKeys
+} from "@movieapp/contracts/Rating"
 import { Context, Data, type Effect, type Option } from "effect"
 import type { StreamBatch } from "./RatingEventSource.js"
 
@@ -24,6 +33,15 @@ export class StorageRefused extends Data.TaggedError("StorageRefused")<{ readonl
 export class RatingRepository extends Context.Tag("@movieapp/rating/RatingRepository")<RatingRepository, {
   /** The record's aggregate; `AggregatedRating.empty` when nobody rated it. Never scans ratings. */
   readonly aggregate: (key: RecordKey) => Effect.Effect<AggregatedRating, ServiceUnavailable>
+  /** The aggregate of every record of `keys`, in their order, in one read. */
+  readonly aggregates: (keys: RecordKeys) => Effect.Effect<ReadonlyArray<AggregatedRating>, ServiceUnavailable>
+  /**
+   * Records of `query.recordType` with at least `query.minCount` ratings, by
+   * damped score (Ranking, with the RankingPrior the adapter was built with)
+   * descending, then id descending by code point, after `query.after`; at most
+   * `query.limit`. Never scans ratings (MySQL reads an index in ranking order).
+   */
+  readonly ranked: (query: RankQuery) => Effect.Effect<ReadonlyArray<RankedRecord>, ServiceUnavailable>
   /** Creates or replaces the user's rating of the record. */
   readonly put: (rating: Rating) => Effect.Effect<void, StorageRefused | ServiceUnavailable>
   /** Removes the user's rating; false when there was none. */

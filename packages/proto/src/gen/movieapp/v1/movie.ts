@@ -32,6 +32,11 @@ export interface MovieDetails {
     | undefined;
   /** Number of users who rated the movie. */
   ratingsCount: number;
+  /**
+   * The damped mean (C·m + sum) / (C + count) the ranking is ordered by; set in
+   * ListMovies ordered by rating only.
+   */
+  dampedRating?: number | undefined;
 }
 
 export interface GetMovieDetailsRequest {
@@ -42,8 +47,37 @@ export interface GetMovieDetailsResponse {
   movieDetails: MovieDetails | undefined;
 }
 
+export interface ListMoviesRequest {
+  /** 1-100; 0 (unset) means 20. */
+  pageSize: number;
+  /** next_page_token of the previous page; empty for the first page. Opaque. */
+  pageToken: string;
+  /** "title" (the default: by title, then id) or "rating" (best damped mean first). */
+  orderBy: string;
+  /** Ordered by rating: only movies with at least this many ratings; 0 (unset) means 1. */
+  minRatingsCount: number;
+}
+
+export interface ListMoviesResponse {
+  movies: MovieDetails[];
+  /** Pass as page_token for the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+export interface BatchGetMovieDetailsRequest {
+  /** 0-100 movie ids; duplicates are answered once each time they appear. */
+  movieIds: string[];
+}
+
+export interface BatchGetMovieDetailsResponse {
+  /** The details of every known id, in the order asked. */
+  movies: MovieDetails[];
+  /** The ids asked for that no movie has, in the order asked. */
+  missingMovieIds: string[];
+}
+
 function createBaseMovieDetails(): MovieDetails {
-  return { rating: undefined, metadata: undefined, ratingsCount: 0 };
+  return { rating: undefined, metadata: undefined, ratingsCount: 0, dampedRating: undefined };
 }
 
 export const MovieDetails: MessageFns<MovieDetails> = {
@@ -56,6 +90,9 @@ export const MovieDetails: MessageFns<MovieDetails> = {
     }
     if (message.ratingsCount !== 0) {
       writer.uint32(24).int64(message.ratingsCount);
+    }
+    if (message.dampedRating !== undefined) {
+      writer.uint32(33).double(message.dampedRating);
     }
     return writer;
   },
@@ -97,6 +134,14 @@ export const MovieDetails: MessageFns<MovieDetails> = {
             message.ratingsCount = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.dampedRating = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -118,6 +163,11 @@ export const MovieDetails: MessageFns<MovieDetails> = {
         : isSet(object.ratings_count)
         ? globalThis.Number(object.ratings_count)
         : 0,
+      dampedRating: isSet(object.dampedRating)
+        ? globalThis.Number(object.dampedRating)
+        : isSet(object.damped_rating)
+        ? globalThis.Number(object.damped_rating)
+        : undefined,
     };
   },
 
@@ -131,6 +181,9 @@ export const MovieDetails: MessageFns<MovieDetails> = {
     }
     if (message.ratingsCount !== 0) {
       obj.ratingsCount = Math.round(message.ratingsCount);
+    }
+    if (message.dampedRating !== undefined) {
+      obj.dampedRating = floatToJson(message.dampedRating);
     }
     return obj;
   },
@@ -264,6 +317,349 @@ export const GetMovieDetailsResponse: MessageFns<GetMovieDetailsResponse> = {
   },
 };
 
+function createBaseListMoviesRequest(): ListMoviesRequest {
+  return { pageSize: 0, pageToken: "", orderBy: "", minRatingsCount: 0 };
+}
+
+export const ListMoviesRequest: MessageFns<ListMoviesRequest> = {
+  encode(message: ListMoviesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    if (message.orderBy !== "") {
+      writer.uint32(26).string(message.orderBy);
+    }
+    if (message.minRatingsCount !== 0) {
+      writer.uint32(32).int32(message.minRatingsCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMoviesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMoviesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.orderBy = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.minRatingsCount = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMoviesRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      orderBy: isSet(object.orderBy)
+        ? globalThis.String(object.orderBy)
+        : isSet(object.order_by)
+        ? globalThis.String(object.order_by)
+        : "",
+      minRatingsCount: isSet(object.minRatingsCount)
+        ? globalThis.Number(object.minRatingsCount)
+        : isSet(object.min_ratings_count)
+        ? globalThis.Number(object.min_ratings_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListMoviesRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.orderBy !== "") {
+      obj.orderBy = message.orderBy;
+    }
+    if (message.minRatingsCount !== 0) {
+      obj.minRatingsCount = Math.round(message.minRatingsCount);
+    }
+    return obj;
+  },
+};
+
+function createBaseListMoviesResponse(): ListMoviesResponse {
+  return { movies: [], nextPageToken: "" };
+}
+
+export const ListMoviesResponse: MessageFns<ListMoviesResponse> = {
+  encode(message: ListMoviesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.movies) {
+      MovieDetails.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMoviesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMoviesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.movies.push(MovieDetails.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMoviesResponse {
+    return {
+      movies: globalThis.Array.isArray(object?.movies) ? object.movies.map((e: any) => MovieDetails.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMoviesResponse): unknown {
+    const obj: any = {};
+    if (message.movies?.length) {
+      obj.movies = message.movies.map((e) => MovieDetails.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseBatchGetMovieDetailsRequest(): BatchGetMovieDetailsRequest {
+  return { movieIds: [] };
+}
+
+export const BatchGetMovieDetailsRequest: MessageFns<BatchGetMovieDetailsRequest> = {
+  encode(message: BatchGetMovieDetailsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.movieIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchGetMovieDetailsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchGetMovieDetailsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.movieIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchGetMovieDetailsRequest {
+    return {
+      movieIds: globalThis.Array.isArray(object?.movieIds)
+        ? object.movieIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.movie_ids)
+        ? object.movie_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchGetMovieDetailsRequest): unknown {
+    const obj: any = {};
+    if (message.movieIds?.length) {
+      obj.movieIds = message.movieIds;
+    }
+    return obj;
+  },
+};
+
+function createBaseBatchGetMovieDetailsResponse(): BatchGetMovieDetailsResponse {
+  return { movies: [], missingMovieIds: [] };
+}
+
+export const BatchGetMovieDetailsResponse: MessageFns<BatchGetMovieDetailsResponse> = {
+  encode(message: BatchGetMovieDetailsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.movies) {
+      MovieDetails.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.missingMovieIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchGetMovieDetailsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchGetMovieDetailsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.movies.push(MovieDetails.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.missingMovieIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchGetMovieDetailsResponse {
+    return {
+      movies: globalThis.Array.isArray(object?.movies) ? object.movies.map((e: any) => MovieDetails.fromJSON(e)) : [],
+      missingMovieIds: globalThis.Array.isArray(object?.missingMovieIds)
+        ? object.missingMovieIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.missing_movie_ids)
+        ? object.missing_movie_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchGetMovieDetailsResponse): unknown {
+    const obj: any = {};
+    if (message.movies?.length) {
+      obj.movies = message.movies.map((e) => MovieDetails.toJSON(e));
+    }
+    if (message.missingMovieIds?.length) {
+      obj.missingMovieIds = message.missingMovieIds;
+    }
+    return obj;
+  },
+};
+
 /** The public gateway: combines metadata and ratings. */
 export type MovieServiceService = typeof MovieServiceService;
 export const MovieServiceService = {
@@ -279,11 +675,43 @@ export const MovieServiceService = {
       Buffer.from(GetMovieDetailsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetMovieDetailsResponse => GetMovieDetailsResponse.decode(value),
   },
+  /** Lists the catalogue a page at a time, by title or by rating (damped mean). */
+  listMovies: {
+    path: "/movieapp.v1.MovieService/ListMovies" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMoviesRequest): Buffer => Buffer.from(ListMoviesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMoviesRequest => ListMoviesRequest.decode(value),
+    responseSerialize: (value: ListMoviesResponse): Buffer => Buffer.from(ListMoviesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMoviesResponse => ListMoviesResponse.decode(value),
+  },
+  /**
+   * Returns the details of up to 100 movies in one call; unknown ids are listed,
+   * not an error.
+   */
+  batchGetMovieDetails: {
+    path: "/movieapp.v1.MovieService/BatchGetMovieDetails" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchGetMovieDetailsRequest): Buffer =>
+      Buffer.from(BatchGetMovieDetailsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchGetMovieDetailsRequest => BatchGetMovieDetailsRequest.decode(value),
+    responseSerialize: (value: BatchGetMovieDetailsResponse): Buffer =>
+      Buffer.from(BatchGetMovieDetailsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchGetMovieDetailsResponse => BatchGetMovieDetailsResponse.decode(value),
+  },
 } as const;
 
 export interface MovieServiceServer extends UntypedServiceImplementation {
   /** Returns metadata and rating of a movie; NOT_FOUND when the movie is unknown. */
   getMovieDetails: handleUnaryCall<GetMovieDetailsRequest, GetMovieDetailsResponse>;
+  /** Lists the catalogue a page at a time, by title or by rating (damped mean). */
+  listMovies: handleUnaryCall<ListMoviesRequest, ListMoviesResponse>;
+  /**
+   * Returns the details of up to 100 movies in one call; unknown ids are listed,
+   * not an error.
+   */
+  batchGetMovieDetails: handleUnaryCall<BatchGetMovieDetailsRequest, BatchGetMovieDetailsResponse>;
 }
 
 export interface MovieServiceClient extends Client {
@@ -302,6 +730,41 @@ export interface MovieServiceClient extends Client {
     metadata: Metadata1,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetMovieDetailsResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the catalogue a page at a time, by title or by rating (damped mean). */
+  listMovies(
+    request: ListMoviesRequest,
+    callback: (error: ServiceError | null, response: ListMoviesResponse) => void,
+  ): ClientUnaryCall;
+  listMovies(
+    request: ListMoviesRequest,
+    metadata: Metadata1,
+    callback: (error: ServiceError | null, response: ListMoviesResponse) => void,
+  ): ClientUnaryCall;
+  listMovies(
+    request: ListMoviesRequest,
+    metadata: Metadata1,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMoviesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the details of up to 100 movies in one call; unknown ids are listed,
+   * not an error.
+   */
+  batchGetMovieDetails(
+    request: BatchGetMovieDetailsRequest,
+    callback: (error: ServiceError | null, response: BatchGetMovieDetailsResponse) => void,
+  ): ClientUnaryCall;
+  batchGetMovieDetails(
+    request: BatchGetMovieDetailsRequest,
+    metadata: Metadata1,
+    callback: (error: ServiceError | null, response: BatchGetMovieDetailsResponse) => void,
+  ): ClientUnaryCall;
+  batchGetMovieDetails(
+    request: BatchGetMovieDetailsRequest,
+    metadata: Metadata1,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchGetMovieDetailsResponse) => void,
   ): ClientUnaryCall;
 }
 

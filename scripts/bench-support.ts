@@ -1,0 +1,271 @@
+/**
+ * What the gateway benchmarks share (bench-gateway.ts, bench-catalogue.ts):
+ * processes started and stopped, gRPC health polled, ghz run with the CPU each
+ * server process spent per call, and the figures' formatting.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
+import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
+import * as ProcessStats from "@movieapp/testkit/ProcessStats"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import * as http2 from "node:http2"
+import { homedir, loadavg } from "node:os"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { catalog } from "./bench-gateway-ceiling.js"
+
+export const repo = resolve(fileURLToPath(new URL("..", import.meta.url)))
+
+// ---------------------------------------------------------------------------------
+// Options: `--name value` on the command line
+
+const args = process.argv.slice(2)
+export const option = (name: string): string | undefined => {
+  const index = args.indexOf(`--${name}`)
+  return index === -1 ? undefined : args[index + 1]
+}
+export const numberOption = (name: string, fallback: number) => {
+  const text = option(name)
+  const value = text === undefined ? fallback : Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} expects a positive number, got ${text}`)
+  return value
+}
+
+// ---------------------------------------------------------------------------------
+// Processes
+
+export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
+
+export interface Running {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly output: () => string
+  readonly stop: () => Promise<void>
+}
+
+export const launch = (name: string, command: ReadonlyArray<string>, env: Record<string, string>): Running => {
+  const child = spawn(command[0]!, command.slice(1), { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-20_000)
+  }
+  child.stdout!.on("data", keep)
+  child.stderr!.on("data", keep)
+  const exited = new Promise<void>((done) => child.once("exit", () => done()))
+  return {
+    name,
+    child,
+    pid: child.pid!,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill("SIGTERM")
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
+}
+
+/** Whether the gRPC server at `port` answers grpc.health.v1 Check("") with SERVING; false on any failure. */
+export const serving = (port: number) =>
+  new Promise<boolean>((done) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    const finish = (ok: boolean) => {
+      session.destroy()
+      done(ok)
+    }
+    session.once("error", () => finish(false))
+    const call = session.request({
+      ":method": "POST",
+      ":path": "/grpc.health.v1.Health/Check",
+      "content-type": "application/grpc",
+      te: "trailers"
+    })
+    const chunks: Array<Buffer> = []
+    call.on("data", (chunk: Buffer) => chunks.push(chunk))
+    call.once("error", () => finish(false))
+    // HealthCheckResponse { status: SERVING (1) } is field 1, varint 1, after the 5-byte gRPC frame header.
+    call.once("end", () => {
+      const body = Buffer.concat(chunks)
+      finish(body.length >= 7 && body[5] === 0x08 && body[6] === 0x01)
+    })
+    // An empty HealthCheckRequest (service "": the server as a whole).
+    call.end(Buffer.alloc(5))
+  })
+
+/** How often start-up polls health: the start-up figures are late by at most this, plus one check. */
+export const POLL_MS = 2
+
+/** Polls `port` until SERVING; milliseconds since `since`. */
+export const untilServing = async (
+  running: Running,
+  port: number,
+  since: bigint,
+  timeoutMs = 60_000
+): Promise<number> => {
+  for (;;) {
+    if (await serving(port)) return Number(process.hrtime.bigint() - since) / 1e6
+    if (running.child.exitCode !== null) throw new Error(`${running.name} exited:\n${running.output()}`)
+    if (Number(process.hrtime.bigint() - since) / 1e6 > timeoutMs) {
+      throw new Error(`${running.name} not SERVING within ${timeoutMs} ms:\n${running.output()}`)
+    }
+    await sleep(POLL_MS)
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Seeding, through the public gRPC API
+
+export const unary = <Req, Res>(
+  client: grpc.Client,
+  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
+  request: Req
+) =>
+  new Promise<Res>((done, fail) =>
+    method.call(client, request, (error, response) => error ? fail(error) : done(response))
+  )
+
+const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await run(items[next++]!)
+  }))
+}
+
+/** The catalog of `movies` movies (bench-gateway-ceiling's), put through the services' gRPC APIs. */
+export const seed = async (metadataGrpc: number, ratingGrpc: number, movies: number) => {
+  const credentials = grpc.credentials.createInsecure()
+  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
+  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
+  const movieList = catalog(movies)
+  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
+  const ratings = movieList.flatMap((movie) =>
+    movie.ratings.map((r) => ({
+      recordId: movie.metadata.id,
+      recordType: "movie",
+      userId: r.userId,
+      ratingValue: r.value
+    }))
+  )
+  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
+  metadata.close()
+  rating.close()
+}
+
+// ---------------------------------------------------------------------------------
+// Load: ghz
+
+/** ghz: GHZ, ~/go/bin or PATH; undefined when none is installed. */
+export const ghz = [
+  process.env.GHZ,
+  join(homedir(), "go/bin/ghz"),
+  ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "ghz"))
+]
+  .find((candidate) => candidate !== undefined && candidate !== "" && existsSync(candidate))
+
+interface GhzReport {
+  readonly count: number
+  readonly rps: number
+  readonly latencyDistribution: ReadonlyArray<{ readonly percentage: number; readonly latency: number }> | null
+  readonly statusCodeDistribution: Readonly<Record<string, number>>
+  readonly errorDistribution?: Readonly<Record<string, number>> | null
+}
+
+export interface Load {
+  readonly calls: number
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+  readonly errorKinds: ReadonlyArray<string>
+  /** CPU per call of each measured process, in milliseconds. */
+  readonly cpuMs: ReadonlyArray<number>
+  /** CPU per call of ghz itself, in milliseconds (the machine's other consumer). */
+  readonly ghzCpuMs: number
+}
+
+/** One ghz run: `call` (from `proto`) with the items of `dataFile` in turn, for `seconds` or `total` calls. */
+export interface GhzRun {
+  readonly proto: string
+  readonly call: string
+  readonly dataFile: string
+  readonly port: number
+  /** The server processes whose CPU per call is measured. */
+  readonly pids: ReadonlyArray<number>
+  readonly seconds: number
+  readonly total?: number | undefined
+  readonly concurrency: number
+  readonly connections: number
+}
+
+export const runGhz = async (
+  { call, concurrency, connections, dataFile, pids, port, proto, seconds, total }: GhzRun
+): Promise<Load> => {
+  const cpu = () => pids.map((pid) => ProcessStats.cpuMillis(pid) ?? NaN)
+  const before = cpu()
+  const ghzBefore = ProcessStats.exitedChildrenCpuMillis() ?? NaN
+  const output = await new Promise<string>((done, fail) =>
+    execFile(
+      ghz!,
+      [
+        "--insecure",
+        "--proto",
+        join(repo, proto),
+        "--import-paths",
+        join(repo, "proto"),
+        "--call",
+        call,
+        "--data-file",
+        dataFile,
+        // At the end of a duration, calls in flight finish and count (ghz would otherwise cancel them as errors).
+        ...(total === undefined
+          ? ["--duration", `${seconds}s`, "--total", "0", "--duration-stop", "wait"]
+          : ["--total", String(total)]),
+        "--concurrency",
+        String(concurrency),
+        "--connections",
+        String(connections),
+        "--format",
+        "json",
+        `127.0.0.1:${port}`
+      ],
+      { maxBuffer: 256 * 1024 * 1024 },
+      (error, stdout, stderr) => error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout)
+    )
+  )
+  const after = cpu()
+  const ghzAfter = ProcessStats.exitedChildrenCpuMillis() ?? NaN
+  const report = JSON.parse(output) as GhzReport
+  const errors = Object.entries(report.statusCodeDistribution).filter(([code]) => code !== "OK").reduce(
+    (n, [, count]) => n + count,
+    0
+  )
+  const latency = (p: number) => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6
+  return {
+    calls: report.count,
+    rps: report.rps,
+    p50Ms: latency(50),
+    p99Ms: latency(99),
+    errors,
+    errorKinds: Object.keys(report.errorDistribution ?? {}).slice(0, 3),
+    cpuMs: after.map((ms, i) => (ms - before[i]!) / report.count),
+    ghzCpuMs: (ghzAfter - ghzBefore) / report.count
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Figures
+
+export const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+export const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
+export const fixed = (value: number, digits: number, width: number) =>
+  (Number.isFinite(value) ? value.toFixed(digits) : "n/a").padStart(width)
+export const verdict = (ok: boolean) => (ok ? "met" : "NOT met")
+export const loadAverage = () => loadavg().map((n) => n.toFixed(1)).join(" ")
