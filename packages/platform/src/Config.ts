@@ -5,7 +5,19 @@
  * named by `CONFIG_FILE`.
  */
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Layer, LogLevel, Option, Schema } from "effect"
+import {
+  Config,
+  ConfigError,
+  ConfigProvider,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  LogLevel,
+  Option,
+  Schema
+} from "effect"
 import * as os from "node:os"
 
 const YamlDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })

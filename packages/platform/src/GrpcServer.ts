@@ -380,19 +380,25 @@ const credentials = (tls: Tls.Certificates): Effect.Effect<grpc.ServerCredential
   const authorities = new Set<grpc.experimental.CaCertificateUpdateListener>()
   const publish = (material: Tls.Material) => {
     for (const listener of identities) listener({ certificate: material.cert, privateKey: material.key })
-    if (material.ca !== undefined) for (const listener of authorities) listener({ caCertificate: material.ca })
+    if (material.ca !== undefined) { for (const listener of authorities) listener({ caCertificate: material.ca }) }
   }
+  // The current material goes to a new listener after the call returns, as grpc-js's own
+  // file watcher does: grpc-js adds the server's watcher only after adding these listeners.
   const provider: grpc.experimental.CertificateProvider = {
     addIdentityCertificateListener: (listener) => {
       identities.add(listener)
-      const { cert, key } = tls.current()
-      listener({ certificate: cert, privateKey: key })
+      queueMicrotask(() => {
+        const { cert, key } = tls.current()
+        if (identities.has(listener)) listener({ certificate: cert, privateKey: key })
+      })
     },
     removeIdentityCertificateListener: (listener) => identities.delete(listener),
     addCaCertificateListener: (listener) => {
       authorities.add(listener)
-      const { ca } = tls.current()
-      if (ca !== undefined) listener({ caCertificate: ca })
+      queueMicrotask(() => {
+        const { ca } = tls.current()
+        if (ca !== undefined && authorities.has(listener)) listener({ caCertificate: ca })
+      })
     },
     removeCaCertificateListener: (listener) => authorities.delete(listener)
   }

@@ -28,8 +28,8 @@ import {
   type Scope
 } from "effect"
 import * as Net from "node:net"
-import * as NodeTls from "node:tls"
 import { performance } from "node:perf_hooks"
+import * as NodeTls from "node:tls"
 import { DEFAULT_MAX_RPC_MESSAGE_BYTES } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import * as Tls from "./Tls.js"
@@ -145,7 +145,8 @@ const tlsSocketServer = (
       ))
     yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))
     yield* Effect.async<void, SocketServer.SocketServerError>((resume) => {
-      const failed = (cause: Error) => resume(Effect.fail(new SocketServer.SocketServerError({ reason: "Open", cause })))
+      const failed = (cause: Error) =>
+        resume(Effect.fail(new SocketServer.SocketServerError({ reason: "Open", cause })))
       server.once("error", failed)
       server.listen({ host: options.host, port: options.port }, () => {
         server.off("error", failed)

@@ -90,7 +90,9 @@ export const make = <Rpcs extends Rpc.Any>(
     const connect = (instance: Instance) =>
       Effect.gen(function*() {
         const connectionScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const client = yield* RpcTransport.makeClient(group, instance, clientOptions).pipe(Scope.extend(connectionScope))
+        const client = yield* RpcTransport.makeClient(group, instance, clientOptions).pipe(
+          Scope.extend(connectionScope)
+        )
         return { instance, client, scope: connectionScope, failures: 0, skippedUntil: 0 } satisfies Connection<Rpcs>
       })
 

@@ -58,7 +58,9 @@ export interface Certificates {
 }
 
 /** This service's TLS identity, or none: its listeners then serve plaintext and its RPC calls are plaintext. */
-export class ServerTls extends Context.Tag("@movieapp/platform/Tls/ServerTls")<ServerTls, Option.Option<Certificates>>() {}
+export class ServerTls
+  extends Context.Tag("@movieapp/platform/Tls/ServerTls")<ServerTls, Option.Option<Certificates>>()
+{}
 
 const reasonOf = (error: unknown): string => {
   const coded = error as { readonly code?: unknown; readonly message?: unknown }
@@ -163,8 +165,7 @@ export const make = (settings: TlsSettings): Effect.Effect<Certificates, TlsErro
         listeners.add(listener)
         return () => listeners.delete(listener)
       },
-      requiresClientCertificate: (listener) =>
-        requireClients && (listener === "rpc" || settings.clientAuth === "all")
+      requiresClientCertificate: (listener) => requireClients && (listener === "rpc" || settings.clientAuth === "all")
     } satisfies Certificates
   })
 
