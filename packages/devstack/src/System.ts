@@ -9,6 +9,7 @@ import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { ServerConfig, ServerSettings, TlsSettings } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import type { KafkaAccessError } from "@movieapp/platform/Kafka"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
@@ -32,7 +33,7 @@ export interface Options {
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
   /** The rating service's storage and event transport; memory and in-process by default. */
-  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
+  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox, KafkaAccessError>
   /** Tracing of each service (each gets its own, named after it); none by default. */
   readonly tracing?: (service: string) => Layer.Layer<never>
   /** The settings that place each service's listeners, named when one cannot bind; the services' own by default. */
