@@ -16,6 +16,7 @@ import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Tls from "@movieapp/platform/Tls"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Certificates from "@movieapp/testkit/Certificates"
+import * as Command from "@movieapp/testkit/Command"
 import * as Grpcurl from "@movieapp/testkit/Grpcurl"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
@@ -145,6 +146,26 @@ describe.runIf(Grpcurl.available())("TLS", () => {
         const foreign = yield* check([...refusedWithin, "-cert", stranger.certFile, "-key", stranger.keyFile])
         assert.notStrictEqual(foreign.code, 0)
         assert.notInclude(foreign.stdout, "SERVING")
+      }))
+
+    it.effect("the container health probe speaks TLS with the service's own settings, client certificate included", () =>
+      Effect.gen(function*() {
+        const { settings } = yield* TestPki
+        const metadata = yield* MetadataServer.Ports
+        const probe = yield* Command.run(
+          [process.execPath, "--conditions=source", "--import", "tsx", "packages/platform/src/GrpcHealthProbe.ts"],
+          {
+            env: {
+              SERVER_HOST: "127.0.0.1",
+              SERVER_GRPC_PORT: String(metadata.grpc),
+              SERVER_TLS_CERT_FILE: settings.metadata.certFile,
+              SERVER_TLS_KEY_FILE: settings.metadata.keyFile,
+              SERVER_TLS_CA_FILE: settings.metadata.caFile!
+            }
+          }
+        )
+        assert.strictEqual(probe.code, 0, probe.stderr)
+        assert.strictEqual(probe.stdout.trim(), `127.0.0.1:${metadata.grpc}: SERVING`)
       }))
 
     it.effect("HTTP edges serve HTTPS; where client certificates are required, only to clients presenting one", () =>

@@ -180,7 +180,8 @@ export const tlsSettings = {
   caFile: environmentName(["server", "tls", "caFile"])
 } as const
 
-const tls: Config.Config<TlsSettings | undefined> = Config.all({
+/** `tls.*` (under `server`: `SERVER_TLS_*`), see {@link TlsSettings}; undefined when no file is named. */
+export const tls: Config.Config<TlsSettings | undefined> = Config.all({
   certFile: Config.nonEmptyString("certFile").pipe(Config.option),
   keyFile: Config.nonEmptyString("keyFile").pipe(Config.option),
   caFile: Config.nonEmptyString("caFile").pipe(Config.option),

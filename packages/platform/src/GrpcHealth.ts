@@ -37,10 +37,16 @@ const healthPackage = grpc.loadPackageDefinition(
 export const check = (
   address: string,
   service: string,
-  options: { readonly deadlineMs?: number } = {}
+  options: {
+    readonly deadlineMs?: number
+    /** TLS credentials for a server that serves TLS; plaintext when absent. */
+    readonly credentials?: grpc.ChannelCredentials | undefined
+  } = {}
 ): Effect.Effect<string, grpc.ServiceError> =>
   Effect.acquireUseRelease(
-    Effect.sync(() => new healthPackage.grpc.health.v1.Health(address, grpc.credentials.createInsecure())),
+    Effect.sync(() =>
+      new healthPackage.grpc.health.v1.Health(address, options.credentials ?? grpc.credentials.createInsecure())
+    ),
     (client) =>
       Effect.async<string, grpc.ServiceError>((resume) => {
         const deadline = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }

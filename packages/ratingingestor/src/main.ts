@@ -83,6 +83,15 @@ const seed = Options.integer("seed").pipe(
   Options.withDescription("Seed of the synthetic events; the same seed gives the same events (default 1).")
 )
 
+/**
+ * `KAFKA_SASL_*` and `KAFKA_TLS_*`, as for the rating service: from the environment
+ * only, never flags, so that a password does not show in the process list.
+ */
+const kafkaSecurity = Kafka.security.pipe(
+  Config.nested("kafka"),
+  Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))
+)
+
 const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array of rating events."), Args.optional)
 
 const ingest = Command.make(
@@ -107,9 +116,10 @@ const ingest = Command.make(
     })
     const publisher = Option.match(options.kafkaBrokers, {
       onSome: (brokers) =>
-        RatingEventPublisherKafka.layer({
-          kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic }
-        }),
+        Layer.unwrapEffect(Effect.map(kafkaSecurity, (security) =>
+          RatingEventPublisherKafka.layer({
+            kafka: { ...Kafka.defaults(brokers, "ratingingestor", security), topic: options.topic }
+          }))),
       onNone: () => RatingEventPublisherRpc.layer({ address: options.ratingAddress })
     })
     return run.pipe(
