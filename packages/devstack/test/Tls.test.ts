@@ -233,6 +233,34 @@ describe.runIf(Grpcurl.available())("TLS", () => {
         assert.strictEqual(impostor._tag, "RpcClientError")
       }).pipe(Effect.scoped))
 
+    it.effect("the ingestor publishes to the rating service over mutual TLS, and is refused without its certificate", () =>
+      Effect.gen(function*() {
+        const { authority, operator } = yield* TestPki
+        const rating = yield* RatingServer.Ports
+        const ingest = (env: Record<string, string>) =>
+          Command.run([
+            process.execPath,
+            "--conditions=source",
+            "--import",
+            "tsx",
+            "packages/ratingingestor/src/main.ts",
+            "--rating-address",
+            at(rating.rpc!),
+            "--generate",
+            "20"
+          ], { env })
+        const served = yield* ingest({
+          RATING_TLS_CA_FILE: authority.caFile,
+          RATING_TLS_CERT_FILE: operator.certFile,
+          RATING_TLS_KEY_FILE: operator.keyFile
+        })
+        assert.strictEqual(served.code, 0, served.stderr)
+        assert.match(served.stdout, /^read 20, published 20, skipped 0/)
+        const refused = yield* ingest({})
+        assert.strictEqual(refused.code, 1)
+        assert.include(refused.stderr, `cannot reach the rating service at ${at(rating.rpc!)}`)
+      }))
+
     it.effect("a renewed certificate is served by every listener without a restart", () =>
       Effect.gen(function*() {
         const { authority, operator, settings } = yield* TestPki
