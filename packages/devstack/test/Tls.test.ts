@@ -67,6 +67,20 @@ const SystemWithTls = Layer.unwrapScoped(Effect.gen(function*() {
 
 const at = (port: number) => `127.0.0.1:${port}`
 
+/**
+ * GetMovieDetails of a movie no one stored, through the gateway over TLS: NOT_FOUND
+ * comes from the metadata service, so its answer shows the gateway reached its backend.
+ */
+const detailsOfNoSuchMovie = (caFile: string, port: number) =>
+  Grpcurl.run([
+    "-cacert",
+    caFile,
+    "-d",
+    `{"movie_id":"no-such-movie"}`,
+    at(port),
+    "movieapp.v1.MovieService/GetMovieDetails"
+  ])
+
 /** grpcurl keeps redialling a server that refuses it until this bound (10 s by default). */
 const refusedWithin = ["-connect-timeout", "2"]
 
@@ -105,14 +119,7 @@ describe.runIf(Grpcurl.available())("TLS", () => {
         assert.strictEqual(health.code, 0, health.stderr)
         assert.include(health.stdout, `"status": "SERVING"`)
         // NOT_FOUND comes from the metadata service: the gateway reached it over mutual TLS.
-        const details = yield* Grpcurl.run([
-          "-cacert",
-          authority.caFile,
-          "-d",
-          `{"movie_id":"no-such-movie"}`,
-          at(movie.grpc),
-          "movieapp.v1.MovieService/GetMovieDetails"
-        ])
+        const details = yield* detailsOfNoSuchMovie(authority.caFile, movie.grpc)
         assert.include(details.stderr, "Code: NotFound")
         const plaintext = yield* Grpcurl.run([
           ...refusedWithin,
@@ -283,14 +290,7 @@ describe.runIf(Grpcurl.available())("TLS", () => {
         }
         // The gateway's calls to the renewed metadata service still go through.
         const movie = yield* MovieServer.Ports
-        const details = yield* Grpcurl.run([
-          "-cacert",
-          authority.caFile,
-          "-d",
-          `{"movie_id":"no-such-movie"}`,
-          at(movie.grpc),
-          "movieapp.v1.MovieService/GetMovieDetails"
-        ])
+        const details = yield* detailsOfNoSuchMovie(authority.caFile, movie.grpc)
         assert.include(details.stderr, "Code: NotFound")
       }))
   })

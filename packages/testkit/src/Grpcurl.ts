@@ -4,25 +4,11 @@
  * does it first). Without it the suites that use it are skipped locally with a
  * warning, and fail in CI (CI=true).
  */
-import { execFileSync } from "node:child_process"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as Command from "./Command.js"
 import * as RequiredServer from "./RequiredServer.js"
+import * as Tools from "./Tools.js"
 
-const repo = path.resolve(fileURLToPath(new URL("../../..", import.meta.url)))
-
-/** `.tools/bin/grpcurl` (scripts/grpcurl.sh), else one on the PATH. */
-const binary = (): string | undefined => {
-  const local = path.join(repo, ".tools/bin/grpcurl")
-  if (fs.existsSync(local)) return local
-  try {
-    return execFileSync("sh", ["-c", "command -v grpcurl"], { encoding: "utf8" }).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
+const binary = () => Tools.binary("grpcurl")
 
 /** Whether the suites calling grpcurl can run: true with it; false with a warning; an error in CI. */
 export const available = (): boolean =>
