@@ -17,6 +17,7 @@ import * as Certificates from "@movieapp/testkit/Certificates"
 import { independently } from "@movieapp/testkit/ExpectedRatings"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
+import * as Logs from "@movieapp/testkit/Logs"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import { Cause, Duration, Effect, Either, Exit, Layer } from "effect"
@@ -40,12 +41,19 @@ const ingestorEnv = (password: string) => ({
   KAFKA_SASL_PASSWORD: password
 })
 
-/** How building the consumer's layer with `config` ended: the failure's message, or "started". */
-const startConsumer = (config: Kafka.KafkaConfig) =>
-  Effect.scoped(Layer.build(RatingEventSourceKafka.layer(RatingEventSourceKafka.defaults(config)))).pipe(
+/**
+ * How building the consumer's layer with `config` ended (its failure, or "started"),
+ * and what it logged (kafkajs's own lines among them), captured rather than printed.
+ */
+const startConsumer = (config: Kafka.KafkaConfig) => {
+  const logs = Logs.make()
+  return Effect.scoped(Layer.build(RatingEventSourceKafka.layer(RatingEventSourceKafka.defaults(config)))).pipe(
     Effect.exit,
-    Effect.map(Exit.match({ onSuccess: () => "started", onFailure: (cause) => Cause.squash(cause) }))
+    Effect.map(Exit.match({ onSuccess: () => "started", onFailure: (cause) => Cause.squash(cause) })),
+    Effect.map((failure) => ({ failure, logged: JSON.stringify(logs.lines()) })),
+    Effect.provide(logs.layer)
   )
+}
 
 describe.skipIf(!ready)("Kafka over SASL_SSL (real broker)", () => {
   it.live(
@@ -101,8 +109,10 @@ describe.skipIf(!ready)("Kafka over SASL_SSL (real broker)", () => {
       Effect.gen(function*() {
         const wrong = "not-the-password-0451"
         const topic = TestKafka.unique("ratings-sasl")
-        const failure = yield* startConsumer(TestKafka.saslSslConfig(topic, { password: wrong }))
+        const { failure, logged } = yield* startConsumer(TestKafka.saslSslConfig(topic, { password: wrong }))
         assert.instanceOf(failure, Kafka.KafkaAccessError)
+        assert.include(logged, "SASL SCRAM SHA512 authentication failed")
+        assert.notInclude(logged, wrong)
         assert.include(String((failure as Error).message), "refused this client")
         assert.include(String((failure as Error).message), "check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD")
         assert.notInclude(String((failure as Error).message), wrong)
@@ -126,7 +136,7 @@ describe.skipIf(!ready)("Kafka over SASL_SSL (real broker)", () => {
       Effect.gen(function*() {
         const other = yield* Certificates.authority("not the broker's CA")
         const config = TestKafka.saslSslConfig(TestKafka.unique("ratings-sasl"))
-        const failure = yield* startConsumer({ ...config, tls: { caFile: other.caFile } })
+        const { failure } = yield* startConsumer({ ...config, tls: { caFile: other.caFile } })
         assert.instanceOf(failure, Kafka.KafkaAccessError)
         assert.include(String((failure as Error).message), "set KAFKA_TLS_CA_FILE to the CA")
       }).pipe(Effect.scoped),

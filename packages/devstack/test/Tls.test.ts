@@ -18,6 +18,7 @@ import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Certificates from "@movieapp/testkit/Certificates"
 import * as Command from "@movieapp/testkit/Command"
 import * as Grpcurl from "@movieapp/testkit/Grpcurl"
+import * as Logs from "@movieapp/testkit/Logs"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import { Context, Duration, Effect, Layer } from "effect"
@@ -37,6 +38,9 @@ interface Pki {
 class TestPki extends Context.Tag("TestPki")<TestPki, Pki>() {}
 
 const reloadInterval = Duration.millis(100)
+
+/** What the services log (refused clients among it), captured rather than printed. */
+const logs = Logs.make()
 
 /**
  * The system with a TLS identity for each service; metadata requires client
@@ -62,7 +66,10 @@ const SystemWithTls = Layer.unwrapScoped(Effect.gen(function*() {
     operator: yield* authority.issue("operator"),
     stranger: { ...(yield* other.issue("movie")), caFile: other.caFile }
   }
-  return Layer.merge(System.layerTest({ tls: pki.settings }), Layer.succeed(TestPki, pki))
+  return Layer.mergeAll(
+    System.layerTest({ tls: pki.settings }).pipe(Layer.provide(logs.layer)),
+    Layer.succeed(TestPki, pki)
+  )
 }))
 
 const at = (port: number) => `127.0.0.1:${port}`
@@ -227,6 +234,12 @@ describe.runIf(Grpcurl.available())("TLS", () => {
           })
         )
         assert.isTrue(bare._tag === "Left", "a client without a certificate was served")
+        assert.include(
+          logs.at("WARN").filter((line) => line.message === "Effect RPC client refused by TLS").map((line) =>
+            line.annotations.reason
+          ),
+          "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+        )
         // A server whose certificate names another service is refused by the client.
         const rating = yield* RatingServer.Ports
         const impostor = yield* Effect.flip(
@@ -244,6 +257,7 @@ describe.runIf(Grpcurl.available())("TLS", () => {
       Effect.gen(function*() {
         const { authority, operator } = yield* TestPki
         const rating = yield* RatingServer.Ports
+        // Without KAFKA_BROKERS (which this run's environment may hold), the ingestor publishes over Effect RPC.
         const ingest = (env: Record<string, string>) =>
           Command.run([
             process.execPath,
@@ -255,7 +269,7 @@ describe.runIf(Grpcurl.available())("TLS", () => {
             at(rating.rpc!),
             "--generate",
             "20"
-          ], { env })
+          ], { env: { ...env, KAFKA_BROKERS: undefined } })
         const served = yield* ingest({
           RATING_TLS_CA_FILE: authority.caFile,
           RATING_TLS_CERT_FILE: operator.certFile,

@@ -230,12 +230,10 @@ export const accessError = (config: Pick<KafkaConfig, "brokers">, error: unknown
  * trusted; succeeds otherwise, even when they cannot be reached (a broker that
  * is down is waited for by whoever uses it).
  */
-export const checkAccess = (
-  kafka: Kafka,
-  config: Pick<KafkaConfig, "brokers">
-): Effect.Effect<void, KafkaAccessError> =>
+export const checkAccess = (config: KafkaConfig): Effect.Effect<void, KafkaAccessError> =>
   Effect.acquireUseRelease(
-    Effect.sync(() => kafka.admin({ retry: { retries: 0 } })),
+    // One attempt: a broker that is down must not hold the start up here.
+    Effect.map(make(config, { retries: 0 }), (kafka) => kafka.admin({ retry: { retries: 0 } })),
     (admin) =>
       Effect.tryPromise(() => admin.connect()).pipe(
         Effect.catchAll((error) => {
@@ -268,9 +266,10 @@ const saslOptions = (sasl: KafkaSasl): SASLOptions =>
 /**
  * A kafkajs client. Its own logging goes through Effect's logger (JSON lines like
  * everything else), warnings and errors only: its info level narrates every
- * group join and connection.
+ * group join and connection. `retry` replaces kafkajs's retries of a failed
+ * connection or request (5, with growing delays, by default).
  */
-export const make = (config: KafkaConfig): Effect.Effect<Kafka> =>
+export const make = (config: KafkaConfig, retry?: { readonly retries: number }): Effect.Effect<Kafka> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
@@ -279,6 +278,7 @@ export const make = (config: KafkaConfig): Effect.Effect<Kafka> =>
       brokers: [...config.brokers],
       ...(config.tls === undefined ? {} : { ssl: tlsOptions(config.tls) }),
       ...(config.sasl === undefined ? {} : { sasl: saslOptions(config.sasl) }),
+      ...(retry === undefined ? {} : { retry: { retries: retry.retries } }),
       connectionTimeout: Duration.toMillis(config.connectionTimeout),
       requestTimeout: Duration.toMillis(config.requestTimeout),
       logLevel: logLevel.WARN,

@@ -140,7 +140,11 @@ const tlsSocketServer = (
     server.on("tlsClientError", (error, socket) =>
       log(
         Effect.logWarning("Effect RPC client refused by TLS").pipe(
-          Effect.annotateLogs({ "client.address": socket.remoteAddress ?? "", reason: error.message })
+          Effect.annotateLogs({
+            "client.address": socket.remoteAddress ?? "",
+            // OpenSSL's code (ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE) says it in a word.
+            reason: (error as { readonly code?: string }).code ?? error.message.trim()
+          })
         )
       ))
     yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))

@@ -183,7 +183,7 @@ export const make = (config: ConsumerConfig) =>
   Effect.gen(function*() {
     const kafka = yield* Kafka.make(config.kafka)
     // Wrong credentials or an untrusted broker stop the start; a broker that is down is waited for.
-    yield* Kafka.checkAccess(kafka, config.kafka)
+    yield* Kafka.checkAccess(config.kafka)
     const unavailable = Kafka.unavailable(config.kafka)
     /** Sends `letters` to the dead-letter topic, retrying until the broker has them (acks from all replicas). */
     const sendDeadLetters = (
