@@ -11,9 +11,10 @@
  * The path of one call is budgeted: a few closures and no fiber, scope or lookup
  * of its own; retrying and skipping cost something only when a call fails.
  *
- * When the calling service's TLS identity has a CA (`SERVER_TLS_CA_FILE`), every
- * connection is mutual TLS: the instance must present a certificate the CA
- * signed naming the service (`metadata`, `rating`), and is shown the caller's.
+ * When the calling service serves TLS, every connection is TLS too: the instance
+ * must present a certificate naming the service (`metadata`, `rating`) that the
+ * CA signed (`SERVER_TLS_CA_FILE`; the system's CAs without one), and is shown
+ * the caller's certificate, which it demands when it has that CA.
  */
 import * as Socket from "@effect/platform/Socket"
 import { type Rpc, type RpcClient, type RpcGroup } from "@effect/rpc"
@@ -68,9 +69,7 @@ export const make = <Rpcs extends Rpc.Any>(
 ): Effect.Effect<ServiceClient<Rpcs>, never, Discovery | Tls.ServerTls | Scope.Scope | Rpc.MiddlewareClient<Rpcs>> =>
   Effect.gen(function*() {
     const discovery = yield* Discovery
-    const tls = Option.getOrUndefined(
-      Option.filter(yield* Tls.ServerTls, (certificates) => certificates.settings.caFile !== undefined)
-    )
+    const tls = Option.getOrUndefined(yield* Tls.ServerTls)
     const clientOptions: RpcTransport.ClientOptions = tls === undefined
       ? {}
       : { tls: { certificates: tls, service: options.service } }
