@@ -3,8 +3,10 @@
 # Its jars come from Maven Central (scripts/kafka/pom.xml); Java 17+ and Maven are required.
 # Two client listeners: PLAINTEXT on KAFKA_PORT, and SASL_SSL on KAFKA_SASL_SSL_PORT (SCRAM-SHA-256
 # and -512, TLS with a certificate from a CA made here, $dir/tls/ca.pem, for 127.0.0.1 and
-# localhost), whose SCRAM user KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD (movieapp /
-# movieapp-dev-password: a development broker's, never a real one's) is created at every start.
+# localhost), whose SCRAM users are created at every start: KAFKA_SASL_USERNAME /
+# KAFKA_SASL_PASSWORD (movieapp / movieapp-dev-password: a development broker's, never a
+# real one's), allowed everything, and ratingingestor / ratingingestor-dev-password,
+# allowed only what ACLs grant it (StandardAuthorizer; PLAINTEXT clients are allowed everything).
 #
 #   scripts/kafka.sh start    fetch the jars if absent, format the log dir once, start, wait until ready
 #   scripts/kafka.sh stop     stop the broker started here (by its recorded PID)
@@ -21,6 +23,9 @@ controller_port="${KAFKA_CONTROLLER_PORT:-9093}"
 sasl_ssl_port="${KAFKA_SASL_SSL_PORT:-9094}"
 sasl_username="${KAFKA_SASL_USERNAME:-movieapp}"
 sasl_password="${KAFKA_SASL_PASSWORD:-movieapp-dev-password}"
+# A second SCRAM user with no rights of its own: what a producer gets until ACLs grant it some.
+limited_username="ratingingestor"
+limited_password="ratingingestor-dev-password"
 tls="$dir/tls"
 heap="${KAFKA_HEAP:-512m}"
 lib="$dir/lib"
@@ -77,6 +82,12 @@ ssl.keystore.type=PEM
 ssl.keystore.location=$tls/broker.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$tls/ca.pem
+# Who may do what: PLAINTEXT clients and the controller are ANONYMOUS, allowed everything
+# (development and the tests), as is the SASL user $sasl_username; other SASL users only
+# what ACLs grant them.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS;User:$sasl_username
 log.dirs=$dir/data
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -104,17 +115,23 @@ logger.apache.level=WARN
 PROPS
 }
 
-# The SCRAM user of the SASL_SSL listener, both mechanisms; setting it again is harmless.
+# The SCRAM users of the SASL_SSL listener, both mechanisms; setting them again is harmless.
 # Through the broker (not `kafka-storage format --add-scram`), so a broker formatted before
 # the listener existed gets it too.
+add_scram_users() {
+  add_scram_user "$sasl_username" "$sasl_password"
+  add_scram_user "$limited_username" "$limited_password"
+}
+
 add_scram_user() {
+  local username="$1" password="$2"
   # One mechanism per request: the broker refuses two changes of one user's credentials in one.
   for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
     java -cp "$lib/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.admin.ConfigCommand \
-      --bootstrap-server "127.0.0.1:$port" --alter --entity-type users --entity-name "$sasl_username" \
-      --add-config "$mechanism=[password=$sasl_password]" >"$dir/scram.log" 2>&1 || {
+      --bootstrap-server "127.0.0.1:$port" --alter --entity-type users --entity-name "$username" \
+      --add-config "$mechanism=[password=$password]" >"$dir/scram.log" 2>&1 || {
       # The tool repeats its arguments, the password among them: shown without that line.
-      echo "kafka: cannot create the SCRAM user $sasl_username ($mechanism)"
+      echo "kafka: cannot create the SCRAM user $username ($mechanism)"
       grep -v "with args" "$dir/scram.log" | head -5
       exit 1
     }
@@ -151,7 +168,7 @@ start() {
     sleep 0.5
   done
   ready || { echo "kafka: did not become ready in 120 s"; tail -30 "$log"; exit 1; }
-  add_scram_user
+  add_scram_users
   echo "kafka: started on 127.0.0.1:$port, SASL_SSL on 127.0.0.1:$sasl_ssl_port (pid $(cat "$pidfile"))"
 }
 

@@ -33,11 +33,11 @@ const ratings = (JSON.parse(readFileSync(sample, "utf8")) as ReadonlyArray<unkno
 )
 
 /** What the ingestor needs in its environment to publish over SASL_SSL. */
-const ingestorEnv = (password: string) => ({
+const ingestorEnv = (password: string, username = TestKafka.saslSsl.username) => ({
   KAFKA_BROKERS: TestKafka.saslSsl.brokers.join(","),
   KAFKA_TLS_CA_FILE: TestKafka.saslSsl.caFile,
   KAFKA_SASL_MECHANISM: "scram-sha-512",
-  KAFKA_SASL_USERNAME: TestKafka.saslSsl.username,
+  KAFKA_SASL_USERNAME: username,
   KAFKA_SASL_PASSWORD: password
 })
 
@@ -126,6 +126,33 @@ describe.skipIf(!ready)("Kafka over SASL_SSL (real broker)", () => {
         const output = [...ingestor.logs().map((line) => JSON.stringify(line)), ...ingestor.stderr()].join("\n")
         assert.include(output, "check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD")
         assert.notInclude(output, wrong)
+      }).pipe(Effect.scoped),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "who can write: a user the ACLs grant nothing is refused, naming why; granted Write on the topic, it publishes",
+    () =>
+      Effect.gen(function*() {
+        const topic = TestKafka.unique("ratings-acl")
+        yield* TestKafka.createTopic(topic, 3)
+        const { password, username } = TestKafka.saslSsl.limited
+        const published = Effect.map(TestKafka.endOffsets(topic), (ends) =>
+          [...ends.values()].reduce((n, end) => n + end, 0n))
+        const publish = ServiceProcess.start(
+          "packages/ratingingestor/src/main.ts",
+          ingestorEnv(password, username),
+          ["--topic", topic, sample]
+        )
+        const refused = yield* publish
+        assert.strictEqual((yield* refused.exited).code, 1)
+        assert.include(refused.stderr().join("\n"), "refused this client: not authorized")
+        assert.strictEqual(yield* published, 0n)
+
+        yield* TestKafka.grantWrite(topic, username)
+        const granted = yield* publish
+        assert.strictEqual((yield* granted.exited).code, 0, granted.stderr().join("\n"))
+        assert.strictEqual(yield* published, BigInt(ratings.length))
       }).pipe(Effect.scoped),
     { timeout: 120_000 }
   )

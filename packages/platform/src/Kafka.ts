@@ -175,8 +175,9 @@ const TLS_VERIFY_CODES = new Set([
 ])
 
 /**
- * The brokers refused this client: its SASL credentials, or the TLS certificate
- * one presented. Retrying cannot help; the process stops with this line.
+ * The brokers refused this client: its SASL credentials, what their ACLs allow
+ * it, or the TLS certificate one presented. Retrying cannot help; the process
+ * stops with this line.
  */
 export class KafkaAccessError extends Data.TaggedError("KafkaAccessError")<{
   readonly brokers: string
@@ -207,6 +208,18 @@ export const accessError = (config: Pick<KafkaConfig, "brokers">, error: unknown
       reason: sasl.message,
       fix:
         `check ${securitySettings.username}, ${securitySettings.password} and ${securitySettings.mechanism} (the user's SCRAM mechanism)`
+    })
+  }
+  const denied = ErrorChain.find(
+    error,
+    (link): link is { readonly type: string } =>
+      /_AUTHORIZATION_FAILED$/.test(String((link as { readonly type?: unknown }).type))
+  )
+  if (denied !== undefined) {
+    return new KafkaAccessError({
+      brokers,
+      reason: `not authorized (${denied.type})`,
+      fix: "the brokers' ACLs must grant this user the operation (see docs/ingestion.md, who can write to the topic)"
     })
   }
   const tls = ErrorChain.find(

@@ -7,7 +7,7 @@
 import type { KafkaConfig } from "@movieapp/platform/Kafka"
 import { Duration, Effect, Redacted } from "effect"
 import type { UnknownException } from "effect/Cause"
-import { Kafka, logLevel } from "kafkajs"
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes } from "kafkajs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Poll from "./Poll.js"
@@ -31,7 +31,9 @@ export const saslSsl = {
   brokers: (process.env.KAFKA_SASL_SSL_BROKERS ?? "127.0.0.1:9094").split(",") as [string, ...Array<string>],
   caFile: process.env.KAFKA_TLS_CA_FILE ?? resolve(process.env.KAFKA_DIR ?? `${repo}/.data/kafka`, "tls/ca.pem"),
   username: process.env.KAFKA_SASL_USERNAME ?? "movieapp",
-  password: process.env.KAFKA_SASL_PASSWORD ?? "movieapp-dev-password"
+  password: process.env.KAFKA_SASL_PASSWORD ?? "movieapp-dev-password",
+  /** A user the broker allows only what ACLs grant it. */
+  limited: { username: "ratingingestor", password: "ratingingestor-dev-password" }
 }
 
 /** Whether the SASL_SSL suites should run: the listener answers, or (outside CI) they are skipped. */
@@ -92,6 +94,25 @@ export const createTopic = (topic: string, partitions: number): Effect.Effect<vo
     const a = yield* admin
     yield* Effect.promise(() =>
       a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true })
+    )
+  }))
+
+/** Grants `user` what a producer of `topic` needs (Write, Describe), through the PLAINTEXT listener's admin rights. */
+export const grantWrite = (topic: string, user: string): Effect.Effect<void, UnknownException> =>
+  Effect.scoped(Effect.gen(function*() {
+    const a = yield* admin
+    yield* Effect.tryPromise(() =>
+      a.createAcls({
+        acl: [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE].map((operation) => ({
+          resourceType: AclResourceTypes.TOPIC,
+          resourceName: topic,
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          principal: `User:${user}`,
+          host: "*",
+          operation,
+          permissionType: AclPermissionTypes.ALLOW
+        }))
+      })
     )
   }))
 
