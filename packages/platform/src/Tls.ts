@@ -137,8 +137,25 @@ export const make = (settings: TlsSettings): Effect.Effect<Certificates, TlsErro
           if (sameMaterial(next, material)) return Effect.void
           context = NodeTls.createSecureContext(next)
           material = next
-          for (const listener of listeners) listener(next)
-          return Effect.logInfo("TLS certificate reloaded").pipe(Effect.annotateLogs(describe(next)))
+          const failures: Array<string> = []
+          for (const listener of listeners) {
+            // One listener refusing the change must not keep it from the others, nor stop the reloading.
+            try {
+              listener(next)
+            } catch (error) {
+              failures.push(reasonOf(error))
+            }
+          }
+          return Effect.logInfo("TLS certificate reloaded").pipe(
+            Effect.annotateLogs(describe(next)),
+            Effect.zipRight(
+              failures.length === 0
+                ? Effect.void
+                : Effect.logWarning("a listener could not take the reloaded certificate").pipe(
+                  Effect.annotateLogs("reason", failures.join("; "))
+                )
+            )
+          )
         })
       ),
       Effect.catchAll((error) => {
