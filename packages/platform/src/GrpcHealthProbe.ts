@@ -37,7 +37,11 @@ const credentials = Config.map(PlatformConfig.tls.pipe(Config.nested("server")),
 
 const probe = Effect.gen(function*() {
   const address = process.argv[2] ?? (yield* configuredAddress)
-  const status = yield* GrpcHealth.check(address, "", { deadlineMs: 3000, credentials: yield* credentials }).pipe(
+  const status = yield* GrpcHealth.check(address, "", {
+    deadlineMs: 3000,
+    credentials: yield* credentials,
+    serverName: "localhost"
+  }).pipe(
     Effect.mapError((error) => `${address}: ${error.message}`)
   )
   if (status !== "SERVING") return yield* Effect.fail(`${address}: ${status}`)
