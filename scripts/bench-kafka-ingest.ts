@@ -198,11 +198,15 @@ const consume = (topic: string, group: string, database: string) =>
   Effect.sync(() => process.stdout.write("ready\n")).pipe(
     Effect.zipRight(Layer.launch(
       Ingester.layer.pipe(
-        Layer.provide(RatingEventSourceKafka.layer({
-          ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
-          group,
-          ...(process.env.BENCH_CONCURRENCY === undefined ? {} : { concurrency: Number(process.env.BENCH_CONCURRENCY) })
-        })),
+        Layer.provide(
+          RatingEventSourceKafka.layer({
+            ...RatingEventSourceKafka.defaults(TestKafka.config(topic)),
+            group,
+            ...(process.env.BENCH_CONCURRENCY === undefined
+              ? {}
+              : { concurrency: Number(process.env.BENCH_CONCURRENCY) })
+          }).pipe(Layer.orDie)
+        ),
         Layer.provide(repository(MariaDb.config(database)))
       )
     )),

@@ -259,8 +259,18 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
           assert.strictEqual(port("grpc"), server.grpcPort, `${container.name}: grpc port`)
           assert.strictEqual(port("http"), server.httpPort, `${container.name}: http port`)
           for (const kind of ["startupProbe", "readinessProbe", "livenessProbe"]) {
-            // The server as a whole (""): grpc.health.v1 as GrpcServer serves it.
-            assert.deepStrictEqual(container[kind]?.grpc, { port: server.grpcPort }, `${container.name} ${kind}`)
+            if (server.tls === undefined) {
+              // The server as a whole (""): grpc.health.v1 as GrpcServer serves it.
+              assert.deepStrictEqual(container[kind]?.grpc, { port: server.grpcPort }, `${container.name} ${kind}`)
+            } else {
+              // The kubelet's gRPC probe speaks no TLS: the same status over HTTPS, where no client certificate is asked.
+              assert.deepStrictEqual(
+                container[kind]?.httpGet,
+                { path: "/health", port: "http", scheme: "HTTPS" },
+                `${container.name} ${kind}`
+              )
+              assert.strictEqual(server.tls.clientAuth, "rpc", `${container.name}: probes present no certificate`)
+            }
           }
           assert.isAbove(
             preStopSeconds(container),
@@ -515,7 +525,13 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
         assert.deepStrictEqual(
           names,
           overlay === "production"
-            ? ["ConfigMap ratingingestor-events", "Secret movieapp-mysql"]
+            ? [
+              "ConfigMap ratingingestor-events",
+              "Secret metadata-tls",
+              "Secret movie-tls",
+              "Secret movieapp-mysql",
+              "Secret rating-tls"
+            ]
             : ["ConfigMap ratingingestor-events"]
         )
         for (const e of external) {

@@ -4,8 +4,8 @@
  * the pinned version in .tools/bin (CI does it first). Without it the manifest
  * suites are skipped locally with a warning, and fail in CI (CI=true).
  */
+import * as Tools from "@movieapp/testkit/Tools"
 import { execFileSync } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import * as YAML from "yaml"
 import { repo } from "./Repo.js"
@@ -13,15 +13,7 @@ import { repo } from "./Repo.js"
 export const kubernetesDir = path.join(repo, "deploy/kubernetes")
 
 /** `.tools/bin/kustomize` (scripts/kustomize.sh), else one on the PATH. */
-const binary = (): string | undefined => {
-  const local = path.join(repo, ".tools/bin/kustomize")
-  if (fs.existsSync(local)) return local
-  try {
-    return execFileSync("sh", ["-c", "command -v kustomize"], { encoding: "utf8" }).trim() || undefined
-  } catch {
-    return undefined
-  }
-}
+const binary = () => Tools.binary("kustomize")
 
 /** Whether the manifest suites can run: true with kustomize; false with a warning; an error in CI. */
 export const available = (): boolean => {

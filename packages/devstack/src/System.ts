@@ -7,8 +7,9 @@ import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataR
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
 import * as MovieServer from "@movieapp/movie/MovieServer"
-import type { ServerConfig, ServerSettings } from "@movieapp/platform/Config"
+import type { ServerConfig, ServerSettings, TlsSettings } from "@movieapp/platform/Config"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
+import type { KafkaAccessError } from "@movieapp/platform/Kafka"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
@@ -32,11 +33,13 @@ export interface Options {
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
   /** The rating service's storage and event transport; memory and in-process by default. */
-  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox>
+  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox, KafkaAccessError>
   /** Tracing of each service (each gets its own, named after it); none by default. */
   readonly tracing?: (service: string) => Layer.Layer<never>
   /** The settings that place each service's listeners, named when one cannot bind; the services' own by default. */
   readonly settings?: Readonly<Record<"metadata" | "rating" | "movie", ServerSettings>>
+  /** Each service's TLS identity; plaintext without. */
+  readonly tls?: Readonly<Partial<Record<"metadata" | "rating" | "movie", TlsSettings>>>
 }
 
 /** The default ports of the three services. */
@@ -53,8 +56,14 @@ export const ephemeralPorts = {
   movie: { grpc: 0, http: 0 }
 } as const
 
-const server = (host: string, ports: Ports, settings: ServerSettings | undefined): ServerConfig => ({
+const server = (
+  host: string,
+  ports: Ports,
+  settings: ServerSettings | undefined,
+  tls: TlsSettings | undefined
+): ServerConfig => ({
   host,
+  ...(tls === undefined ? {} : { tls }),
   grpcPort: ports.grpc,
   httpPort: ports.http,
   ...(ports.rpc === undefined ? {} : { rpcPort: ports.rpc }),
@@ -66,18 +75,19 @@ const server = (host: string, ports: Ports, settings: ServerSettings | undefined
 export const layer = (options: Options) => {
   const tracing = options.tracing ?? (() => Layer.empty)
   return Layer.mergeAll(
-    MetadataServer.layer(server(options.host, options.metadata, options.settings?.metadata)).pipe(
-      Layer.provide(MetadataRepositoryMemory.layer),
-      Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
-    ),
-    RatingServer.layer(server(options.host, options.rating, options.settings?.rating)).pipe(
+    MetadataServer.layer(server(options.host, options.metadata, options.settings?.metadata, options.tls?.metadata))
+      .pipe(
+        Layer.provide(MetadataRepositoryMemory.layer),
+        Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
+      ),
+    RatingServer.layer(server(options.host, options.rating, options.settings?.rating, options.tls?.rating)).pipe(
       Layer.provide(
         options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)
       ),
       Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
-      server: server(options.host, options.movie, options.settings?.movie),
+      server: server(options.host, options.movie, options.settings?.movie, options.tls?.movie),
       backends: {
         timeout: Duration.seconds(5),
         retries: 3,
@@ -89,7 +99,7 @@ export const layer = (options: Options) => {
 }
 
 /** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters" | "tracing"> = {}) =>
+export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters" | "tracing" | "tls"> = {}) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )

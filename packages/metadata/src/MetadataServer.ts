@@ -5,6 +5,7 @@
  */
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as ServerHost from "@movieapp/platform/ServerHost"
+import * as Tls from "@movieapp/platform/Tls"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
 import { Context, Effect, Layer } from "effect"
 import * as MetadataGrpc from "./edges/MetadataGrpc.js"
@@ -31,5 +32,6 @@ export const layer = (config: ServerConfig) =>
         httpRoutes: MetadataHttp.routes,
         rpcServer: MetadataRpc.server
       })))),
+    Layer.provide(Tls.layer(config.tls)),
     Layer.provide(MetadataService.layer)
   )

@@ -4,6 +4,7 @@
  */
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as ServerHost from "@movieapp/platform/ServerHost"
+import * as Tls from "@movieapp/platform/Tls"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
 import { Context, Duration, Effect, Layer } from "effect"
 import * as MetadataBackendRpc from "./adapters/MetadataBackendRpc.js"
@@ -32,5 +33,7 @@ export const layer = (config: { readonly server: ServerConfig; readonly backends
         callTimeout: Duration.decode(config.backends.timeout)
       })))),
     Layer.provide(MovieService.layer),
-    Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)])
+    Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)]),
+    // One identity for the gateway's listeners and for its calls to the backends.
+    Layer.provide(Tls.layer(config.server.tls))
   )

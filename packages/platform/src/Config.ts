@@ -5,7 +5,19 @@
  * named by `CONFIG_FILE`.
  */
 import { FileSystem } from "@effect/platform"
-import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Layer, LogLevel, Option, Schema } from "effect"
+import {
+  Config,
+  ConfigError,
+  ConfigProvider,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  LogLevel,
+  Option,
+  Schema
+} from "effect"
 import * as os from "node:os"
 
 const YamlDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -137,7 +149,71 @@ export interface ServerConfig {
   readonly maxRpcMessageBytes?: number
   /** The settings that set `host` and the ports, for messages; {@link serverSettings} when absent. */
   readonly settings?: ServerSettings
+  /** TLS on every listener (and the identity of the service's own Effect RPC calls); plaintext when absent. */
+  readonly tls?: TlsSettings | undefined
 }
+
+/**
+ * `server.tls.*`: a certificate and its key (PEM files) serve TLS on every
+ * listener; with a CA, the Effect RPC listener (`clientAuth: "rpc"`, the
+ * default) or every listener (`"all"`) admits only clients presenting a
+ * certificate that CA signed, and the service's own Effect RPC calls present its
+ * certificate and accept only servers the CA signed. The files are read again
+ * every `reloadInterval`: a renewed certificate serves new connections without a
+ * restart.
+ */
+export interface TlsSettings {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly caFile?: string | undefined
+  readonly clientAuth: "rpc" | "all"
+  readonly reloadInterval: Duration.Duration
+}
+
+/** How often certificate files are read again when `SERVER_TLS_RELOAD_INTERVAL` is not set. */
+export const DEFAULT_TLS_RELOAD_INTERVAL = Duration.seconds(10)
+
+/** `SERVER_TLS_CERT_FILE` and the rest: the variables of {@link TlsSettings}, for messages. */
+export const tlsSettings = {
+  certFile: environmentName(["server", "tls", "certFile"]),
+  keyFile: environmentName(["server", "tls", "keyFile"]),
+  caFile: environmentName(["server", "tls", "caFile"])
+} as const
+
+/** `tls.*` (under `server`: `SERVER_TLS_*`), see {@link TlsSettings}; undefined when no file is named. */
+export const tls: Config.Config<TlsSettings | undefined> = Config.all({
+  certFile: Config.nonEmptyString("certFile").pipe(Config.option),
+  keyFile: Config.nonEmptyString("keyFile").pipe(Config.option),
+  caFile: Config.nonEmptyString("caFile").pipe(Config.option),
+  clientAuth: Config.literal("rpc", "all")("clientAuth").pipe(Config.withDefault("rpc" as const)),
+  reloadInterval: Config.duration("reloadInterval").pipe(
+    Config.validate({ message: "Expected a positive duration", validation: (d) => Duration.toMillis(d) > 0 }),
+    Config.withDefault(DEFAULT_TLS_RELOAD_INTERVAL)
+  )
+}).pipe(
+  Config.mapOrFail(({ caFile, certFile, keyFile, ...rest }) => {
+    if (Option.isNone(certFile) && Option.isNone(keyFile)) {
+      return Option.isSome(caFile)
+        ? Either.left(
+          ConfigError.InvalidData(["caFile"], `needs ${tlsSettings.certFile} and ${tlsSettings.keyFile} too`)
+        )
+        : Either.right(undefined)
+    }
+    if (Option.isNone(keyFile)) {
+      return Either.left(ConfigError.InvalidData(["keyFile"], `must be set with ${tlsSettings.certFile}`))
+    }
+    if (Option.isNone(certFile)) {
+      return Either.left(ConfigError.InvalidData(["certFile"], `must be set with ${tlsSettings.keyFile}`))
+    }
+    return Either.right({
+      certFile: certFile.value,
+      keyFile: keyFile.value,
+      ...(Option.isSome(caFile) ? { caFile: caFile.value } : {}),
+      ...rest
+    })
+  }),
+  Config.nested("tls")
+)
 
 /**
  * 64 KiB: the largest request of the APIs, a movie's metadata, holds at most
@@ -193,10 +269,12 @@ export const server = (
     healthCheckInterval: Config.duration("healthCheckInterval").pipe(Config.withDefault(Duration.seconds(5))),
     healthCheckTimeout: Config.duration("healthCheckTimeout").pipe(Config.withDefault(Duration.seconds(2))),
     maxRequestBytes: bytes("maxRequestBytes").pipe(Config.withDefault(DEFAULT_MAX_REQUEST_BYTES)),
-    maxRpcMessageBytes: bytes("maxRpcMessageBytes").pipe(Config.withDefault(DEFAULT_MAX_RPC_MESSAGE_BYTES))
+    maxRpcMessageBytes: bytes("maxRpcMessageBytes").pipe(Config.withDefault(DEFAULT_MAX_RPC_MESSAGE_BYTES)),
+    tls
   }).pipe(
-    Config.map(({ advertiseHost, advertisePort, rpcPort, ...rest }): ServerConfig => ({
+    Config.map(({ advertiseHost, advertisePort, rpcPort, tls, ...rest }): ServerConfig => ({
       ...rest,
+      ...(tls === undefined ? {} : { tls }),
       ...(rpcPort === undefined ? {} : { rpcPort }),
       advertiseHost: Option.getOrElse(advertiseHost, () => defaultAdvertiseHost(rest.host)),
       ...Option.match(advertisePort, { onNone: () => ({}), onSome: (port) => ({ advertisePort: port }) })

@@ -25,7 +25,17 @@ const healthPackage = grpc.loadPackageDefinition(
     { enums: String }
   )
 ) as unknown as {
-  grpc: { health: { v1: { Health: new(address: string, credentials: grpc.ChannelCredentials) => HealthClient } } }
+  grpc: {
+    health: {
+      v1: {
+        Health: new(
+          address: string,
+          credentials: grpc.ChannelCredentials,
+          options?: grpc.ChannelOptions
+        ) => HealthClient
+      }
+    }
+  }
 }
 
 /**
@@ -37,10 +47,22 @@ const healthPackage = grpc.loadPackageDefinition(
 export const check = (
   address: string,
   service: string,
-  options: { readonly deadlineMs?: number } = {}
+  options: {
+    readonly deadlineMs?: number
+    /** TLS credentials for a server that serves TLS; plaintext when absent. */
+    readonly credentials?: grpc.ChannelCredentials | undefined
+    /** The name asked for in the TLS handshake, when not the address's host (an IP address is no name). */
+    readonly serverName?: string | undefined
+  } = {}
 ): Effect.Effect<string, grpc.ServiceError> =>
   Effect.acquireUseRelease(
-    Effect.sync(() => new healthPackage.grpc.health.v1.Health(address, grpc.credentials.createInsecure())),
+    Effect.sync(() =>
+      new healthPackage.grpc.health.v1.Health(
+        address,
+        options.credentials ?? grpc.credentials.createInsecure(),
+        options.serverName === undefined ? {} : { "grpc.ssl_target_name_override": options.serverName }
+      )
+    ),
     (client) =>
       Effect.async<string, grpc.ServiceError>((resume) => {
         const deadline = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }

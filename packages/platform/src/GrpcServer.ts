@@ -23,6 +23,7 @@ import {
   LogLevel,
   Option,
   Runtime,
+  type Scope,
   type Tracer
 } from "effect"
 import { camelToSnake } from "effect/String"
@@ -34,6 +35,7 @@ import { Code, type GrpcStatusError, invalidArgument } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
 import * as Readiness from "./Readiness.js"
 import * as Telemetry from "./Telemetry.js"
+import type * as Tls from "./Tls.js"
 
 type RequestOf<M> = M extends { readonly requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never
 type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never
@@ -358,11 +360,57 @@ export interface Options<R> {
    * interrupted and answered DEADLINE_EXCEEDED. None by default.
    */
   readonly callTimeout?: Duration.DurationInput | undefined
+  /** Serve TLS with this identity (and demand client certificates when it says so); plaintext when absent. */
+  readonly tls?: Tls.Certificates | undefined
   /** How often the readiness checks run, and how long each may take (5 s and 2 s by default). */
   readonly healthCheck?: {
     readonly interval?: Duration.DurationInput | undefined
     readonly timeout?: Duration.DurationInput | undefined
   }
+}
+
+/**
+ * grpc-js's credentials that follow the certificate files, through its public
+ * certificate provider interface: a change reaches the server for its new
+ * connections. The provider is handed its listeners by grpc-js while the server
+ * is bound, and is given the current material at once.
+ */
+const credentials = (tls: Tls.Certificates): Effect.Effect<grpc.ServerCredentials, never, Scope.Scope> => {
+  const identities = new Set<grpc.experimental.IdentityCertificateUpdateListener>()
+  const authorities = new Set<grpc.experimental.CaCertificateUpdateListener>()
+  const publish = (material: Tls.Material) => {
+    for (const listener of identities) listener({ certificate: material.cert, privateKey: material.key })
+    if (material.ca !== undefined) { for (const listener of authorities) listener({ caCertificate: material.ca }) }
+  }
+  // The current material goes to a new listener after the call returns, as grpc-js's own
+  // file watcher does: grpc-js adds the server's watcher only after adding these listeners.
+  const provider: grpc.experimental.CertificateProvider = {
+    addIdentityCertificateListener: (listener) => {
+      identities.add(listener)
+      queueMicrotask(() => {
+        const { cert, key } = tls.current()
+        if (identities.has(listener)) listener({ certificate: cert, privateKey: key })
+      })
+    },
+    removeIdentityCertificateListener: (listener) => identities.delete(listener),
+    addCaCertificateListener: (listener) => {
+      authorities.add(listener)
+      queueMicrotask(() => {
+        const { ca } = tls.current()
+        if (ca !== undefined && authorities.has(listener)) listener({ caCertificate: ca })
+      })
+    },
+    removeCaCertificateListener: (listener) => authorities.delete(listener)
+  }
+  const required = tls.requiresClientCertificate("grpc")
+  // grpc-js 1.14 declares the first parameter the CA's provider, but uses it for the
+  // identity (and the second for the CA): one provider serves both, and the second is
+  // given only when clients must present a certificate (it makes the server ask for one).
+  return Effect.acquireRelease(Effect.sync(() => tls.onChange(publish)), (stop) => Effect.sync(stop)).pipe(
+    Effect.as(
+      grpc.experimental.createCertificateProviderServerCredentials(provider, required ? provider : null, required)
+    )
+  )
 }
 
 /**
@@ -416,10 +464,13 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
         })
 
       const address = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`
+      const serverCredentials = options.tls === undefined
+        ? grpc.ServerCredentials.createInsecure()
+        : yield* credentials(options.tls)
       const port = yield* Effect.acquireRelease(
         Effect.async<number, GrpcBindError>((resume) => {
           binding++
-          server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (cause, port) => {
+          server.bindAsync(address, serverCredentials, (cause, port) => {
             binding--
             resume(cause ? Effect.fail(new GrpcBindError({ address, cause })) : Effect.succeed(port))
           })

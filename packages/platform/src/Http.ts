@@ -18,9 +18,11 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { DeadlineExceeded, InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Array, Cause, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { createServer } from "node:http"
+import { createServer as createSecureServer, type Server as HttpsServer } from "node:https"
 import { DEFAULT_MAX_REQUEST_BYTES } from "./Config.js"
 import { Code } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
+import * as Tls from "./Tls.js"
 
 /** Where a service's HTTP port answers its health (see ServerHost). */
 export const HEALTH_PATH = "/health"
@@ -217,10 +219,14 @@ export const serve = <E, R>(
     readonly port: number
     readonly shutdownTimeout?: Duration.DurationInput
     readonly maxBodyBytes?: number | undefined
+    /** Serve HTTPS with this identity, following its changes; plain HTTP when absent. */
+    readonly tls?: Tls.Certificates | undefined
   }
 ) =>
   Layer.fresh(Layer.unwrapEffect(Effect.sync(() => {
-    const server = createServer()
+    const tls = options.tls
+    const server = tls === undefined ? createServer() : createSecureServer(Tls.serverOptions(tls, "http"))
+    const following = tls === undefined ? Layer.empty : Layer.scopedDiscard(Tls.follow(tls, server as HttpsServer))
     // Built after the listener, so released before it: arms the cut before the listener's close waits.
     const bounded = Layer.scopedDiscard(Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -229,7 +235,7 @@ export const serve = <E, R>(
           .unref()
       }).pipe(Effect.zipRight(Effect.logInfo("HTTP server stopping")))
     ))
-    return Layer.merge(
+    return Layer.mergeAll(
       HttpLayerRouter.serve(Layer.merge(routes, requests(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES)), {
         disableListenLog: true,
         disableLogger: true
@@ -237,7 +243,8 @@ export const serve = <E, R>(
         // A scrape or a probe every few seconds is not a request worth a trace.
         HttpMiddleware.withTracerDisabledWhen((request) => request.url === Metrics.PATH || request.url === HEALTH_PATH)
       ),
-      bounded
+      bounded,
+      following
     ).pipe(Layer.provideMerge(NodeHttpServer.layer(() => server, { host: options.host, port: options.port })))
   })))
 

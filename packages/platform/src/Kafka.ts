@@ -5,8 +5,25 @@
  * ServiceUnavailable with the root reason, never as a kafkajs stack.
  */
 import { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Array, Config, ConfigError, Duration, Effect, Either, LogLevel, Runtime, type Scope } from "effect"
-import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig } from "kafkajs"
+import {
+  Array,
+  Config,
+  ConfigError,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  LogLevel,
+  Option,
+  Redacted,
+  Runtime,
+  type Scope
+} from "effect"
+import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from "kafkajs"
+import { readFileSync } from "node:fs"
+import type { ConnectionOptions } from "node:tls"
+import { environmentName } from "./Config.js"
+import * as ErrorChain from "./ErrorChain.js"
 import { rootReason } from "./ErrorChain.js"
 
 export interface KafkaConfig {
@@ -19,7 +36,80 @@ export interface KafkaConfig {
   readonly connectionTimeout: Duration.Duration
   /** How long one broker request may take. */
   readonly requestTimeout: Duration.Duration
+  /** TLS to the brokers; plaintext when absent. */
+  readonly tls?: KafkaTls | undefined
+  /** SASL authentication (over TLS, as a SASL_SSL listener wants it); none when absent. */
+  readonly sasl?: KafkaSasl | undefined
 }
+
+/** `kafka.tls.*`: TLS to the brokers, trusting `caFile` (else the system's CAs), presenting a certificate when given. */
+export interface KafkaTls {
+  readonly caFile?: string | undefined
+  readonly certFile?: string | undefined
+  readonly keyFile?: string | undefined
+}
+
+/** `kafka.sasl.*`: SCRAM credentials; the password stays redacted everywhere but in the handshake. */
+export interface KafkaSasl {
+  readonly mechanism: "scram-sha-256" | "scram-sha-512"
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+}
+
+/** The variables of the security settings, for messages. */
+export const securitySettings = {
+  mechanism: environmentName(["kafka", "sasl", "mechanism"]),
+  username: environmentName(["kafka", "sasl", "username"]),
+  password: environmentName(["kafka", "sasl", "password"]),
+  caFile: environmentName(["kafka", "tls", "caFile"])
+} as const
+
+/**
+ * `KAFKA_TLS_ENABLED` (true/false; implied by any `KAFKA_TLS_*_FILE`), `KAFKA_TLS_CA_FILE`,
+ * `KAFKA_TLS_CERT_FILE`, `KAFKA_TLS_KEY_FILE`; `KAFKA_SASL_MECHANISM`
+ * (`scram-sha-256` or `scram-sha-512`), `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`.
+ * Read under `kafka` by {@link config}; the ingestor reads them on their own.
+ */
+export const security: Config.Config<Pick<KafkaConfig, "tls" | "sasl">> = Config.all({
+  tls: Config.all({
+    enabled: Config.boolean("enabled").pipe(Config.option),
+    caFile: Config.nonEmptyString("caFile").pipe(Config.option),
+    certFile: Config.nonEmptyString("certFile").pipe(Config.option),
+    keyFile: Config.nonEmptyString("keyFile").pipe(Config.option)
+  }).pipe(Config.nested("tls")),
+  sasl: Config.all({
+    mechanism: Config.literal("scram-sha-256", "scram-sha-512")("mechanism").pipe(Config.option),
+    username: Config.nonEmptyString("username").pipe(Config.option),
+    password: Config.redacted("password").pipe(Config.option)
+  }).pipe(Config.nested("sasl"))
+}).pipe(
+  Config.mapOrFail(({ sasl, tls }) => {
+    const files = {
+      ...Option.match(tls.caFile, { onNone: () => ({}), onSome: (caFile) => ({ caFile }) }),
+      ...Option.match(tls.certFile, { onNone: () => ({}), onSome: (certFile) => ({ certFile }) }),
+      ...Option.match(tls.keyFile, { onNone: () => ({}), onSome: (keyFile) => ({ keyFile }) })
+    }
+    if (Option.isSome(tls.certFile) !== Option.isSome(tls.keyFile)) {
+      const [missing, given] = Option.isSome(tls.certFile) ? ["keyFile", "certFile"] : ["certFile", "keyFile"]
+      return Either.left(
+        ConfigError.InvalidData(["tls", missing], `must be set with ${environmentName(["kafka", "tls", given])}`)
+      )
+    }
+    const tlsOn = Option.getOrElse(tls.enabled, () => Object.keys(files).length > 0)
+    const secured = tlsOn ? { tls: files } : {}
+    const { mechanism, password, username } = sasl
+    if (Option.isSome(mechanism) && Option.isSome(username) && Option.isSome(password)) {
+      return Either.right({
+        ...secured,
+        sasl: { mechanism: mechanism.value, username: username.value, password: password.value }
+      })
+    }
+    const missing = Option.isNone(mechanism) ? "mechanism" : Option.isNone(username) ? "username" : "password"
+    return Option.isNone(mechanism) && Option.isNone(username) && Option.isNone(password)
+      ? Either.right(secured)
+      : Either.left(ConfigError.InvalidData(["sasl", missing], "must be set with the other KAFKA_SASL_* settings"))
+  })
+)
 
 export const DEFAULT_TOPIC = "ratings"
 const DEFAULT_CONNECTION_TIMEOUT = Duration.seconds(3)
@@ -38,8 +128,12 @@ export const config = (defaults: { readonly clientId: string }): Config.Config<K
     clientId: Config.nonEmptyString("clientId").pipe(Config.withDefault(defaults.clientId)),
     topic: Config.nonEmptyString("topic").pipe(Config.withDefault(DEFAULT_TOPIC)),
     connectionTimeout: Config.duration("connectionTimeout").pipe(Config.withDefault(DEFAULT_CONNECTION_TIMEOUT)),
-    requestTimeout: Config.duration("requestTimeout").pipe(Config.withDefault(DEFAULT_REQUEST_TIMEOUT))
-  }).pipe(Config.nested("kafka"))
+    requestTimeout: Config.duration("requestTimeout").pipe(Config.withDefault(DEFAULT_REQUEST_TIMEOUT)),
+    security
+  }).pipe(
+    Config.map(({ security, ...rest }): KafkaConfig => ({ ...rest, ...security })),
+    Config.nested("kafka")
+  )
 
 /** A comma-separated `host:port` list, as `KAFKA_BROKERS` and the ingestor's `--kafka-brokers` take it. */
 export const parseBrokers = (text: string): Either.Either<Array.NonEmptyReadonlyArray<string>, string> => {
@@ -50,7 +144,12 @@ export const parseBrokers = (text: string): Either.Either<Array.NonEmptyReadonly
 }
 
 /** Defaults for everything but the brokers. */
-export const defaults = (brokers: Array.NonEmptyReadonlyArray<string>, clientId: string): KafkaConfig => ({
+export const defaults = (
+  brokers: Array.NonEmptyReadonlyArray<string>,
+  clientId: string,
+  secured: Pick<KafkaConfig, "tls" | "sasl"> = {}
+): KafkaConfig => ({
+  ...secured,
   brokers,
   clientId,
   topic: DEFAULT_TOPIC,
@@ -60,7 +159,103 @@ export const defaults = (brokers: Array.NonEmptyReadonlyArray<string>, clientId:
 
 /** A broker failure as the error callers handle. */
 export const unavailable = (config: Pick<KafkaConfig, "brokers">) => (error: unknown) =>
-  new ServiceUnavailable({ service: "kafka", reason: `brokers ${config.brokers.join(",")}: ${rootReason(error)}` })
+  new ServiceUnavailable({
+    service: "kafka",
+    reason: accessError(config, error)?.message ?? `brokers ${config.brokers.join(",")}: ${rootReason(error)}`
+  })
+
+/** Errors of TLS verification: the broker is not who the CA says, or the CA is not the broker's. */
+const TLS_VERIFY_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
+/**
+ * The brokers refused this client: its SASL credentials, what their ACLs allow
+ * it, or the TLS certificate one presented. Retrying cannot help; the process
+ * stops with this line.
+ */
+export class KafkaAccessError extends Data.TaggedError("KafkaAccessError")<{
+  readonly brokers: string
+  readonly reason: string
+  readonly fix: string
+}> {
+  constructor(props: { readonly brokers: string; readonly reason: string; readonly fix: string }) {
+    super(props)
+    // An operator's problem: the line says what to fix.
+    this.stack = `${this.name}: ${this.message}`
+  }
+
+  override get message() {
+    return `Kafka (brokers ${this.brokers}) refused this client: ${this.reason}; ${this.fix}`
+  }
+}
+
+/** A failure that no retry will cure (wrong credentials, an untrusted broker), as a {@link KafkaAccessError}. */
+export const accessError = (config: Pick<KafkaConfig, "brokers">, error: unknown): KafkaAccessError | undefined => {
+  const brokers = config.brokers.join(",")
+  const sasl = ErrorChain.find(
+    error,
+    (link): link is Error => link instanceof Error && link.name === "KafkaJSSASLAuthenticationError"
+  )
+  if (sasl !== undefined) {
+    return new KafkaAccessError({
+      brokers,
+      reason: sasl.message,
+      fix:
+        `check ${securitySettings.username}, ${securitySettings.password} and ${securitySettings.mechanism} (the user's SCRAM mechanism)`
+    })
+  }
+  const denied = ErrorChain.find(
+    error,
+    (link): link is { readonly type: string } =>
+      /_AUTHORIZATION_FAILED$/.test(String((link as { readonly type?: unknown }).type))
+  )
+  if (denied !== undefined) {
+    return new KafkaAccessError({
+      brokers,
+      reason: `not authorized (${denied.type})`,
+      fix: "the brokers' ACLs must grant this user the operation (see docs/ingestion.md, who can write to the topic)"
+    })
+  }
+  const tls = ErrorChain.find(
+    error,
+    (link): link is { readonly code: string } =>
+      TLS_VERIFY_CODES.has(String((link as { readonly code?: unknown }).code))
+  )
+  if (tls !== undefined) {
+    return new KafkaAccessError({
+      brokers,
+      reason: `the broker's TLS certificate cannot be verified (${tls.code})`,
+      fix: `set ${securitySettings.caFile} to the CA that signed the brokers' certificates`
+    })
+  }
+  return undefined
+}
+
+/**
+ * Connects once to learn whether the brokers accept this client: fails with a
+ * {@link KafkaAccessError} when they refuse its credentials or cannot be
+ * trusted; succeeds otherwise, even when they cannot be reached (a broker that
+ * is down is waited for by whoever uses it).
+ */
+export const checkAccess = (config: KafkaConfig): Effect.Effect<void, KafkaAccessError> =>
+  Effect.acquireUseRelease(
+    // One attempt: a broker that is down must not hold the start up here.
+    Effect.map(make(config, { retries: 0 }), (kafka) => kafka.admin({ retry: { retries: 0 } })),
+    (admin) =>
+      Effect.tryPromise(() => admin.connect()).pipe(
+        Effect.catchAll((error) => {
+          const refused = accessError(config, error.error)
+          return refused === undefined ? Effect.void : Effect.fail(refused)
+        })
+      ),
+    (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined))
+  )
 
 const levels: Partial<Record<logLevel, LogLevel.LogLevel>> = {
   [logLevel.ERROR]: LogLevel.Error,
@@ -69,18 +264,34 @@ const levels: Partial<Record<logLevel, LogLevel.LogLevel>> = {
   [logLevel.DEBUG]: LogLevel.Debug
 }
 
+/** The files are read when the client is made: kafkajs opens connections with these options as they are. */
+const tlsOptions = (tls: KafkaTls): ConnectionOptions => ({
+  ...(tls.caFile === undefined ? {} : { ca: [readFileSync(tls.caFile)] }),
+  ...(tls.certFile === undefined ? {} : { cert: readFileSync(tls.certFile) }),
+  ...(tls.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) })
+})
+
+const saslOptions = (sasl: KafkaSasl): SASLOptions =>
+  sasl.mechanism === "scram-sha-256"
+    ? { mechanism: "scram-sha-256", username: sasl.username, password: Redacted.value(sasl.password) }
+    : { mechanism: "scram-sha-512", username: sasl.username, password: Redacted.value(sasl.password) }
+
 /**
  * A kafkajs client. Its own logging goes through Effect's logger (JSON lines like
  * everything else), warnings and errors only: its info level narrates every
- * group join and connection.
+ * group join and connection. `retry` replaces kafkajs's retries of a failed
+ * connection or request (5, with growing delays, by default).
  */
-export const make = (config: KafkaConfig): Effect.Effect<Kafka> =>
+export const make = (config: KafkaConfig, retry?: { readonly retries: number }): Effect.Effect<Kafka> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
     return new Kafka({
       clientId: config.clientId,
       brokers: [...config.brokers],
+      ...(config.tls === undefined ? {} : { ssl: tlsOptions(config.tls) }),
+      ...(config.sasl === undefined ? {} : { sasl: saslOptions(config.sasl) }),
+      ...(retry === undefined ? {} : { retry: { retries: retry.retries } }),
       connectionTimeout: Duration.toMillis(config.connectionTimeout),
       requestTimeout: Duration.toMillis(config.requestTimeout),
       logLevel: logLevel.WARN,

@@ -20,6 +20,7 @@ import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
 import * as Registration from "./Registration.js"
 import * as RpcTransport from "./RpcTransport.js"
+import * as Tls from "./Tls.js"
 
 /** Ports actually bound (differ from the config when it asked for port 0). */
 export class BoundPorts extends Context.Tag("@movieapp/platform/ServerHost/BoundPorts")<BoundPorts, {
@@ -138,7 +139,14 @@ export interface Options<E, R, ER, RR> {
   readonly rpcServer?: (options: RpcTransport.ServerOptions) => Layer.Layer<RpcTransport.RpcListener, ER, RR>
 }
 
-export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, RR>) => {
+/**
+ * Every listener serves TLS when the service has a TLS identity ({@link Tls.ServerTls},
+ * from `SERVER_TLS_*`), plaintext otherwise.
+ */
+export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, RR>) =>
+  Layer.unwrapEffect(Effect.map(Tls.ServerTls, (tls) => listen(options, Option.getOrUndefined(tls))))
+
+const listen = <E, R, ER, RR>(options: Options<E, R, ER, RR>, tls: Tls.Certificates | undefined) => {
   const { config } = options
   const settings = config.settings ?? serverSettings
   const at = (port: number, portSetting: string) => ({
@@ -156,7 +164,8 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
     shutdownTimeout: config.shutdownTimeout,
     callTimeout: options.callTimeout,
     healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
-    maxReceiveMessageBytes: maxRequestBytes
+    maxReceiveMessageBytes: maxRequestBytes,
+    tls
   }).pipe(listening("gRPC", "GrpcBindError", at(config.grpcPort, settings.grpcPort)))
   const http = Http.serve(
     Layer.mergeAll(options.httpRoutes, Metrics.route(options.service), serviceRoutes(options.service, options.version)),
@@ -164,7 +173,8 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
       host: config.host,
       port: config.httpPort,
       shutdownTimeout: config.shutdownTimeout,
-      maxBodyBytes: maxRequestBytes
+      maxBodyBytes: maxRequestBytes,
+      tls
     }
   ).pipe(listening("HTTP", "ServeError", at(config.httpPort, settings.httpPort)))
   const rpc = options.rpcServer === undefined
@@ -173,7 +183,8 @@ export const layer = <E, R, ER = never, RR = never>(options: Options<E, R, ER, R
       host: config.host,
       port: config.rpcPort ?? 0,
       shutdownTimeout: config.shutdownTimeout,
-      maxFrameBytes: config.maxRpcMessageBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES
+      maxFrameBytes: config.maxRpcMessageBytes ?? DEFAULT_MAX_RPC_MESSAGE_BYTES,
+      tls
     }).pipe(listening("Effect RPC", "SocketServerError", at(config.rpcPort ?? 0, settings.rpcPort)))
   // HTTP after gRPC: its index names the gRPC port, its health is gRPC's.
   const listeners = Layer.merge(http.pipe(Layer.provideMerge(grpc)), rpc)

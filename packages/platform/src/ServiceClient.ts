@@ -10,6 +10,11 @@
  *
  * The path of one call is budgeted: a few closures and no fiber, scope or lookup
  * of its own; retrying and skipping cost something only when a call fails.
+ *
+ * When the calling service serves TLS, every connection is TLS too: the instance
+ * must present a certificate naming the service (`metadata`, `rating`) that the
+ * CA signed (`SERVER_TLS_CA_FILE`; the system's CAs without one), and is shown
+ * the caller's certificate, which it demands when it has that CA.
  */
 import * as Socket from "@effect/platform/Socket"
 import { type Rpc, type RpcClient, type RpcGroup } from "@effect/rpc"
@@ -19,6 +24,7 @@ import { Cause, Duration, Effect, ExecutionStrategy, Exit, FiberRef, Option, Ran
 import * as Deadline from "./Deadline.js"
 import { Discovery, type Instance } from "./Discovery.js"
 import * as RpcTransport from "./RpcTransport.js"
+import * as Tls from "./Tls.js"
 
 export interface Options {
   /** Service name in discovery. */
@@ -60,9 +66,13 @@ const addressOf = (instance: Instance) => `${instance.host}:${instance.port}`
 export const make = <Rpcs extends Rpc.Any>(
   group: RpcGroup.RpcGroup<Rpcs>,
   options: Options
-): Effect.Effect<ServiceClient<Rpcs>, never, Discovery | Scope.Scope | Rpc.MiddlewareClient<Rpcs>> =>
+): Effect.Effect<ServiceClient<Rpcs>, never, Discovery | Tls.ServerTls | Scope.Scope | Rpc.MiddlewareClient<Rpcs>> =>
   Effect.gen(function*() {
     const discovery = yield* Discovery
+    const tls = Option.getOrUndefined(yield* Tls.ServerTls)
+    const clientOptions: RpcTransport.ClientOptions = tls === undefined
+      ? {}
+      : { tls: { certificates: tls, service: options.service } }
     const scope = yield* Effect.scope
     const timeout = Duration.decode(options.timeout ?? "5 seconds")
     const retries = options.retries ?? 3
@@ -79,7 +89,9 @@ export const make = <Rpcs extends Rpc.Any>(
     const connect = (instance: Instance) =>
       Effect.gen(function*() {
         const connectionScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const client = yield* RpcTransport.makeClient(group, instance).pipe(Scope.extend(connectionScope))
+        const client = yield* RpcTransport.makeClient(group, instance, clientOptions).pipe(
+          Scope.extend(connectionScope)
+        )
         return { instance, client, scope: connectionScope, failures: 0, skippedUntil: 0 } satisfies Connection<Rpcs>
       })
 

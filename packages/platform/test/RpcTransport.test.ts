@@ -17,6 +17,7 @@ import {
   Layer,
   Logger,
   LogLevel,
+  Option,
   Ref,
   Schedule,
   Schema,
@@ -26,6 +27,7 @@ import { Discovery } from "../src/Discovery.js"
 import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as RpcTransport from "../src/RpcTransport.js"
 import * as ServiceClient from "../src/ServiceClient.js"
+import * as Tls from "../src/Tls.js"
 
 class Probe extends RpcGroup.make(
   Rpc.make("Echo", { payload: { text: Schema.String }, success: Schema.String }),
@@ -145,7 +147,8 @@ describe("RpcTransport", () => {
       const discovery = yield* DiscoveryMemory.make({ ttl: "1 minute" })
       yield* discovery.register({ id: "probe-1", service: "probe", host: "127.0.0.1", port: server.port })
       const probe = yield* ServiceClient.make(Probe, { service: "probe", timeout: "300 millis", retries: 0 }).pipe(
-        Effect.provideService(Discovery, discovery)
+        Effect.provideService(Discovery, discovery),
+        Effect.provideService(Tls.ServerTls, Option.none())
       )
       const error = yield* Effect.flip(probe.call("Probe.Hang", (client) => client.Hang()))
       assert.deepInclude(error, { _tag: "DeadlineExceeded", operation: "Probe.Hang" })

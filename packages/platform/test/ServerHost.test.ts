@@ -13,6 +13,7 @@ import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as Readiness from "../src/Readiness.js"
 import * as RpcTransport from "../src/RpcTransport.js"
 import * as ServerHost from "../src/ServerHost.js"
+import * as Tls from "../src/Tls.js"
 
 class Ping extends RpcGroup.make(Rpc.make("Ping", { success: Schema.String })) {}
 
@@ -40,7 +41,7 @@ const start = (
     rpcServer: (options) =>
       RpcTransport.serve(Ping, options).pipe(Layer.provide(Ping.toLayer({ Ping: () => Effect.succeed("pong") })))
   }).pipe(
-    Layer.provide([DiscoveryMemory.layer(), Readiness.layer]),
+    Layer.provide([DiscoveryMemory.layer(), Readiness.layer, Tls.layer(undefined)]),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )
   return Effect.scoped(Layer.build(host)).pipe(

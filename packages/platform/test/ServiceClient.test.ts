@@ -13,6 +13,7 @@ import { Discovery, type Instance } from "../src/Discovery.js"
 import * as DiscoveryMemory from "../src/DiscoveryMemory.js"
 import * as RpcTransport from "../src/RpcTransport.js"
 import * as ServiceClient from "../src/ServiceClient.js"
+import * as Tls from "../src/Tls.js"
 
 class Echo extends RpcGroup.make(Rpc.make("Whoami", { success: Schema.String })) {}
 
@@ -33,7 +34,9 @@ const whoami = (client: ServiceClient.ServiceClient<Rpc.Any>) =>
   (client as unknown as ServiceClient.ServiceClient<RpcGroup.Rpcs<typeof Echo>>).call("Echo.Whoami", (c) => c.Whoami())
 
 const clientOf = (options: Partial<ServiceClient.Options> = {}) =>
-  ServiceClient.make(Echo, { service: "echo", retries: 3, backoff: "10 millis", skip: "1 second", ...options })
+  ServiceClient.make(Echo, { service: "echo", retries: 3, backoff: "10 millis", skip: "1 second", ...options }).pipe(
+    Effect.provideService(Tls.ServerTls, Option.none())
+  )
 
 /** A memory registry that counts lookups and watches, to show the client does neither per call. */
 const countingDiscovery = Effect.gen(function*() {

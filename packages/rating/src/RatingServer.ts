@@ -5,6 +5,7 @@
  */
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as ServerHost from "@movieapp/platform/ServerHost"
+import * as Tls from "@movieapp/platform/Tls"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
 import { Context, Effect, Layer } from "effect"
 import * as RatingGrpc from "./edges/RatingGrpc.js"
@@ -30,6 +31,7 @@ export const layer = (config: ServerConfig) =>
         httpRoutes: RatingHttp.routes,
         rpcServer: RatingRpc.server
       })))),
+    Layer.provide(Tls.layer(config.tls)),
     Layer.provide(RatingService.layer),
     // The servers stop (draining in-flight submissions) before the ingester does.
     Layer.provide(Ingester.layer)

@@ -10,13 +10,16 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Cli from "@movieapp/platform/Cli"
+import { DEFAULT_TLS_RELOAD_INTERVAL } from "@movieapp/platform/Config"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
-import { Config, ConfigProvider, Console, Data, Effect, Either, Layer, Option } from "effect"
+import * as Tls from "@movieapp/platform/Tls"
+import { Config, type ConfigError, ConfigProvider, Console, Data, Effect, Either, Layer, Option } from "effect"
 import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
+import type { PublishError, RatingEventPublisher } from "./ports/RatingEventPublisher.js"
 
 const DEFAULT_RATING_ADDRESS = "127.0.0.1:8072"
 
@@ -52,6 +55,20 @@ const ratingAddress = Options.text("rating-address").pipe(
   )
 )
 
+/** A PEM file for the TLS connection to the rating service, as an option or from `env`. */
+const tlsFile = (name: string, env: string, what: string) =>
+  Options.file(name, { exists: "yes" }).pipe(
+    Options.withFallbackConfig(Config.string(env)),
+    Options.optional,
+    Options.withDescription(`${what} (env ${env}), for a rating service that demands mutual TLS.`)
+  )
+
+const ratingTls = Options.all({
+  caFile: tlsFile("rating-tls-ca-file", "RATING_TLS_CA_FILE", "The CA that signed the rating service's certificate"),
+  certFile: tlsFile("rating-tls-cert-file", "RATING_TLS_CERT_FILE", "This client's certificate, signed by that CA"),
+  keyFile: tlsFile("rating-tls-key-file", "RATING_TLS_KEY_FILE", "This client's private key")
+})
+
 const kafkaBrokers = Options.text("kafka-brokers").pipe(
   Options.withFallbackConfig(Config.string("KAFKA_BROKERS")),
   Options.mapEffect((text) =>
@@ -83,11 +100,20 @@ const seed = Options.integer("seed").pipe(
   Options.withDescription("Seed of the synthetic events; the same seed gives the same events (default 1).")
 )
 
+/**
+ * `KAFKA_SASL_*` and `KAFKA_TLS_*`, as for the rating service: from the environment
+ * only, never flags, so that a password does not show in the process list.
+ */
+const kafkaSecurity = Kafka.security.pipe(
+  Config.nested("kafka"),
+  Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))
+)
+
 const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array of rating events."), Args.optional)
 
 const ingest = Command.make(
   "ratingingestor",
-  { onInvalid, batchSize, ratingAddress, kafkaBrokers, topic, generate, seed, file },
+  { onInvalid, batchSize, ratingAddress, ratingTls, kafkaBrokers, topic, generate, seed, file },
   (options) => {
     const progress = process.stderr.isTTY === true
     const run: Effect.Effect<
@@ -105,12 +131,16 @@ const ingest = Command.make(
           onSome: (file) => Ingest.run({ file, onInvalid: options.onInvalid, batchSize: options.batchSize, progress })
         })
     })
-    const publisher = Option.match(options.kafkaBrokers, {
+    const publisher: Layer.Layer<
+      RatingEventPublisher,
+      ConfigError.ConfigError | PublishError | UsageError | Tls.TlsError
+    > = Option.match(options.kafkaBrokers, {
       onSome: (brokers) =>
-        RatingEventPublisherKafka.layer({
-          kafka: { ...Kafka.defaults(brokers, "ratingingestor"), topic: options.topic }
-        }),
-      onNone: () => RatingEventPublisherRpc.layer({ address: options.ratingAddress })
+        Layer.unwrapEffect(Effect.map(kafkaSecurity, (security) =>
+          RatingEventPublisherKafka.layer({
+            kafka: { ...Kafka.defaults(brokers, "ratingingestor", security), topic: options.topic }
+          }))),
+      onNone: () => rpcPublisher(options.ratingAddress, options.ratingTls)
     })
     return run.pipe(
       Effect.flatMap((summary) => Console.log(Ingest.formatSummary(summary))),
@@ -120,6 +150,41 @@ const ingest = Command.make(
 ).pipe(
   Command.withDescription("Publishes rating events (a file, or synthetic ones) to Kafka or to the rating service.")
 )
+
+/** The rating service's Effect RPC endpoint, over mutual TLS when the three files are given. */
+const rpcPublisher = (
+  address: RpcTransport.Address,
+  tls: {
+    readonly caFile: Option.Option<string>
+    readonly certFile: Option.Option<string>
+    readonly keyFile: Option.Option<string>
+  }
+): Layer.Layer<RatingEventPublisher, UsageError | Tls.TlsError> => {
+  const { caFile, certFile, keyFile } = tls
+  if (Option.isNone(caFile) && Option.isNone(certFile) && Option.isNone(keyFile)) {
+    return RatingEventPublisherRpc.layer({ address })
+  }
+  if (Option.isNone(caFile) || Option.isNone(certFile) || Option.isNone(keyFile)) {
+    return Layer.fail<UsageError>(
+      new UsageError({
+        message:
+          "mutual TLS to the rating service takes all three of --rating-tls-ca-file, --rating-tls-cert-file and --rating-tls-key-file (see --help)"
+      })
+    )
+  }
+  return Layer.unwrapScoped(
+    Effect.map(
+      Tls.make({
+        caFile: caFile.value,
+        certFile: certFile.value,
+        keyFile: keyFile.value,
+        clientAuth: "rpc",
+        reloadInterval: DEFAULT_TLS_RELOAD_INTERVAL
+      }),
+      (certificates) => RatingEventPublisherRpc.layer({ address, tls: { certificates, service: "rating" } })
+    )
+  )
+}
 
 const cli = Command.run(ingest, { name: "ratingingestor", version: "0.1.0" })
 

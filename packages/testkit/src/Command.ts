@@ -19,10 +19,10 @@ export interface Outcome {
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
 
-/** Runs `argv` in the repository with `env` added to this process's environment. */
+/** Runs `argv` in the repository with `env` added to this process's environment (a variable set to undefined is removed). */
 export const run = (
   argv: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly terminal?: boolean } = {}
+  options: { readonly env?: Record<string, string | undefined>; readonly terminal?: boolean } = {}
 ): Effect.Effect<Outcome> =>
   Effect.async<Outcome>((resume) => {
     const [file, args] = options.terminal === true

@@ -5,9 +5,11 @@
  * than die, so callers can poll through a group coordinator that is still loading.
  */
 import type { KafkaConfig } from "@movieapp/platform/Kafka"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Redacted } from "effect"
 import type { UnknownException } from "effect/Cause"
-import { Kafka, logLevel } from "kafkajs"
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes } from "kafkajs"
+import { resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Poll from "./Poll.js"
 import * as RequiredServer from "./RequiredServer.js"
 
@@ -18,6 +20,47 @@ export const available = (): Promise<boolean> => {
   const [host, port] = brokers[0].split(":") as [string, string]
   return RequiredServer.available({ name: "Kafka", host, port: Number(port), start: "scripts/kafka.sh start" })
 }
+
+const repo = resolve(fileURLToPath(new URL("../../..", import.meta.url)))
+
+/**
+ * The broker's SASL_SSL listener as scripts/kafka.sh sets it up: SCRAM over TLS,
+ * its certificate signed by the CA the script made, its development user.
+ */
+export const saslSsl = {
+  brokers: (process.env.KAFKA_SASL_SSL_BROKERS ?? "127.0.0.1:9094").split(",") as [string, ...Array<string>],
+  caFile: process.env.KAFKA_TLS_CA_FILE ?? resolve(process.env.KAFKA_DIR ?? `${repo}/.data/kafka`, "tls/ca.pem"),
+  username: process.env.KAFKA_SASL_USERNAME ?? "movieapp",
+  password: process.env.KAFKA_SASL_PASSWORD ?? "movieapp-dev-password",
+  /** A user the broker allows only what ACLs grant it. */
+  limited: { username: "ratingingestor", password: "ratingingestor-dev-password" }
+}
+
+/** Whether the SASL_SSL suites should run: the listener answers, or (outside CI) they are skipped. */
+export const saslSslAvailable = (): Promise<boolean> => {
+  const [host, port] = saslSsl.brokers[0].split(":") as [string, string]
+  return RequiredServer.available({
+    name: "Kafka's SASL_SSL listener",
+    host,
+    port: Number(port),
+    start: "scripts/kafka.sh start (a broker started before the listener existed: stop, then start)"
+  })
+}
+
+/** Client settings for the SASL_SSL listener, with `mechanism` and (unless given another) the right password. */
+export const saslSslConfig = (
+  topic: string,
+  options: { readonly mechanism?: "scram-sha-256" | "scram-sha-512"; readonly password?: string } = {}
+): KafkaConfig =>
+  config(topic, {
+    brokers: saslSsl.brokers,
+    tls: { caFile: saslSsl.caFile },
+    sasl: {
+      mechanism: options.mechanism ?? "scram-sha-512",
+      username: saslSsl.username,
+      password: Redacted.make(options.password ?? saslSsl.password)
+    }
+  })
 
 /** A name no other test run uses. */
 export const unique = (prefix: string) =>
@@ -51,6 +94,25 @@ export const createTopic = (topic: string, partitions: number): Effect.Effect<vo
     const a = yield* admin
     yield* Effect.promise(() =>
       a.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true })
+    )
+  }))
+
+/** Grants `user` what a producer of `topic` needs (Write, Describe), through the PLAINTEXT listener's admin rights. */
+export const grantWrite = (topic: string, user: string): Effect.Effect<void, UnknownException> =>
+  Effect.scoped(Effect.gen(function*() {
+    const a = yield* admin
+    yield* Effect.tryPromise(() =>
+      a.createAcls({
+        acl: [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE].map((operation) => ({
+          resourceType: AclResourceTypes.TOPIC,
+          resourceName: topic,
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          principal: `User:${user}`,
+          host: "*",
+          operation,
+          permissionType: AclPermissionTypes.ALLOW
+        }))
+      })
     )
   }))
 

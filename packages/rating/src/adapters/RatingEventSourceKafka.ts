@@ -182,6 +182,8 @@ const retryForever = Schedule.exponential("200 millis").pipe(
 export const make = (config: ConsumerConfig) =>
   Effect.gen(function*() {
     const kafka = yield* Kafka.make(config.kafka)
+    // Wrong credentials or an untrusted broker stop the start; a broker that is down is waited for.
+    yield* Kafka.checkAccess(config.kafka)
     const unavailable = Kafka.unavailable(config.kafka)
     /** Sends `letters` to the dead-letter topic, retrying until the broker has them (acks from all replicas). */
     const sendDeadLetters = (
@@ -355,5 +357,5 @@ export const make = (config: ConsumerConfig) =>
     return RatingEventSource.of({ consume })
   })
 
-export const layer = (config: ConsumerConfig): Layer.Layer<RatingEventSource> =>
+export const layer = (config: ConsumerConfig): Layer.Layer<RatingEventSource, Kafka.KafkaAccessError> =>
   Layer.scoped(RatingEventSource, make(config))

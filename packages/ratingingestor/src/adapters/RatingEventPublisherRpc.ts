@@ -10,11 +10,13 @@ export interface Options {
   readonly address: RpcTransport.Address
   /** How long one batch may take before it counts as failed; 30 seconds by default. */
   readonly timeout?: Duration.DurationInput
+  /** Mutual TLS to a rating service that demands it (its `SERVER_TLS_CA_FILE`); plaintext when absent. */
+  readonly tls?: RpcTransport.ClientOptions["tls"]
 }
 
 export const make = (options: Options) =>
   Effect.gen(function*() {
-    const client = yield* RpcTransport.makeClient(RatingRpcs, options.address)
+    const client = yield* RpcTransport.makeClient(RatingRpcs, options.address, { tls: options.tls })
     const timeout = options.timeout ?? Duration.seconds(30)
     const at = `${options.address.host}:${options.address.port}`
     return RatingEventPublisher.of({
