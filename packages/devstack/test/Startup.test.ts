@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 
 describe("start with bad settings", () => {
@@ -29,6 +30,7 @@ describe("start with bad settings", () => {
       () =>
         Effect.gen(function*() {
           const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+            ...(yield* Tokens.serviceEnv),
             SERVER_HOST: "127.0.0.1",
             SERVER_GRPC_PORT: "0",
             SERVER_HTTP_PORT: "0",
@@ -42,7 +44,7 @@ describe("start with bad settings", () => {
             String(errors[0]!.cause),
             `ConfigurationError: invalid configuration: ${problems.join("; ")}`
           )
-        }).pipe(Effect.scoped),
+        }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
       60_000
     )
   }
@@ -67,6 +69,7 @@ describe("start with a port in use", () => {
       Effect.gen(function*() {
         const taken = yield* Ports.held
         const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+          ...(yield* Tokens.serviceEnv),
           SERVER_HOST: "127.0.0.1",
           SERVER_GRPC_PORT: String(taken),
           SERVER_HTTP_PORT: "0",
@@ -76,7 +79,7 @@ describe("start with a port in use", () => {
           yield* failedOnce(service),
           `ListenError: cannot listen for gRPC on 127.0.0.1:${taken}: the port is in use; set SERVER_GRPC_PORT to a free port (0 picks one)`
         )
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     60_000
   )
 
