@@ -24,8 +24,10 @@ export interface Claims {
   readonly scope?: string | undefined
   readonly issuer?: string
   readonly audience?: string
-  /** How long from now the token is valid (1 hour by default); negative for an expired one. */
+  /** How long from now the token is valid (1 hour by default). */
   readonly expiresIn?: Duration.DurationInput
+  /** Seconds since the epoch when the token expires, instead of `expiresIn`: in the past for an expired one. */
+  readonly expiresAt?: number
   /** Seconds since the epoch before which the token is not valid yet. */
   readonly notBefore?: number
 }
@@ -60,7 +62,9 @@ export const make: Effect.Effect<DevelopmentTokens["Type"], PlatformError, Scope
             .setIssuer(claims.issuer ?? ISSUER)
             .setAudience(claims.audience ?? AUDIENCE)
             .setIssuedAt(now)
-            .setExpirationTime(now + Math.round(Duration.toSeconds(claims.expiresIn ?? Duration.hours(1))))
+            .setExpirationTime(
+              claims.expiresAt ?? now + Math.round(Duration.toSeconds(claims.expiresIn ?? Duration.hours(1)))
+            )
           if (claims.sub !== undefined) jwt.setSubject(claims.sub)
           if (claims.notBefore !== undefined) jwt.setNotBefore(claims.notBefore)
           return jwt.sign(privateKey)
