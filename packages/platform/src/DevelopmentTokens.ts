@@ -9,6 +9,7 @@ import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import * as jose from "jose"
+import type { KeyObject } from "node:crypto"
 import * as Auth from "./Auth.js"
 import * as RateLimit from "./RateLimit.js"
 import * as TokenVerifierJose from "./TokenVerifierJose.js"
@@ -39,6 +40,23 @@ export class DevelopmentTokens extends Context.Tag("@movieapp/platform/Developme
   readonly sign: (claims: Claims) => Effect.Effect<string>
 }>() {}
 
+/**
+ * A token with `claims`, signed with `privateKey` (ES256 or RS256): what the
+ * dev stack, the tests and `npm run token` issue.
+ */
+export const sign = (privateKey: jose.CryptoKey | KeyObject, algorithm: "ES256" | "RS256", claims: Claims) => {
+  const now = Math.floor(Date.now() / 1000)
+  const jwt = new jose.SignJWT(claims.scope === undefined ? {} : { scope: claims.scope })
+    .setProtectedHeader({ alg: algorithm, typ: "JWT" })
+    .setIssuer(claims.issuer ?? ISSUER)
+    .setAudience(claims.audience ?? AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(claims.expiresAt ?? now + Math.round(Duration.toSeconds(claims.expiresIn ?? Duration.hours(1))))
+  if (claims.sub !== undefined) jwt.setSubject(claims.sub)
+  if (claims.notBefore !== undefined) jwt.setNotBefore(claims.notBefore)
+  return jwt.sign(privateKey)
+}
+
 /** A fresh key pair; its public key file is removed when the scope closes. */
 export const make: Effect.Effect<DevelopmentTokens["Type"], PlatformError, Scope.Scope | FileSystem.FileSystem> = Effect
   .gen(function*() {
@@ -54,21 +72,7 @@ export const make: Effect.Effect<DevelopmentTokens["Type"], PlatformError, Scope
         audience: AUDIENCE,
         clockTolerance: Duration.seconds(30)
       },
-      sign: (claims) =>
-        Effect.promise(() => {
-          const now = Math.floor(Date.now() / 1000)
-          const jwt = new jose.SignJWT(claims.scope === undefined ? {} : { scope: claims.scope })
-            .setProtectedHeader({ alg: "ES256", typ: "JWT" })
-            .setIssuer(claims.issuer ?? ISSUER)
-            .setAudience(claims.audience ?? AUDIENCE)
-            .setIssuedAt(now)
-            .setExpirationTime(
-              claims.expiresAt ?? now + Math.round(Duration.toSeconds(claims.expiresIn ?? Duration.hours(1)))
-            )
-          if (claims.sub !== undefined) jwt.setSubject(claims.sub)
-          if (claims.notBefore !== undefined) jwt.setNotBefore(claims.notBefore)
-          return jwt.sign(privateKey)
-        })
+      sign: (claims) => Effect.promise(() => sign(privateKey, "ES256", claims))
     })
   })
 

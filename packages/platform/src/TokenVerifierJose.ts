@@ -86,18 +86,27 @@ const refusal = (error: unknown): Unauthenticated | ServiceUnavailable => {
 const scopesOf = (scope: unknown): ReadonlySet<string> =>
   new Set(typeof scope === "string" ? scope.split(" ").filter((s) => s !== "") : [])
 
+export interface Options {
+  /** The least time between two fetches of a JWKS (30 seconds): a token naming an unknown key fetches it again only after this. */
+  readonly jwksCooldown?: Duration.DurationInput
+}
+
 /** A verifier for `config`; with a key file, fails at start when the file is no usable key. */
 export const make = (
-  config: VerifierConfig
+  config: VerifierConfig,
+  options: Options = {}
 ): Effect.Effect<TokenVerifier["Type"], KeyFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { algorithms, key } = config.key._tag === "PublicKeyFile"
       ? yield* readPublicKey(config.key.path)
       : {
-        key: jose.createRemoteJWKSet(config.key.url, { timeoutDuration: 5_000, cooldownDuration: 30_000 }),
+        key: jose.createRemoteJWKSet(config.key.url, {
+          timeoutDuration: 5_000,
+          cooldownDuration: Duration.toMillis(options.jwksCooldown ?? Duration.seconds(30))
+        }),
         algorithms: ALGORITHMS
       }
-    const options: jose.JWTVerifyOptions = {
+    const verifyOptions: jose.JWTVerifyOptions = {
       algorithms,
       issuer: config.issuer,
       audience: config.audience,
@@ -105,7 +114,7 @@ export const make = (
       requiredClaims: ["sub", "exp", "iss", "aud"]
     }
     const verify = (token: string) =>
-      typeof key === "function" ? jose.jwtVerify(token, key, options) : jose.jwtVerify(token, key, options)
+      typeof key === "function" ? jose.jwtVerify(token, key, verifyOptions) : jose.jwtVerify(token, key, verifyOptions)
     return TokenVerifier.of({
       verify: (token) =>
         Effect.tryPromise({ try: () => verify(token), catch: refusal }).pipe(
@@ -118,5 +127,7 @@ export const make = (
     })
   })
 
-export const layer = (config: VerifierConfig): Layer.Layer<TokenVerifier, KeyFileError, FileSystem.FileSystem> =>
-  Layer.effect(TokenVerifier, make(config))
+export const layer = (
+  config: VerifierConfig,
+  options?: Options
+): Layer.Layer<TokenVerifier, KeyFileError, FileSystem.FileSystem> => Layer.effect(TokenVerifier, make(config, options))
