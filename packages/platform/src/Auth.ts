@@ -13,7 +13,7 @@
 import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Authentication, type Caller, RateLimited, Unauthenticated } from "@movieapp/contracts/Auth"
 import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import type { ServerCall } from "./GrpcServer.js"
 import * as RateLimit from "./RateLimit.js"
 
@@ -64,20 +64,19 @@ export const config: Config.Config<AuthConfig> = Config.all({
       ConfigError.InvalidData(["auth"], "set one of AUTH_PUBLIC_KEY_FILE and AUTH_JWKS_URL, not both")
     )
   }
-  if (publicKeyFile._tag === "None" && jwksUrl._tag === "None") {
-    return Either.left(ConfigError.InvalidData(["auth"], MISSING))
-  }
+  const key = Option.orElse(
+    Option.map(publicKeyFile, (path): KeySource => ({ _tag: "PublicKeyFile", path })),
+    () => Option.map(jwksUrl, (url): KeySource => ({ _tag: "Jwks", url }))
+  )
+  if (Option.isNone(key)) return Either.left(ConfigError.InvalidData(["auth"], MISSING))
   if (issuer._tag === "None" || audience._tag === "None") {
     return Either.left(
       ConfigError.InvalidData(["auth"], "AUTH_ISSUER and AUTH_AUDIENCE are required to verify tokens")
     )
   }
-  const key: KeySource = publicKeyFile._tag === "Some"
-    ? { _tag: "PublicKeyFile", path: publicKeyFile.value }
-    : { _tag: "Jwks", url: (jwksUrl as { readonly value: URL }).value }
   return Either.right({
     _tag: "Enabled",
-    key,
+    key: key.value,
     issuer: issuer.value,
     audience: audience.value,
     clockTolerance: Duration.decode(settings.clockTolerance)

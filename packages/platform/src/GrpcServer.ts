@@ -269,9 +269,9 @@ const unary = <Req, Res, R>(
       // Refused before any fiber starts: a noisy caller costs one map lookup a call.
       const wait = limiter(RateLimit.peerAddress(call.getPeer()))
       if (wait > 0) {
-        const { details, trailers } = rateLimited(new RateLimited({ retryAfterMillis: wait }).message, wait)
         record("RESOURCE_EXHAUSTED", (performance.now() - started) / 1000)
-        return callback({ code: Code.RESOURCE_EXHAUSTED, details, metadata: trailersOf(trailers!) })
+        const refusal = rateLimited(new RateLimited({ retryAfterMillis: wait }).message, wait)
+        return callback(toServiceError(Cause.fail(refusal)) as grpc.ServerErrorResponse)
       }
     }
     let deadline = deadlineOf(call)

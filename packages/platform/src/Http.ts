@@ -85,14 +85,6 @@ export const PermissionDeniedError = apiError(PermissionDenied, { status: 403, c
 /** 429, with `Retry-After` (see Auth.httpCaller). */
 export const RateLimitedError = apiError(RateLimited, { status: 429, code: Code.RESOURCE_EXHAUSTED })
 
-/** The errors every write may answer besides its own: no or a bad token, not allowed, over its rate limit. */
-export const writeErrors = [
-  UnauthenticatedError,
-  PermissionDeniedError,
-  RateLimitedError,
-  ServiceUnavailableError
-] as const
-
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(HttpApiError.HttpApiDecodeError))
 
 /**
