@@ -36,52 +36,57 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
   readonly token: Redacted.Redacted<string>
   readonly sign: DevelopmentTokens.DevelopmentTokens["Type"]["sign"]
 }>() {
-  static readonly layer = Layer.scoped(
-    RatingServiceStub,
-    Effect.gen(function*() {
-      const tokens = yield* DevelopmentTokens.make
-      const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
-      const unused = () => Effect.dieMessage("not used by the ingestor")
-      const take = (
-        events: ReadonlyArray<unknown>
-      ): Effect.Effect<{ readonly applied: number }, InvalidArgument | ServiceUnavailable> => {
-        const users = new Set(events.map((event) => (event as RatingEvent).userId as string))
-        if (users.has("reject")) {
-          return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
+  static readonly layer = RatingServiceStub.limited(RateLimit.off)
+
+  /** The stub, holding each caller to `limit`. */
+  static limited(limit: RateLimit.RateLimitConfig) {
+    return Layer.scoped(
+      RatingServiceStub,
+      Effect.gen(function*() {
+        const tokens = yield* DevelopmentTokens.make
+        const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
+        const unused = () => Effect.dieMessage("not used by the ingestor")
+        const take = (
+          events: ReadonlyArray<unknown>
+        ): Effect.Effect<{ readonly applied: number }, InvalidArgument | ServiceUnavailable> => {
+          const users = new Set(events.map((event) => (event as RatingEvent).userId as string))
+          if (users.has("reject")) {
+            return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
+          }
+          if (users.has("unavailable")) {
+            return Effect.fail(new ServiceUnavailable({ service: "mysql", reason: "too many connections" }))
+          }
+          if (users.has("hang")) return Effect.never
+          return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
         }
-        if (users.has("unavailable")) {
-          return Effect.fail(new ServiceUnavailable({ service: "mysql", reason: "too many connections" }))
-        }
-        if (users.has("hang")) return Effect.never
-        return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
-      }
-      const handlers = RatingRpcs.toLayer({
-        SubmitRatingEvents: ({ events }) =>
-          // The real service's check of the token's scope (RatingRpc): its refusal is what is tested here.
-          Effect.flatMap(Principal, (caller) => requireScope(caller, RATINGS_INGEST_SCOPE)).pipe(
-            Effect.zipRight(Effect.suspend(() => take(events)))
-          ),
-        GetAggregatedRating: unused,
-        GetAggregatedRatings: unused,
-        ListRanked: unused,
-        PutRating: unused,
-        DeleteRating: unused
-      })
-      const writes = Auth.layer(RateLimit.off).pipe(Layer.provide(TokenVerifierJose.layer(tokens.verifier)))
-      const server = yield* Layer.build(
-        RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(
-          Layer.provide([handlers, Auth.rpcAuthentication.pipe(Layer.provide(writes))]),
-          Layer.provide(quiet)
+        const handlers = RatingRpcs.toLayer({
+          SubmitRatingEvents: ({ events }) =>
+            // The real service's check of the token's scope (RatingRpc): its refusal is what is tested here.
+            Effect.flatMap(Principal, (caller) => requireScope(caller, RATINGS_INGEST_SCOPE)).pipe(
+              Effect.zipRight(Effect.suspend(() => take(events)))
+            ),
+          GetAggregatedRating: unused,
+          GetAggregatedRatings: unused,
+          ListRanked: unused,
+          PutRating: unused,
+          DeleteRating: unused
+        })
+        const writes = Auth.layer(limit).pipe(Layer.provide(TokenVerifierJose.layer(tokens.verifier)))
+        const server = yield* Layer.build(
+          RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(
+            Layer.provide([handlers, Auth.rpcAuthentication.pipe(Layer.provide(writes))]),
+            Layer.provide(quiet)
+          )
         )
-      )
-      return {
-        address: at(Context.get(server, RpcTransport.RpcListener).port),
-        received: Ref.get(received),
-        token: Redacted.make(yield* tokens.sign({ sub: "ratingingestor", scope: RATINGS_INGEST_SCOPE })),
-        sign: tokens.sign
-      }
-    })
-  ).pipe(Layer.provide(NodeFileSystem.layer))
+        return {
+          address: at(Context.get(server, RpcTransport.RpcListener).port),
+          received: Ref.get(received),
+          token: Redacted.make(yield* tokens.sign({ sub: "ratingingestor", scope: RATINGS_INGEST_SCOPE })),
+          sign: tokens.sign
+        }
+      })
+    ).pipe(Layer.provide(NodeFileSystem.layer))
+  }
 }
 
 /** An HTTP server's port: something listens there, but not Effect RPC. */
@@ -183,6 +188,17 @@ describe("RatingEventPublisherRpc", () => {
       )
       assert.deepStrictEqual(yield* service.received, [])
     }).pipe(Effect.provide(RatingServiceStub.layer)))
+
+  it.scopedLive("over its rate limit, the publisher waits as long as the service says and sends the batch again", () =>
+    Effect.gen(function*() {
+      const service = yield* RatingServiceStub
+      const batches = [puts(1, "a"), puts(1, "b"), puts(1, "c")]
+      yield* Effect.gen(function*() {
+        const publisher = yield* RatingEventPublisher
+        for (const batch of batches) yield* publisher.publish(batch)
+      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ address: service.address, token: service.token })))
+      assert.deepStrictEqual(yield* service.received, batches)
+    }).pipe(Effect.provide(RatingServiceStub.limited({ rate: 4, burst: 1 }))))
 
   it.scopedLive("a batch that gets no answer in time is a PublishError", () =>
     Effect.gen(function*() {

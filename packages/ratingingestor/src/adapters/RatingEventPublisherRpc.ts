@@ -23,16 +23,27 @@ export const make = (options: Options) =>
     const timeout = options.timeout ?? Duration.seconds(30)
     const at = `${options.address.host}:${options.address.port}`
     const headers = options.token === undefined ? {} : { authorization: `Bearer ${Redacted.value(options.token)}` }
-    const refused = (error: Unauthenticated | PermissionDenied | RateLimited) =>
+    const refused = (error: Unauthenticated | PermissionDenied) =>
       new PublishError({
-        message: `the rating service refused the batch: ${error.message}${
-          error._tag === "RateLimited" ? "" : " (RATING_TOKEN must hold a token with the scope ratings:ingest)"
-        }`,
+        message:
+          `the rating service refused the batch: ${error.message} (RATING_TOKEN must hold a token with the scope ratings:ingest)`,
         cause: error
       })
+    // Over the ingestor's rate limit: wait as long as the service says, then send the batch again.
+    const once = (events: ReadonlyArray<unknown>) => client.SubmitRatingEvents({ events }, { headers })
+    type Once = ReturnType<typeof once>
+    const submit = (
+      events: ReadonlyArray<unknown>
+    ): Effect.Effect<Effect.Effect.Success<Once>, Exclude<Effect.Effect.Error<Once>, RateLimited>> =>
+      once(events).pipe(
+        Effect.catchTag(
+          "RateLimited",
+          (limited) => Effect.zipRight(Effect.sleep(Duration.millis(limited.retryAfterMillis)), submit(events))
+        )
+      )
     return RatingEventPublisher.of({
       publish: (events) =>
-        client.SubmitRatingEvents({ events }, { headers }).pipe(
+        submit(events).pipe(
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () =>
@@ -51,8 +62,7 @@ export const make = (options: Options) =>
             ServiceUnavailable: (error) =>
               new PublishError({ message: `the rating service cannot take events: ${error.message}`, cause: error }),
             Unauthenticated: refused,
-            PermissionDenied: refused,
-            RateLimited: refused
+            PermissionDenied: refused
           }),
           Effect.asVoid,
           Effect.withSpan("RatingEventPublisher.publish", { attributes: { "events.count": events.length } })
