@@ -9,7 +9,7 @@
 import * as RateLimit from "@movieapp/platform/RateLimit"
 
 const take = RateLimit.make({ rate: 1_000_000_000, burst: 1_000_000_000 }, { limit: "bench" })!
-const peers = Array.from({ length: 50 }, (_, i) => `ipv4:127.0.0.1:${50_000 + i}`)
+const peers = Array.from({ length: 50 }, (_, i) => `127.0.0.1:${50_000 + i}`)
 const calls = 5_000_000
 let refused = 0
 for (let round = 1; round <= 3; round++) {

@@ -23,7 +23,7 @@ import { createServer as createSecureServer, type Server as HttpsServer } from "
 import { DEFAULT_MAX_REQUEST_BYTES } from "./Config.js"
 import { Code } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
-import type * as RateLimit from "./RateLimit.js"
+import * as RateLimit from "./RateLimit.js"
 import * as Tls from "./Tls.js"
 
 /** Where a service's HTTP port answers its health (see ServerHost). */
@@ -154,7 +154,7 @@ const requests = (limit: number, limiter: RateLimit.Limiter | undefined) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         if (limiter !== undefined && request.url !== Metrics.PATH && request.url !== HEALTH_PATH) {
-          const wait = limiter(Option.getOrElse(request.remoteAddress, () => ""))
+          const wait = limiter(RateLimit.peerAddress(Option.getOrElse(request.remoteAddress, () => "")))
           if (wait > 0) {
             return errorResponse(
               429,

@@ -114,8 +114,19 @@ export const make = (
   }
 }
 
-/** The caller part of a grpc-js peer (`ipv4:127.0.0.1:50312` → `ipv4:127.0.0.1`): one key per address. */
+const IPV4_MAPPED = "::ffff:"
+
+/**
+ * A caller's address as one key, whoever reports it: grpc-js's peer
+ * (`127.0.0.1:50312`, `[::1]:50312`) and Node's `remoteAddress` (`127.0.0.1`,
+ * `::1`, `::ffff:127.0.0.1`) give the same key for the same caller, so gRPC and
+ * HTTP calls share one budget.
+ */
 export const peerAddress = (peer: string): string => {
-  const colon = peer.lastIndexOf(":")
-  return colon === -1 ? peer : peer.slice(0, colon)
+  let address = peer
+  if (address.startsWith("[")) address = address.slice(1, address.indexOf("]"))
+  else if (address.indexOf(":") === address.lastIndexOf(":") && address.includes(":")) {
+    address = address.slice(0, address.indexOf(":"))
+  }
+  return address.startsWith(IPV4_MAPPED) && address.includes(".") ? address.slice(IPV4_MAPPED.length) : address
 }

@@ -48,8 +48,19 @@ describe("RateLimit", () => {
     for (const key of ["b", "c", "d"]) assert.deepStrictEqual([take(key), take(key)], [0, 0], key)
   })
 
-  it("a peer is keyed by its address, not its port", () => {
-    assert.strictEqual(RateLimit.peerAddress("ipv4:127.0.0.1:50312"), "ipv4:127.0.0.1")
-    assert.strictEqual(RateLimit.peerAddress("ipv6:[::1]:50312"), "ipv6:[::1]")
+  it("a caller is keyed by its address alone, the same from grpc-js's peer and from Node's remoteAddress", () => {
+    for (
+      const [reported, key] of [
+        ["127.0.0.1:50312", "127.0.0.1"],
+        ["127.0.0.1", "127.0.0.1"],
+        ["::ffff:127.0.0.1", "127.0.0.1"],
+        ["[::1]:50312", "::1"],
+        ["::1", "::1"],
+        ["[2001:db8::7]:443", "2001:db8::7"],
+        ["2001:db8::7", "2001:db8::7"]
+      ]
+    ) {
+      assert.strictEqual(RateLimit.peerAddress(reported!), key, reported)
+    }
   })
 })
