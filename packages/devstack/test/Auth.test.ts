@@ -305,6 +305,34 @@ describe("authenticated writes", () => {
         assert.strictEqual(yield* countOf(recordId), 1)
       }))
 
+    it.effect("OpenAPI: each write names the bearer scheme, each read none", () =>
+      Effect.gen(function*() {
+        const { metadata, rating } = yield* ports
+        const documentOf = (port: number) =>
+          Effect.promise(() =>
+            fetch(`http://127.0.0.1:${port}/openapi.json`).then((response) => response.json() as Promise<any>)
+          )
+        for (
+          const [port, writes, reads] of [
+            [rating.http, [["/rating", "put"], ["/rating", "delete"]], [["/rating", "get"]]],
+            [metadata.http, [["/metadata", "put"]], [["/metadata", "get"]]]
+          ] as const
+        ) {
+          const document = yield* documentOf(port)
+          assert.deepInclude(document.components.securitySchemes.bearer, {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "JWT"
+          })
+          for (const [path, method] of writes) {
+            assert.deepStrictEqual(document.paths[path][method].security, [{ bearer: [] }], `${method} ${path}`)
+          }
+          for (const [path, method] of reads) {
+            assert.deepStrictEqual(document.paths[path][method].security, [], `${method} ${path}`)
+          }
+        }
+      }))
+
     it.scoped("Effect RPC: writes without a valid token fail Unauthenticated; another user's, or without the scope, PermissionDenied", () =>
       Effect.gen(function*() {
         const { metadata, rating } = yield* ports

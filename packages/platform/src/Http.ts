@@ -71,6 +71,30 @@ export const apiError = <A extends { readonly message: string }, I, R>(
     encode: (value) => ParseResult.succeed(errorBody(options.code, value.message, options.field?.(value) || undefined))
   }).annotations(HttpApiSchema.annotations({ status: options.status }))
 
+/**
+ * OpenAPI: the scheme writes are authenticated with (`bearer`, a JWT; see
+ * Auth), for an HttpApi's `OpenApi.Transform` annotation; each write endpoint
+ * then names it with {@link bearerRequired} as its `OpenApi.Override`.
+ */
+export const withBearerScheme = (spec: Record<string, any>): Record<string, any> => ({
+  ...spec,
+  components: {
+    ...spec.components,
+    securitySchemes: {
+      ...spec.components?.securitySchemes,
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        bearerFormat: "JWT",
+        description: "A JWT signed ES256 or RS256 by the key the service trusts, for its issuer and audience"
+      }
+    }
+  }
+})
+
+/** OpenAPI: this endpoint needs a bearer token (see {@link withBearerScheme}). */
+export const bearerRequired: Record<string, unknown> = { security: [{ bearer: [] }] }
+
 /** The HTTP answers of the errors every service shares. */
 export const InvalidArgumentError = apiError(InvalidArgument, {
   status: 400,

@@ -2,7 +2,7 @@
  * HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata` (a bearer token with
  * the scope `metadata:write`), with an OpenAPI document; errors as Http.ErrorBody.
  */
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter } from "@effect/platform"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter, OpenApi } from "@effect/platform"
 import { METADATA_WRITE_SCOPE, requireScope } from "@movieapp/contracts/Auth"
 import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
 import * as Auth from "@movieapp/platform/Auth"
@@ -13,7 +13,7 @@ import { MetadataService } from "../MetadataService.js"
 
 const NotFound = Http.apiError(MetadataNotFound, { status: 404, code: Code.NOT_FOUND })
 
-export class MetadataHttpApi extends HttpApi.make("metadata").add(
+export class MetadataHttpApi extends HttpApi.make("metadata").annotate(OpenApi.Transform, Http.withBearerScheme).add(
   HttpApiGroup.make("metadata")
     .add(
       HttpApiEndpoint.get("get", "/metadata")
@@ -24,6 +24,7 @@ export class MetadataHttpApi extends HttpApi.make("metadata").add(
     )
     .add(
       HttpApiEndpoint.put("put", "/metadata")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setPayload(Metadata)
         .addSuccess(Metadata)
         .addError(Http.UnauthenticatedError)

@@ -10,7 +10,8 @@ import {
   HttpApiEndpoint,
   HttpApiGroup,
   HttpApiSchema,
-  HttpLayerRouter
+  HttpLayerRouter,
+  OpenApi
 } from "@effect/platform"
 import { requireSubject } from "@movieapp/contracts/Auth"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
@@ -32,7 +33,7 @@ const RecordParams = Schema.Struct({ id: RecordId, type: RecordType })
 
 const NotFound = Http.apiError(RatingNotFound, { status: 404, code: Code.NOT_FOUND })
 
-export class RatingHttpApi extends HttpApi.make("rating").add(
+export class RatingHttpApi extends HttpApi.make("rating").annotate(OpenApi.Transform, Http.withBearerScheme).add(
   HttpApiGroup.make("rating")
     .add(
       HttpApiEndpoint.get("get", "/rating")
@@ -42,6 +43,7 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
     )
     .add(
       HttpApiEndpoint.put("put", "/rating")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setPayload(Rating)
         .addSuccess(AggregateResponse)
         .addError(Http.InvalidArgumentError)
@@ -52,6 +54,7 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
     )
     .add(
       HttpApiEndpoint.del("delete", "/rating")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setUrlParams(Schema.Struct({ ...RecordParams.fields, userId: UserId }))
         .addSuccess(HttpApiSchema.NoContent)
         .addError(NotFound)
