@@ -32,6 +32,7 @@ import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { catalog } from "./bench-gateway-ceiling.js"
 import {
+  authEnv,
   fixed,
   ghz,
   launch,
@@ -100,6 +101,7 @@ const startSystem = async (label: string, storage: Record<string, string>): Prom
       SERVER_GRPC_PORT: String(own.grpc),
       SERVER_HTTP_PORT: String(own.http),
       SERVER_RPC_PORT: String(own.rpc),
+      ...authEnv,
       ...extra
     }
     const running = launch(`${label} ${service}`, [process.execPath, entryPoint(service)], env)

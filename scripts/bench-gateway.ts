@@ -50,6 +50,7 @@ import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { catalog } from "./bench-gateway-ceiling.js"
 import {
+  authEnv,
   fixed,
   ghz,
   launch,
@@ -125,6 +126,7 @@ const serviceEnv = (service: Service, own: Record<string, string>): Record<strin
   DISCOVERY: "dns",
   LOG_LEVEL: "Warn",
   SERVER_HOST: "127.0.0.1",
+  ...authEnv,
   ...own,
   ...passthrough[service]
 })
@@ -152,7 +154,9 @@ const freshPorts = async (service: Service): Promise<Ports> => {
   const config = { movie: MovieConfig, metadata: MetadataConfig, rating: RatingConfig }[service] as Config.Config<
     { readonly server: ServerConfig }
   >
-  const provider = ConfigProvider.fromMap(new Map(Object.entries(portsEnv(candidate))), { pathDelim: "_" }).pipe(
+  // Only the ports are wanted: the rest of the configuration just has to hold.
+  const settings = { ...portsEnv(candidate), AUTH: "disabled" }
+  const provider = ConfigProvider.fromMap(new Map(Object.entries(settings)), { pathDelim: "_" }).pipe(
     ConfigProvider.constantCase
   )
   // `rpcPort` is read loosely so that this runs on both transports (ServerConfig has it with its own port).

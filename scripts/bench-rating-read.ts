@@ -17,6 +17,7 @@ import { RatingRepository } from "@movieapp/rating/ports/RatingRepository"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Duration, Effect, Layer, Logger, LogLevel } from "effect"
 
 const CALLS = Number(process.argv[2] ?? 4000)
@@ -46,7 +47,12 @@ const program = Effect.gen(function*() {
     Layer.provideMerge(
       RatingRepositoryMysql.layer.pipe(Layer.provide(Mysql.layer(database, RatingRepositoryMysql.migrations)))
     ),
-    Layer.provide([RatingEventSourceInProcess.layer, DiscoveryMemory.layer(), Readiness.layer]),
+    Layer.provide([
+      RatingEventSourceInProcess.layer,
+      DiscoveryMemory.layer(),
+      Readiness.layer,
+      Tokens.layerWriteAccess
+    ]),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )
   yield* Effect.gen(function*() {

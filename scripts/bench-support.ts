@@ -4,13 +4,16 @@
  * server process spent per call, and the figures' formatting.
  */
 import * as grpc from "@grpc/grpc-js"
+import { METADATA_WRITE_SCOPE } from "@movieapp/contracts/Auth"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { generateKeyPairSync } from "node:crypto"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as http2 from "node:http2"
-import { homedir, loadavg } from "node:os"
+import { homedir, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { catalog } from "./bench-gateway-ceiling.js"
@@ -121,12 +124,45 @@ export const untilServing = async (
 
 export const unary = <Req, Res>(
   client: grpc.Client,
-  method: (request: Req, callback: (error: grpc.ServiceError | null, response: Res) => void) => unknown,
-  request: Req
+  method: (
+    request: Req,
+    metadata: grpc.Metadata,
+    callback: (error: grpc.ServiceError | null, response: Res) => void
+  ) => unknown,
+  request: Req,
+  metadata: grpc.Metadata = new grpc.Metadata()
 ) =>
   new Promise<Res>((done, fail) =>
-    method.call(client, request, (error, response) => error ? fail(error) : done(response))
+    method.call(client, request, metadata, (error, response) => error ? fail(error) : done(response))
   )
+
+/**
+ * The services run as deployed: writes (the seeding) carry tokens signed with a
+ * key made for this run, and rate limits are on, at a rate no caller here
+ * reaches, so that their cost on the path of every call is in the figures.
+ */
+const signingKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
+const keyDirectory = mkdtempSync(join(tmpdir(), "movieapp-bench-auth-"))
+writeFileSync(join(keyDirectory, "public.pem"), signingKey.publicKey.export({ type: "spki", format: "pem" }))
+process.once("exit", () => rmSync(keyDirectory, { recursive: true, force: true }))
+
+/** The settings every benchmarked service gets for that: its key, issuer and audience, and its limit. */
+export const authEnv: Readonly<Record<string, string>> = {
+  AUTH_PUBLIC_KEY_FILE: join(keyDirectory, "public.pem"),
+  AUTH_ISSUER: DevelopmentTokens.ISSUER,
+  AUTH_AUDIENCE: DevelopmentTokens.AUDIENCE,
+  RATE_LIMIT_RATE: "1000000"
+}
+
+/** Call metadata with a token for `sub` (holding `scope`), signed with the run's key. */
+const bearer = async (sub: string, scope?: string) => {
+  const metadata = new grpc.Metadata()
+  metadata.set(
+    "authorization",
+    `Bearer ${await DevelopmentTokens.sign(signingKey.privateKey, "ES256", { sub, scope, expiresIn: "1 hour" })}`
+  )
+  return metadata
+}
 
 const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item: A) => Promise<unknown>) => {
   let next = 0
@@ -141,7 +177,12 @@ export const seed = async (metadataGrpc: number, ratingGrpc: number, movies: num
   const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
   const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
   const movieList = catalog(movies)
-  await inParallel(movieList, 16, (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }))
+  const editor = await bearer("editor", METADATA_WRITE_SCOPE)
+  await inParallel(
+    movieList,
+    16,
+    (movie) => unary(metadata, metadata.putMetadata, { metadata: movie.metadata }, editor)
+  )
   const ratings = movieList.flatMap((movie) =>
     movie.ratings.map((r) => ({
       recordId: movie.metadata.id,
@@ -150,7 +191,9 @@ export const seed = async (metadataGrpc: number, ratingGrpc: number, movies: num
       ratingValue: r.value
     }))
   )
-  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request))
+  const users = new Map<string, grpc.Metadata>()
+  for (const { userId } of ratings) if (!users.has(userId)) users.set(userId, await bearer(userId))
+  await inParallel(ratings, 16, (request) => unary(rating, rating.putRating, request, users.get(request.userId)!))
   metadata.close()
   rating.close()
 }

@@ -42,8 +42,11 @@ if (args[0] === "--serve") {
   const v1Metadata = await import("@movieapp/proto/gen/movieapp/v1/metadata")
   const v1Rating = await import("@movieapp/proto/gen/movieapp/v1/rating")
   const Grpc = await import("@movieapp/testkit/Grpc")
+  const Tokens = await import("@movieapp/testkit/Tokens")
+  const DevelopmentTokens = await import("@movieapp/platform/DevelopmentTokens")
+  const { NodeFileSystem } = await import("@effect/platform-node")
   const System = await import("../packages/devstack/src/System.js")
-  const { Effect, Logger, LogLevel, Option } = await import("effect")
+  const { Effect, Layer, Logger, LogLevel, Option } = await import("effect")
 
   const [, endpoint, ratio] = args
   const tracing = endpoint === "off" ? undefined : { endpoint: Option.some(endpoint!), sampleRatio: Number(ratio) }
@@ -54,14 +57,14 @@ if (args[0] === "--serve") {
     )
     yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
       metadata: { id: "1", title: "Heat", description: "A heist.", director: "Michael Mann" }
-    })
+    }, { metadata: yield* Tokens.editor })
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${(yield* RatingServer.Ports).grpc}`)
     yield* Grpc.call(Grpc.method(rating, "putRating"), {
       recordId: "1",
       recordType: "movie",
       userId: "u",
       ratingValue: 8
-    })
+    }, { metadata: yield* Tokens.user("u") })
     console.log(JSON.stringify({ grpc: (yield* MovieServer.Ports).grpc }))
     // Stop (flushing spans) when the parent closes our stdin.
     yield* Effect.async<void>((resume) => {
@@ -70,11 +73,13 @@ if (args[0] === "--serve") {
     })
   }).pipe(
     Effect.scoped,
-    Effect.provide(System.layer({
-      host: "127.0.0.1",
-      ...System.ephemeralPorts,
-      ...(tracing === undefined ? {} : { tracing: (service: string) => Telemetry.layer(service, tracing) })
-    })),
+    Effect.provide(
+      System.layer({
+        host: "127.0.0.1",
+        ...System.ephemeralPorts,
+        ...(tracing === undefined ? {} : { tracing: (service: string) => Telemetry.layer(service, tracing) })
+      }).pipe(Layer.provideMerge(DevelopmentTokens.layer), Layer.provide(NodeFileSystem.layer))
+    ),
     Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )
   NodeRuntime.runMain(program, { disablePrettyLogger: true })

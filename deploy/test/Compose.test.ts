@@ -15,7 +15,10 @@
  * here; what only they could show (the Kafka listeners, the names on the Compose
  * network) is checked statically.
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { METADATA_WRITE_SCOPE } from "@movieapp/contracts/Auth"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as ConsulAgentDouble from "@movieapp/testkit/ConsulAgentDouble"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -392,9 +395,14 @@ describe.runIf(withCompose)("Docker Compose", () => {
           const listening = {} as Record<(typeof Deployed.services)[number], Deployed.Listening>
           for (const name of Deployed.services) listening[name] = yield* Deployed.freePorts(name)
           const project = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
+          // The services trust this test's key (compose.yaml's default issuer and audience), the catalog job is an editor.
+          const tokens = yield* DevelopmentTokens.make
+          const sign = Deployed.signer(tokens, {})
           // What compose.host.yaml takes from the environment: this machine's servers and this test's ports and names.
           const env = {
             ...Deployed.standIns(here),
+            AUTH_PUBLIC_KEY: tokens.verifier.key.path,
+            EDITOR_TOKEN: yield* sign({ sub: "editor", scope: METADATA_WRITE_SCOPE }),
             KAFKA_TOPIC: here.kafka.topic,
             KAFKA_GROUP: here.kafka.group,
             ...Object.assign(
@@ -447,7 +455,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
           yield* Deployed.catalogLoaded(listening.metadata)
           yield* Deployed.ratingsLanded(listening.rating)
           yield* Deployed.gatewayAnswers(listening.movie)
-          yield* Deployed.originalScenario(listening)
+          yield* Deployed.originalScenario(listening, sign)
           const caller = yield* Deployed.tracedCall(listening.movie)
 
           // Compose stops the gateway first, then the backends, each with SIGTERM and its stop_grace_period.
@@ -458,7 +466,7 @@ describe.runIf(withCompose)("Docker Compose", () => {
 
           yield* compose("down")
           assert.deepStrictEqual(yield* left, { containers: "", networks: "", volumes: "" })
-        }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+        }).pipe(Effect.scoped, Effect.provide([MariaDb.layerTestDatabase, NodeFileSystem.layer])),
       400_000
     )
   })

@@ -6,6 +6,8 @@
  * spans reaching the collector.
  */
 import { assert } from "@effect/vitest"
+import { METADATA_WRITE_SCOPE } from "@movieapp/contracts/Auth"
+import type * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import type { MysqlConfig } from "@movieapp/platform/Mysql"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
@@ -150,11 +152,33 @@ export const catalogLoaded = (metadata: Listening) =>
     }
   }))
 
-/** The catalog, as an operator loads it: through the metadata service's API. */
-export const loadCatalog = (metadata: Listening) =>
+/**
+ * Signs tokens the deployed services accept: with the key they were given, for
+ * the issuer and audience they were configured with.
+ */
+export type Signer = (claims: { readonly sub: string; readonly scope?: string }) => Effect.Effect<string>
+
+/** A signer on a development key, for a deployment's AUTH_ISSUER and AUTH_AUDIENCE. */
+export const signer = (
+  tokens: DevelopmentTokens.DevelopmentTokens["Type"],
+  env: Readonly<Record<string, string>>
+): Signer =>
+(claims) =>
+  tokens.sign({
+    ...claims,
+    ...(env.AUTH_ISSUER === undefined ? {} : { issuer: env.AUTH_ISSUER }),
+    ...(env.AUTH_AUDIENCE === undefined ? {} : { audience: env.AUTH_AUDIENCE })
+  })
+
+const bearer = (sign: Signer, claims: Parameters<Signer>[0]) =>
+  Effect.map(sign(claims), (token) => ({ metadata: { authorization: `Bearer ${token}` } }))
+
+/** The catalog, as an operator loads it: through the metadata service's API, as an editor. */
+export const loadCatalog = (metadata: Listening, sign: Signer) =>
   Effect.scoped(Effect.gen(function*() {
     const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
-    for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie })
+    const editor = yield* bearer(sign, { sub: "editor", scope: METADATA_WRITE_SCOPE })
+    for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie }, editor)
   }))
 
 /**
@@ -185,8 +209,10 @@ export const gatewayAnswers = (movie: Listening) =>
  * a movie's metadata and read it back; its details show no rating; a user rates
  * it 5, then 1 (the latest replaces the earlier); the details show 1.
  */
-export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "movie", Listening>>) =>
+export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "movie", Listening>>, sign: Signer) =>
   Effect.scoped(Effect.gen(function*() {
+    const user0 = yield* bearer(sign, { sub: "user0" })
+    const editor = yield* bearer(sign, { sub: "editor", scope: METADATA_WRITE_SCOPE })
     const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${at.metadata.grpc}`)
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${at.rating.grpc}`)
     const movie = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${at.movie.grpc}`)
@@ -198,9 +224,9 @@ export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "mo
     }
     const key = { recordId: theMovie.id, recordType: "movie" }
     const rateBy = (value: number) =>
-      Grpc.call(Grpc.method(rating, "putRating"), { ...key, userId: "user0", ratingValue: value })
+      Grpc.call(Grpc.method(rating, "putRating"), { ...key, userId: "user0", ratingValue: value }, user0)
 
-    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie })
+    yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie }, editor)
     assert.deepStrictEqual(
       (yield* Grpc.call(Grpc.method(metadata, "getMetadata"), { movieId: theMovie.id })).metadata,
       theMovie

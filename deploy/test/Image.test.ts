@@ -11,7 +11,9 @@
  * Kafka, answer through the gateway, stop on SIGTERM within their grace period
  * with exit code 0, and have exported their spans.
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -226,6 +228,20 @@ describe.runIf(withEngine)("the images", () => {
           const prefix = `movieapp-test-${Math.random().toString(36).slice(2, 8)}`
 
           const services = containers.filter((c) => Programs.isService(c.target))
+          // The Secret movieapp-auth (key public.pem): this test's key, readable by the image's user.
+          const tokens = yield* DevelopmentTokens.make
+          const auth = path.join(workspace, "movieapp-auth")
+          fs.mkdirSync(auth, { recursive: true, mode: 0o755 })
+          fs.copyFileSync(tokens.verifier.key.path, path.join(auth, "public.pem"))
+          fs.chmodSync(path.join(auth, "public.pem"), 0o644)
+          const authMount = (workload: Manifests.Workload, container: any): Array<string> => {
+            const mount = (container.volumeMounts ?? []).find((m: any) =>
+              workload.pod.volumes?.find((v: any) => v.name === m.name)?.secret?.secretName === "movieapp-auth"
+            )
+            return mount === undefined ? [] : ["--volume", `${auth}:${mount.mountPath}:ro`]
+          }
+          const metadataContainer = services.find((c) => c.target === "metadata")!.container
+          const sign = Deployed.signer(tokens, Manifests.resolveEnv(metadataContainer, deployed).env)
           const running = new Map<string, string>()
           for (const { workload, container, target } of services) {
             running.set(
@@ -235,6 +251,7 @@ describe.runIf(withEngine)("the images", () => {
                 `${prefix}-${target}`,
                 ...runtimeOptions(workload, container),
                 ...onThisMachine(container, deployed, here, listening, listening[target as keyof typeof listening]),
+                ...authMount(workload, container),
                 Deployed.image(target)
               ])
             )
@@ -263,7 +280,7 @@ describe.runIf(withEngine)("the images", () => {
               `packages/${target}/dist/main.js`
             ], `${target}: node is PID 1`)
           }
-          yield* Deployed.originalScenario(listening)
+          yield* Deployed.originalScenario(listening, sign)
 
           // The Job, its ConfigMap volume `ratingingestor-events` (key ratings.json) as a read-only mount.
           const job = containers.find((c) => c.target === "ratingingestor")!
@@ -285,7 +302,7 @@ describe.runIf(withEngine)("the images", () => {
           assert.match(result.output, /read 452, published 452, skipped 0/)
           yield* Deployed.ratingsLanded(listening.rating)
 
-          yield* Deployed.loadCatalog(listening.metadata)
+          yield* Deployed.loadCatalog(listening.metadata, sign)
           yield* Deployed.gatewayAnswers(listening.movie)
           const caller = yield* Deployed.tracedCall(listening.movie)
 
@@ -301,7 +318,7 @@ describe.runIf(withEngine)("the images", () => {
             yield* Deployed.stoppedCleanly(id, target)
           }
           Deployed.tracesExported(here.otlp, caller)
-        }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+        }).pipe(Effect.scoped, Effect.provide([MariaDb.layerTestDatabase, NodeFileSystem.layer])),
       300_000
     )
   })

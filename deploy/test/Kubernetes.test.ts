@@ -57,13 +57,24 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
       1,
       "KAFKA_BROKERS is required"
     )
-    assert.deepStrictEqual(Programs.check("rating", { KAFKA_BROKERS: "kafka:9092" }).errors, [])
+    assert.deepStrictEqual(Programs.check("rating", { KAFKA_BROKERS: "kafka:9092", AUTH: "disabled" }).errors, [])
+    // Secure by default: a service that takes writes holds no configuration without a key to verify them.
+    assert.deepStrictEqual(Programs.check("metadata", {}).errors.length, 1, "AUTH_PUBLIC_KEY_FILE or AUTH_JWKS_URL")
+    assert.deepStrictEqual(
+      Programs.check("metadata", {
+        AUTH_JWKS_URL: "https://auth.example.com/.well-known/jwks.json",
+        AUTH_ISSUER: "https://auth.example.com/",
+        AUTH_AUDIENCE: "movieapp"
+      }).errors,
+      []
+    )
     assert.deepStrictEqual(
       Programs.check("movie", { DISCOVERY: "consul", CONSUL_HTTP_ADDR: "ftp://consul" }).errors.length,
       1
     )
     assert.deepStrictEqual(Programs.check("movie", { KAFKA_BROKERS: "kafka:9092" }).unread, ["KAFKA_BROKERS"])
-    const stop = (env: Record<string, string>) => Duration.toSeconds(Programs.check("rating", env).stopTimeout!)
+    const stop = (env: Record<string, string>) =>
+      Duration.toSeconds(Programs.check("rating", { AUTH: "disabled", ...env }).stopTimeout!)
     assert.strictEqual(stop({ SERVER_SHUTDOWN_TIMEOUT: "10 seconds", KAFKA_DRAIN_TIMEOUT: "7 seconds" }), 10)
     assert.strictEqual(
       stop({
@@ -407,7 +418,9 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
                 : /^[a-z0-9.-]+:\d+$/.test(value)
                 ? `tcp://${value}`
                 : undefined
-              if (address === undefined || source[key]?.startsWith("ConfigMap/movieapp-endpoints")) return []
+              // An issuer is a name tokens carry (often a URL), not an address anyone dials.
+              if (address === undefined || key === "AUTH_ISSUER") return []
+              if (source[key]?.startsWith("ConfigMap/movieapp-endpoints")) return []
               const url = new URL(address)
               const service = services.find((o) =>
                 o.kind === "Service" && o.metadata.name === url.hostname.split(".")[0]
@@ -529,10 +542,11 @@ describe.runIf(Kustomize.available())("Kubernetes manifests", () => {
               "ConfigMap ratingingestor-events",
               "Secret metadata-tls",
               "Secret movie-tls",
+              "Secret movieapp-auth",
               "Secret movieapp-mysql",
               "Secret rating-tls"
             ]
-            : ["ConfigMap ratingingestor-events"]
+            : ["ConfigMap ratingingestor-events", "Secret movieapp-auth"]
         )
         for (const e of external) {
           assert.include(readme, e.name)

@@ -1,6 +1,7 @@
 /** Movie metadata: model, errors and the Effect RPC group the gateway calls. */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { Authentication, PermissionDenied } from "./Auth.js"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
 import { identifier, ListLimit, MAX_BATCH_SIZE, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, text } from "./Fields.js"
 
@@ -54,8 +55,9 @@ export class MetadataRpcs extends RpcGroup.make(
     success: Schema.Array(Metadata),
     error: Schema.Union(InvalidArgument, ServiceUnavailable)
   }),
+  /** Needs a token with the scope `metadata:write` (see Auth). */
   Rpc.make("PutMetadata", {
     payload: { metadata: Metadata },
-    error: Schema.Union(InvalidArgument, ServiceUnavailable)
-  })
+    error: Schema.Union(InvalidArgument, ServiceUnavailable, PermissionDenied)
+  }).middleware(Authentication)
 ) {}

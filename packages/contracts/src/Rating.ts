@@ -1,6 +1,7 @@
 /** Ratings: ids, the aggregate, rating events, errors and the Effect RPC group. */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Option, Schema } from "effect"
+import { Authentication, PermissionDenied } from "./Auth.js"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
 import { identifier, ListLimit, MAX_BATCH_SIZE } from "./Fields.js"
 
@@ -147,23 +148,26 @@ export class RatingRpcs extends RpcGroup.make(
     success: Schema.Array(RankedRecord),
     error: Schema.Union(InvalidArgument, ServiceUnavailable)
   }),
+  /** Needs a token whose subject is the rating's user (see Auth). */
   Rpc.make("PutRating", {
     payload: Rating,
-    error: Schema.Union(InvalidArgument, ServiceUnavailable)
-  }),
+    error: Schema.Union(InvalidArgument, ServiceUnavailable, PermissionDenied)
+  }).middleware(Authentication),
+  /** Needs a token whose subject is the rating's user (see Auth). */
   Rpc.make("DeleteRating", {
     payload: RatingKey,
-    error: Schema.Union(RatingNotFound, InvalidArgument, ServiceUnavailable)
-  }),
+    error: Schema.Union(RatingNotFound, InvalidArgument, ServiceUnavailable, PermissionDenied)
+  }).middleware(Authentication),
   /**
    * Hands a batch of rating events to the service's in-process ingestion. The
    * events are rating events in their JSON shape (RatingEventJson); the handler
    * validates them, so that a bad one is answered as InvalidArgument naming it
    * (`events.3.userId`) rather than as a payload the server cannot decode.
+   * Events speak for any user: needs a token with the scope `ratings:ingest`.
    */
   Rpc.make("SubmitRatingEvents", {
     payload: { events: Schema.Array(Schema.Unknown) },
     success: SubmitResult,
-    error: Schema.Union(InvalidArgument, ServiceUnavailable)
-  })
+    error: Schema.Union(InvalidArgument, ServiceUnavailable, PermissionDenied)
+  }).middleware(Authentication)
 ) {}

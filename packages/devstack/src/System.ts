@@ -3,13 +3,16 @@
  * shared memory discovery registry, in-process rating events. `npm start` runs it
  * on fixed ports; tests run it on port 0, over the same real sockets.
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import type { BackendsConfig } from "@movieapp/movie/MovieConfig"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import type { ServerConfig, ServerSettings, TlsSettings } from "@movieapp/platform/Config"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import type { KafkaAccessError } from "@movieapp/platform/Kafka"
+import * as RateLimit from "@movieapp/platform/RateLimit"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
@@ -40,6 +43,8 @@ export interface Options {
   readonly settings?: Readonly<Record<"metadata" | "rating" | "movie", ServerSettings>>
   /** Each service's TLS identity; plaintext without. */
   readonly tls?: Readonly<Partial<Record<"metadata" | "rating" | "movie", TlsSettings>>>
+  /** Per-caller rate limits: every call at the gateway, writes at the backends. None by default. */
+  readonly rateLimits?: { readonly gateway?: RateLimit.RateLimitConfig; readonly writes?: RateLimit.RateLimitConfig }
 }
 
 /** The default ports of the three services. */
@@ -72,18 +77,21 @@ const server = (
   ...(settings === undefined ? {} : { settings })
 })
 
+/** The three services; writes need tokens signed with the {@link DevelopmentTokens} key. */
 export const layer = (options: Options) => {
   const tracing = options.tracing ?? (() => Layer.empty)
+  const writes = options.rateLimits?.writes ?? RateLimit.off
   return Layer.mergeAll(
     MetadataServer.layer(server(options.host, options.metadata, options.settings?.metadata, options.tls?.metadata))
       .pipe(
-        Layer.provide(MetadataRepositoryMemory.layer),
+        Layer.provide([MetadataRepositoryMemory.layer, DevelopmentTokens.layerWriteAccess(writes)]),
         Layer.provide([Readiness.layer, tracing(MetadataServer.SERVICE_NAME)])
       ),
     RatingServer.layer(server(options.host, options.rating, options.settings?.rating, options.tls?.rating)).pipe(
-      Layer.provide(
-        options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer)
-      ),
+      Layer.provide([
+        options.ratingAdapters ?? Layer.merge(RatingRepositoryMemory.layer, RatingEventSourceInProcess.layer),
+        DevelopmentTokens.layerWriteAccess(writes)
+      ]),
       Layer.provide([Readiness.layer, tracing(RatingServer.SERVICE_NAME)])
     ),
     MovieServer.layer({
@@ -93,13 +101,20 @@ export const layer = (options: Options) => {
         retries: 3,
         backoff: Duration.millis(25),
         ...options.backends
-      }
+      },
+      rateLimit: options.rateLimits?.gateway ?? RateLimit.off
     }).pipe(Layer.provide([Readiness.layer, tracing(MovieServer.SERVICE_NAME)]))
   ).pipe(Layer.provide(DiscoveryMemory.layer()))
 }
 
-/** The system on ephemeral loopback ports, logging warnings and errors only: for tests. */
-export const layerTest = (options: Pick<Options, "backends" | "ratingAdapters" | "tracing" | "tls"> = {}) =>
+/**
+ * The system on ephemeral loopback ports, logging warnings and errors only: for
+ * tests, which sign their tokens with the {@link DevelopmentTokens} it exposes.
+ */
+export const layerTest = (
+  options: Pick<Options, "backends" | "ratingAdapters" | "tracing" | "tls" | "rateLimits"> = {}
+) =>
   layer({ host: "127.0.0.1", ...ephemeralPorts, ...options }).pipe(
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+    Layer.provideMerge(DevelopmentTokens.layer),
+    Layer.provide([Logger.minimumLogLevel(LogLevel.Warning), NodeFileSystem.layer])
   )

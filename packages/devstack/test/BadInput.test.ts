@@ -14,6 +14,7 @@ import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 import * as System from "../src/System.js"
 
@@ -90,7 +91,7 @@ describe("bad input", () => {
         Effect.gen(function*() {
           const client = yield* Grpc.client(clients.Metadata, `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`)
           const get = Grpc.method(client, "getMetadata")
-          const put = Grpc.method(client, "putMetadata")
+          const put = Grpc.withMetadata(Grpc.method(client, "putMetadata"), yield* Tokens.editor)
           yield* expectInvalid(Grpc.call(get, { movieId: "" }), "movie_id: must not be empty")
           yield* expectInvalid(Grpc.call(get, { movieId: long(129) }), "movie_id: must be at most 128 characters")
           yield* expectInvalid(
@@ -130,8 +131,9 @@ describe("bad input", () => {
         Effect.gen(function*() {
           const address = `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
           const service = api === "movieapp.v1" ? "/movieapp.v1.MetadataService" : "/MetadataService"
+          const editor = yield* Tokens.editor
           const raw = (method: string, bytes: ReadonlyArray<number>) =>
-            Grpc.callRaw(address, `${service}/${method}`, Uint8Array.from(bytes))
+            Grpc.callRaw(address, `${service}/${method}`, Uint8Array.from(bytes), editor)
           for (const bytes of notUtf8) {
             yield* expectInvalid(raw("GetMetadata", stringField(1, bytes)), "movie_id: must be valid UTF-8")
             const id = `utf8-${api}`
@@ -153,7 +155,7 @@ describe("bad input", () => {
             description: "\ufffd stands for bytes a decoder could not read",
             director: "Jean-Pierre Jeunet"
           }
-          yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: text })
+          yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: text }, { metadata: editor })
           assert.deepStrictEqual(
             (yield* Grpc.call(Grpc.method(client, "getMetadata"), { movieId: text.id })).metadata,
             text
@@ -164,7 +166,7 @@ describe("bad input", () => {
         Effect.gen(function*() {
           const ratingPort = (yield* RatingServer.Ports).grpc
           const client = yield* Grpc.client(clients.Rating, `127.0.0.1:${ratingPort}`)
-          const put = Grpc.method(client, "putRating")
+          const put = Grpc.withMetadata(Grpc.method(client, "putRating"), yield* Tokens.user("u1"))
           const get = Grpc.method(client, "getAggregatedRating")
           const recordId = `bad-${api}`
           const rating = (overrides: Record<string, unknown>) =>
@@ -198,11 +200,13 @@ describe("bad input", () => {
             Grpc.call(put, rating({ userId: "\ufffd" })),
             "user_id: must not contain U+FFFD (the replacement character)"
           )
+          const user = yield* Tokens.user("u1")
           const rawPut = (bytes: ReadonlyArray<number>) =>
             Grpc.callRaw(
               `127.0.0.1:${ratingPort}`,
               api === "movieapp.v1" ? "/movieapp.v1.RatingService/PutRating" : "/RatingService/PutRating",
-              Uint8Array.from(bytes)
+              Uint8Array.from(bytes),
+              user
             )
           for (const bytes of notUtf8) {
             yield* expectInvalid(
@@ -223,7 +227,9 @@ describe("bad input", () => {
           )
           if (api === "movieapp.v1") {
             yield* expectInvalid(
-              Grpc.call(Grpc.method(client, "deleteRating"), { recordId, recordType: "movie", userId: "" }),
+              Grpc.call(Grpc.method(client, "deleteRating"), { recordId, recordType: "movie", userId: "" }, {
+                metadata: user
+              }),
               "user_id: must not be empty"
             )
             const after = yield* Grpc.call(get, { recordId, recordType: "movie" })
@@ -340,7 +346,8 @@ describe("bad input", () => {
           userId,
           value: 5
         })
-        const refused = (events: ReadonlyArray<unknown>) => Effect.flip(client.SubmitRatingEvents({ events }))
+        const ingestor = { headers: yield* Tokens.ingestor }
+        const refused = (events: ReadonlyArray<unknown>) => Effect.flip(client.SubmitRatingEvents({ events }, ingestor))
         for (
           const [events, message] of [
             // MessagePack carries text as UTF-8, which has no lone surrogates: one arrives as U+FFFD.
@@ -360,7 +367,9 @@ describe("bad input", () => {
         }
         const after = yield* client.GetAggregatedRating({ recordType: "movie", recordId: "rpc-1" as never })
         assert.strictEqual(after.count, 0)
-        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: [event("a"), event("b")] }), { applied: 2 })
+        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: [event("a"), event("b")] }, ingestor), {
+          applied: 2
+        })
       }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
     it.effect("movie endpoint: 400 naming the field", () =>

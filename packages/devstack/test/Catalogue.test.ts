@@ -12,6 +12,7 @@ import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect, Fiber, Ref } from "effect"
 import * as System from "../src/System.js"
 
@@ -23,17 +24,28 @@ const clients = Effect.gen(function*() {
   const rating = yield* Grpc.client(v1Rating.RatingServiceClient, at((yield* RatingServer.Ports).grpc))
   const movie = yield* Grpc.client(v1Movie.MovieServiceClient, at((yield* MovieServer.Ports).grpc))
   const http = (yield* MovieServer.Ports).http
+  const editor = { metadata: yield* Tokens.editor }
+  const user = (i: number) => Effect.map(Tokens.user(`u${i}`), (token) => ({ metadata: token }))
   return {
     put: (id: string, title: string) =>
-      Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: { id, title, description: "", director: "" } }),
+      Grpc.call(
+        Grpc.method(metadata, "putMetadata"),
+        { metadata: { id, title, description: "", director: "" } },
+        editor
+      ),
     rate: (id: string, values: ReadonlyArray<number>) =>
-      Effect.forEach(values, (ratingValue, i) =>
-        Grpc.call(Grpc.method(rating, "putRating"), {
-          recordId: id,
-          recordType: "movie",
-          userId: `u${i}`,
-          ratingValue
-        }), { discard: true }),
+      Effect.forEach(
+        values,
+        (ratingValue, i) =>
+          Effect.flatMap(user(i), (token) =>
+            Grpc.call(Grpc.method(rating, "putRating"), {
+              recordId: id,
+              recordType: "movie",
+              userId: `u${i}`,
+              ratingValue
+            }, token)),
+        { discard: true }
+      ),
     list: (request: Partial<v1Movie.ListMoviesRequest>) =>
       Grpc.call(Grpc.method(movie, "listMovies"), {
         pageSize: 0,

@@ -17,6 +17,7 @@ import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingReposit
 import { RatingRepository } from "@movieapp/rating/ports/RatingRepository"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import * as System from "../src/System.js"
 
@@ -114,7 +115,7 @@ describe("defects", () => {
         )
         yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
           metadata: { id: "d1", title: "T", description: "", director: "" }
-        })
+        }, { metadata: yield* Tokens.editor })
         const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
         const error = yield* Effect.flip(Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: "d1" }))
         assert.strictEqual(error.code, INTERNAL, error.details)

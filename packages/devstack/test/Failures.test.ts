@@ -17,6 +17,7 @@ import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEve
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Context, Deferred, Duration, Effect, Fiber, Layer, Logger, LogLevel, Ref } from "effect"
 
 const DEADLINE_EXCEEDED = 4
@@ -112,7 +113,10 @@ const details = (movieId: string, deadlineMs?: number) =>
 
 describe("failures behind the gateway", () => {
   layer(
-    Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet),
+    Layer.mergeAll(Metadata_, Rating_, Movie_).pipe(
+      Layer.provide([DiscoveryMemory.layer(), Readiness.layer, Tokens.layerWriteAccess]),
+      quiet
+    ),
     {
       excludeTestServices: true,
       timeout: "60 seconds"
@@ -185,7 +189,10 @@ describe("failures behind the gateway", () => {
   // No retries: the rating failure is immediate, so an unknown movie must still win over it.
   const MovieNoRetries = MovieServer.layer({ server: ephemeral("127.0.0.1"), backends: { ...backends, retries: 0 } })
   layer(
-    Layer.mergeAll(Metadata_, MovieNoRetries).pipe(Layer.provide([DiscoveryMemory.layer(), Readiness.layer]), quiet),
+    Layer.mergeAll(Metadata_, MovieNoRetries).pipe(
+      Layer.provide([DiscoveryMemory.layer(), Readiness.layer, Tokens.layerWriteAccess]),
+      quiet
+    ),
     {
       excludeTestServices: true,
       timeout: "60 seconds"

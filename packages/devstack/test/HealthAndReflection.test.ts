@@ -7,6 +7,7 @@ import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { resolve } from "node:path"
@@ -70,6 +71,8 @@ describe("health and reflection", () => {
         assert.deepStrictEqual(listed, ["MovieService", ...standard, "movieapp.v1.MovieService"].sort())
         const rating = (yield* RatingServer.Ports).grpc
         yield* bufCurl([
+          "-H",
+          `authorization: ${(yield* Tokens.user("u")).authorization}`,
           "-d",
           "{\"record_id\":\"r1\",\"record_type\":\"movie\",\"user_id\":\"u\",\"rating_value\":7}",
           `http://127.0.0.1:${rating}/RatingService/PutRating`

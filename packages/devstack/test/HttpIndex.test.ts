@@ -9,6 +9,7 @@ import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import * as System from "../src/System.js"
@@ -71,10 +72,11 @@ describe("each HTTP port", () => {
       Effect.gen(function*() {
         const { http } = yield* RatingServer.Ports
         const body = JSON.stringify({ recordId: "form-1", recordType: "movie", userId: "u", value: 9 })
+        const token = yield* Tokens.user("u")
         const answer = yield* get(http, "/rating", {
           method: "PUT",
           body,
-          headers: { "content-type": "application/x-www-form-urlencoded" }
+          headers: { "content-type": "application/x-www-form-urlencoded", ...token }
         })
         assert.strictEqual(answer.status, 415)
         assert.deepStrictEqual(JSON.parse(answer.text), {
@@ -88,7 +90,7 @@ describe("each HTTP port", () => {
         const taken = yield* get(http, "/rating", {
           method: "PUT",
           body,
-          headers: { "content-type": "application/json" }
+          headers: { "content-type": "application/json", ...token }
         })
         assert.strictEqual(taken.status, 200, taken.text)
       }))

@@ -20,6 +20,7 @@ import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Duration, Effect, Either, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -61,7 +62,8 @@ describe.skipIf(!ready)("end to end through Kafka (ingestor process, real broker
         v1Movie.MovieServiceClient,
         at(yield* Effect.provide(MovieServer.Ports, context))
       )
-      for (const movie of movies) yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: movie })
+      const editor = { metadata: yield* Effect.provide(Tokens.editor, context) }
+      for (const movie of movies) yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: movie }, editor)
 
       const ingestor = yield* ServiceProcess.start(
         "packages/ratingingestor/src/main.ts",

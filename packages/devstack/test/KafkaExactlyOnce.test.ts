@@ -15,6 +15,7 @@ import * as Logs from "@movieapp/testkit/Logs"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect, Redacted, Schema } from "effect"
 
 const ready = (await MariaDb.available()) && (await TestKafka.available())
@@ -41,6 +42,7 @@ describe.skipIf(!ready)("Kafka ingestion, exactly once (processes, real broker a
         const expected = independently(Synthetic.generate(workload))
 
         const env = {
+          ...(yield* Tokens.serviceEnv),
           SERVER_HOST: "127.0.0.1",
           SERVER_GRPC_PORT: "0",
           SERVER_HTTP_PORT: "0",
@@ -133,7 +135,7 @@ describe.skipIf(!ready)("Kafka ingestion, exactly once (processes, real broker a
         yield* last.kill("SIGTERM")
         assert.strictEqual((yield* last.exited).code, 0)
         assert.strictEqual((yield* TestKafka.describeGroup(group)).members, 0)
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     { timeout: 300_000 }
   )
 })

@@ -11,6 +11,7 @@ import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as PrometheusText from "@movieapp/testkit/PrometheusText"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect, Metric } from "effect"
 import * as System from "../src/System.js"
 
@@ -55,7 +56,7 @@ describe("metrics", () => {
         )
         yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
           metadata: { id: "heat", title: "Heat", description: "", director: "Michael Mann" }
-        })
+        }, { metadata: yield* Tokens.editor })
         const movies = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${(yield* MovieServer.Ports).grpc}`)
 
         const before = yield* scrapeParsed(http)

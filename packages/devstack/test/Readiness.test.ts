@@ -11,6 +11,7 @@ import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Duration, Effect, Layer, Logger, LogLevel, Ref, Schedule } from "effect"
 
 type Dependency = "up" | "down" | "hanging"
@@ -40,7 +41,7 @@ const withServer = <A, E>(
         healthCheckInterval: Duration.millis(50),
         healthCheckTimeout: Duration.millis(200)
       }).pipe(
-        Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer()]),
+        Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer(), Tokens.layerWriteAccess]),
         Layer.provide(Readiness.layerCheck(
           "broker",
           Effect.flatMap(Ref.get(dependency), (state) =>

@@ -13,6 +13,7 @@ import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as LargeBody from "@movieapp/testkit/LargeBody"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 import * as System from "../src/System.js"
 
@@ -29,10 +30,11 @@ describe("request size limits", () => {
           v1Metadata.MetadataServiceClient,
           `127.0.0.1:${(yield* MetadataServer.Ports).grpc}`
         )
+        const editor = { metadata: yield* Tokens.editor }
         const put = (description: string) =>
           Grpc.call(Grpc.method(client, "putMetadata"), {
             metadata: { id: "huge", title: "T", description, director: "" }
-          })
+          }, editor)
         const over = yield* Effect.flip(put("x".repeat(DEFAULT_MAX_REQUEST_BYTES)))
         assert.strictEqual(over.code, RESOURCE_EXHAUSTED, over.details)
         // Under the limit, the message is read and judged as usual.
@@ -87,15 +89,18 @@ describe("request size limits", () => {
           (_, i) => ({ eventType: "put", recordType: "movie", recordId: "big-batch", userId: `user-${i}`, value: 7 })
         )
         assert.isAbove(JSON.stringify(events).length, DEFAULT_MAX_REQUEST_BYTES)
-        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events }), { applied: 1000 })
+        const ingestor = { headers: yield* Tokens.ingestor }
+        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events }, ingestor), { applied: 1000 })
         const greedy = yield* RpcTransport.makeClient(RatingRpcs, address)
         const huge = Array.from(
           { length: 1 + DEFAULT_MAX_RPC_MESSAGE_BYTES / 64 },
           (_, i) => ({ ...events[0]!, userId: `user-${i}-${"x".repeat(32)}` })
         )
-        const refused = yield* Effect.flip(greedy.SubmitRatingEvents({ events: huge }))
+        const refused = yield* Effect.flip(greedy.SubmitRatingEvents({ events: huge }, ingestor))
         assert.strictEqual(refused._tag, "RpcClientError")
-        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: events.slice(0, 1) }), { applied: 1 })
+        assert.deepStrictEqual(yield* client.SubmitRatingEvents({ events: events.slice(0, 1) }, ingestor), {
+          applied: 1
+        })
       }).pipe(Effect.scoped))
   })
 })

@@ -13,6 +13,7 @@ import * as v1Movie from "@movieapp/proto/gen/movieapp/v1/movie"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingServer from "@movieapp/rating/RatingServer"
 import * as Grpc from "@movieapp/testkit/Grpc"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 import * as System from "../src/System.js"
 
@@ -37,7 +38,9 @@ describe("scenario", () => {
         const rating = yield* Grpc.client(v1Rating.RatingServiceClient, at.rating)
         const movie = yield* Grpc.client(v1Movie.MovieServiceClient, at.movie)
 
-        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie })
+        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie }, {
+          metadata: yield* Tokens.editor
+        })
         const stored = yield* Grpc.call(Grpc.method(metadata, "getMetadata"), { movieId: "the-movie" })
         assert.deepStrictEqual(stored.metadata, theMovie)
 
@@ -51,13 +54,13 @@ describe("scenario", () => {
         const noRatings = yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key)
         assert.deepStrictEqual(noRatings, { ratingValue: undefined, ratingsCount: 0 })
 
-        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(5))
+        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(5), { metadata: yield* Tokens.user("user0") })
         assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
           ratingValue: 5,
           ratingsCount: 1
         })
 
-        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(1))
+        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(1), { metadata: yield* Tokens.user("user0") })
         assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), {
           ratingValue: 1,
           ratingsCount: 1
@@ -81,7 +84,9 @@ describe("scenario", () => {
         const rating = yield* Grpc.client(legacy.RatingServiceClient, at.rating)
         const movie = yield* Grpc.client(legacy.MovieServiceClient, at.movie)
 
-        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie })
+        yield* Grpc.call(Grpc.method(metadata, "putMetadata"), { metadata: theMovie }, {
+          metadata: yield* Tokens.editor
+        })
         const stored = yield* Grpc.call(Grpc.method(metadata, "getMetadata"), { movieId: "the-movie" })
         assert.deepStrictEqual(stored.metadata, theMovie)
 
@@ -91,10 +96,10 @@ describe("scenario", () => {
         const noRatings = yield* Effect.flip(Grpc.call(Grpc.method(rating, "getAggregatedRating"), key))
         assert.strictEqual(noRatings.code, 5 /* NOT_FOUND */)
 
-        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(5))
+        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(5), { metadata: yield* Tokens.user("user0") })
         assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 5 })
 
-        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(1))
+        yield* Grpc.call(Grpc.method(rating, "putRating"), rateBy(1), { metadata: yield* Tokens.user("user0") })
         assert.deepStrictEqual(yield* Grpc.call(Grpc.method(rating, "getAggregatedRating"), key), { ratingValue: 1 })
 
         const rated = yield* Grpc.call(Grpc.method(movie, "getMovieDetails"), { movieId: "the-movie" })

@@ -11,11 +11,14 @@
  * in one process on the memory registry (the dead one's connections are cut and
  * it stops reporting, so it goes stale).
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as MetadataRepositoryMemory from "@movieapp/metadata/adapters/MetadataRepositoryMemory"
 import * as MetadataServer from "@movieapp/metadata/MetadataServer"
 import * as MovieServer from "@movieapp/movie/MovieServer"
+import type { WriteAccess } from "@movieapp/platform/Auth"
 import type { ServerConfig } from "@movieapp/platform/Config"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import { Discovery } from "@movieapp/platform/Discovery"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Readiness from "@movieapp/platform/Readiness"
@@ -27,6 +30,7 @@ import * as DnsServer from "@movieapp/testkit/DnsServer"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Context, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Ref } from "effect"
 
 interface Entry {
@@ -39,10 +43,10 @@ const request = (url: string, init?: RequestInit) =>
     return { status: response.status, body: await response.text() }
   })
 
-const put = (baseUrl: string, path: string, body: unknown) =>
+const put = (baseUrl: string, path: string, body: unknown, token: { readonly authorization: string }) =>
   request(`${baseUrl}${path}`, {
     method: "PUT",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...token },
     body: JSON.stringify(body)
   }).pipe(Effect.filterOrFail((r) => r.status === 200, (r) => new Error(`PUT ${path}: ${r.status} ${r.body}`)))
 
@@ -65,10 +69,21 @@ const waitUntil = <A, E>(
 /** Stores the same movie and ratings through each instance's HTTP API (every instance has its own memory store). */
 const seed = (metadata: string, ratings: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    yield* put(metadata, "/metadata", { id: "heat", title: "Heat", description: "", director: "Michael Mann" })
+    const movie = { id: "heat", title: "Heat", description: "", director: "Michael Mann" }
+    yield* put(metadata, "/metadata", movie, yield* Tokens.editor)
     for (const rating of ratings) {
-      yield* put(rating, "/rating", { recordId: "heat", recordType: "movie", userId: "ann", value: 8 })
-      yield* put(rating, "/rating", { recordId: "heat", recordType: "movie", userId: "bob", value: 9 })
+      yield* put(
+        rating,
+        "/rating",
+        { recordId: "heat", recordType: "movie", userId: "ann", value: 8 },
+        yield* Tokens.user("ann")
+      )
+      yield* put(
+        rating,
+        "/rating",
+        { recordId: "heat", recordType: "movie", userId: "bob", value: 9 },
+        yield* Tokens.user("bob")
+      )
     }
   })
 
@@ -134,6 +149,8 @@ describe("several instances with Consul discovery (agent API double), every serv
     DISCOVERY: "consul",
     CONSUL_HTTP_ADDR: agent.url,
     CONSUL_CHECK_TTL: "2 seconds",
+    // Four callers without pause: over the gateway's default limit, which is not what these tests are about.
+    RATE_LIMIT_RATE: "0",
     CONSUL_DEREGISTER_CRITICAL_AFTER: "1 second",
     SERVER_HOST: "127.0.0.1",
     SERVER_GRPC_PORT: "0",
@@ -157,7 +174,7 @@ describe("several instances with Consul discovery (agent API double), every serv
           checkDeregisterIntervalMin: "1 second",
           checkReapInterval: "200 millis"
         })
-        const env = environment(agent)
+        const env = { ...environment(agent), ...(yield* Tokens.serviceEnv) }
         const [metadata, ratingA, ratingB, movie] = yield* Effect.all([
           ServiceProcess.startService("metadata", env),
           ServiceProcess.startService("rating", env),
@@ -191,7 +208,7 @@ describe("several instances with Consul discovery (agent API double), every serv
           "the dead instance to be removed"
         )
         assert.strictEqual(remaining[0]?.Service.Port, ratingB.port)
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     180_000
   )
 
@@ -201,18 +218,20 @@ describe("several instances with Consul discovery (agent API double), every serv
       // A long TTL: only an explicit deregistration can make it disappear within the test.
       const rating = yield* ServiceProcess.startService("rating", {
         ...environment(agent),
+        ...(yield* Tokens.serviceEnv),
         CONSUL_CHECK_TTL: "1 minute"
       })
       assert.lengthOf(yield* instancesOf(agent, "rating", true), 1)
       yield* rating.kill("SIGTERM")
       assert.strictEqual((yield* rating.exited).code, 0)
       assert.deepStrictEqual(yield* instancesOf(agent, "rating", false), [])
-    }).pipe(Effect.scoped), 60_000)
+    }).pipe(Effect.scoped, Effect.provide(Tokens.layer)), 60_000)
 })
 
 describe("several instances with DNS discovery, every service in its own process", () => {
   const environment = {
     DISCOVERY: "dns",
+    RATE_LIMIT_RATE: "0",
     SERVER_GRPC_PORT: "0",
     SERVER_HTTP_PORT: "0",
     SERVER_RPC_PORT: "0",
@@ -231,15 +250,17 @@ describe("several instances with DNS discovery, every service in its own process
     () =>
       Effect.gen(function*() {
         const dns = yield* DnsServer.start()
+        const auth = yield* Tokens.serviceEnv
         const domain = "movieapp.svc.cluster.local"
         const resolvConf = yield* dns.resolvConf([domain, "svc.cluster.local", "cluster.local"])
         // Two pods at the same port on addresses of their own, as behind a headless Service.
         const [metadata, ratingA] = yield* Effect.all([
-          ServiceProcess.startService("metadata", { ...environment, SERVER_HOST: "127.0.0.1" }),
-          ServiceProcess.startService("rating", { ...environment, SERVER_HOST: "127.0.0.1" })
+          ServiceProcess.startService("metadata", { ...environment, ...auth, SERVER_HOST: "127.0.0.1" }),
+          ServiceProcess.startService("rating", { ...environment, ...auth, SERVER_HOST: "127.0.0.1" })
         ], { concurrency: "unbounded" })
         const ratingB = yield* ServiceProcess.startService("rating", {
           ...environment,
+          ...auth,
           SERVER_HOST: "127.0.0.2",
           SERVER_RPC_PORT: String(ratingA.port)
         })
@@ -277,7 +298,7 @@ describe("several instances with DNS discovery, every service in its own process
           ),
           skips: skipsOfRating
         })
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     180_000
   )
 })
@@ -319,8 +340,16 @@ describe("several instances with memory discovery, in one process", () => {
           })
         )
 
-        const build = <A, E>(layer: Layer.Layer<A, E, Readiness.Readiness>) =>
-          Layer.build(layer.pipe(Layer.provide(Readiness.layer), Layer.provide(quiet)))
+        const build = <A, E>(layer: Layer.Layer<A, E, Readiness.Readiness | WriteAccess>) =>
+          Layer.build(
+            layer.pipe(
+              Layer.provide([
+                Readiness.layer,
+                DevelopmentTokens.layerWriteAccess().pipe(Layer.provide(NodeFileSystem.layer))
+              ]),
+              Layer.provide(quiet)
+            )
+          )
         const metadata = Context.get(
           yield* build(MetadataServer.layer(server()).pipe(Layer.provide([MetadataRepositoryMemory.layer, discovery]))),
           MetadataServer.Ports
@@ -398,7 +427,7 @@ describe("several instances with memory discovery, in one process", () => {
           ),
           [ratingB.rpc]
         )
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     120_000
   )
 })

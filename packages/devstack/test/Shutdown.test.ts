@@ -13,6 +13,7 @@ import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import { connect, type Socket } from "node:net"
 
@@ -20,6 +21,7 @@ import { connect, type Socket } from "node:net"
 const runAndSignal = (main: string, signal: NodeJS.Signals) =>
   Effect.scoped(Effect.gen(function*() {
     const service = yield* ServiceProcess.start(main, {
+      ...(yield* Tokens.serviceEnv),
       SERVER_HOST: "127.0.0.1",
       SERVER_GRPC_PORT: "0",
       SERVER_HTTP_PORT: "0",
@@ -30,6 +32,7 @@ const runAndSignal = (main: string, signal: NodeJS.Signals) =>
     const { code } = yield* service.exited
     return { code, logs: service.logs() }
   })).pipe(
+    Effect.provide(Tokens.layer),
     Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`${main} did not stop after ${signal}`) })
   )
 
@@ -77,7 +80,7 @@ describe("graceful stop", () => {
           shutdownTimeout: Duration.seconds(10)
         }).pipe(
           Layer.provideMerge(HeldRepository),
-          Layer.provide([Layer.succeed(Discovery, discovery), Readiness.layer]),
+          Layer.provide([Layer.succeed(Discovery, discovery), Readiness.layer, Tokens.layerWriteAccess]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         ),
         scope
@@ -117,7 +120,12 @@ describe("graceful stop", () => {
           advertiseHost: "127.0.0.1",
           shutdownTimeout: Duration.millis(500)
         }).pipe(
-          Layer.provide([MetadataRepositoryMemory.layer, DiscoveryMemory.layer(), Readiness.layer]),
+          Layer.provide([
+            MetadataRepositoryMemory.layer,
+            DiscoveryMemory.layer(),
+            Readiness.layer,
+            Tokens.layerWriteAccess
+          ]),
           Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
         ),
         scope
@@ -128,7 +136,10 @@ describe("graceful stop", () => {
         const s = connect(http, "127.0.0.1", () => resume(Effect.succeed(s)))
       })
       socket.write("GET /metadata?id=1 HTTP/1.1\r\nHost: x\r\n")
-      const closed = Effect.async<void>((resume) => void socket.once("close", () => resume(Effect.void)))
+      // Listened for now: the cut may come while the stop is still under way.
+      const cut = yield* Deferred.make<void>()
+      socket.once("close", () => Deferred.unsafeDone(cut, Exit.void))
+      const closed = Deferred.await(cut)
       yield* Scope.close(scope, Exit.void).pipe(
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("stop hung on a stalled HTTP client") })
       )

@@ -2,9 +2,12 @@
  * A service (or the dev stack) that cannot start because of its settings says
  * which variables to fix, in one JSON line like all its others, and exits 1.
  */
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Effect } from "effect"
 
 describe("start with bad settings", () => {
@@ -29,6 +32,7 @@ describe("start with bad settings", () => {
       () =>
         Effect.gen(function*() {
           const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+            ...(yield* Tokens.serviceEnv),
             SERVER_HOST: "127.0.0.1",
             SERVER_GRPC_PORT: "0",
             SERVER_HTTP_PORT: "0",
@@ -42,10 +46,92 @@ describe("start with bad settings", () => {
             String(errors[0]!.cause),
             `ConfigurationError: invalid configuration: ${problems.join("; ")}`
           )
+        }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
+      60_000
+    )
+  }
+})
+
+describe("secure by default: writes need a key, or AUTH=disabled said out loud", () => {
+  for (const service of ["metadata", "rating"] as const) {
+    it.live(
+      `${service} without an auth configuration: exits 1 naming the settings, before it listens`,
+      () =>
+        Effect.gen(function*() {
+          const process = yield* ServiceProcess.start(`packages/${service}/src/main.ts`, {
+            SERVER_HOST: "127.0.0.1",
+            SERVER_GRPC_PORT: "0",
+            SERVER_HTTP_PORT: "0",
+            SERVER_RPC_PORT: "0"
+          })
+          const { code } = yield* process.exited
+          assert.strictEqual(code, 1)
+          const errors = process.logs().filter((line) => line.logLevel === "ERROR")
+          assert.strictEqual(errors.length, 1, JSON.stringify(process.logs()))
+          assert.strictEqual(
+            String(errors[0]!.cause),
+            "ConfigurationError: invalid configuration: AUTH (auth in CONFIG_FILE): writes need a key to verify tokens: " +
+              "set AUTH_PUBLIC_KEY_FILE (a PEM public key) or AUTH_JWKS_URL, with AUTH_ISSUER and AUTH_AUDIENCE; " +
+              "or set AUTH=disabled to accept writes from anyone"
+          )
+          assert.isUndefined(process.logs().find((line) => line.message === "listening"))
         }).pipe(Effect.scoped),
       60_000
     )
   }
+
+  it.live(
+    "AUTH=disabled: the service starts, warns once, and takes writes without a token",
+    () =>
+      Effect.gen(function*() {
+        const service = yield* ServiceProcess.startService("rating", {
+          AUTH: "disabled",
+          SERVER_HOST: "127.0.0.1",
+          SERVER_GRPC_PORT: "0",
+          SERVER_HTTP_PORT: "0",
+          SERVER_RPC_PORT: "0"
+        })
+        const warnings = service.logs().filter((line) => line.logLevel === "WARN")
+        assert.deepStrictEqual(warnings.map((line) => line.message), [
+          "AUTH=disabled: writes are accepted from anyone, without a token; never run so where others can reach it"
+        ])
+        const answer = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${service.httpPort}/rating`, {
+            method: "PUT",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ recordId: "open", recordType: "movie", userId: "anyone", value: 5 })
+          })
+        )
+        assert.strictEqual(answer.status, 200)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a key file that is no usable key: exits 1 naming the file and why, without its contents",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* fs.makeTempFileScoped({ suffix: ".pem" })
+        yield* fs.writeFileString(path, "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n")
+        const process = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+          AUTH_PUBLIC_KEY_FILE: path,
+          AUTH_ISSUER: "issuer",
+          AUTH_AUDIENCE: "audience",
+          SERVER_HOST: "127.0.0.1",
+          SERVER_GRPC_PORT: "0",
+          SERVER_HTTP_PORT: "0",
+          SERVER_RPC_PORT: "0"
+        })
+        assert.strictEqual((yield* process.exited).code, 1)
+        const errors = process.logs().filter((line) => line.logLevel === "ERROR")
+        assert.strictEqual(
+          String(errors[0]?.cause),
+          `KeyFileError: cannot use AUTH_PUBLIC_KEY_FILE ${path}: not a PEM public key`
+        )
+      }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)),
+    60_000
+  )
 })
 
 describe("start with a port in use", () => {
@@ -67,6 +153,7 @@ describe("start with a port in use", () => {
       Effect.gen(function*() {
         const taken = yield* Ports.held
         const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+          ...(yield* Tokens.serviceEnv),
           SERVER_HOST: "127.0.0.1",
           SERVER_GRPC_PORT: String(taken),
           SERVER_HTTP_PORT: "0",
@@ -76,7 +163,7 @@ describe("start with a port in use", () => {
           yield* failedOnce(service),
           `ListenError: cannot listen for gRPC on 127.0.0.1:${taken}: the port is in use; set SERVER_GRPC_PORT to a free port (0 picks one)`
         )
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
     60_000
   )
 

@@ -21,7 +21,8 @@ import * as Grpcurl from "@movieapp/testkit/Grpcurl"
 import * as Logs from "@movieapp/testkit/Logs"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
-import { Context, Duration, Effect, Layer } from "effect"
+import * as Tokens from "@movieapp/testkit/Tokens"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { readFileSync } from "node:fs"
 import * as https from "node:https"
 import * as NodeTls from "node:tls"
@@ -271,6 +272,7 @@ describe.runIf(Grpcurl.available())("TLS", () => {
             "20"
           ], { env: { ...env, KAFKA_BROKERS: undefined } })
         const served = yield* ingest({
+          RATING_TOKEN: Redacted.value(yield* Tokens.ingestorToken),
           RATING_TLS_CA_FILE: authority.caFile,
           RATING_TLS_CERT_FILE: operator.certFile,
           RATING_TLS_KEY_FILE: operator.keyFile
@@ -330,6 +332,7 @@ describe("TLS files that cannot serve", () => {
         ] as const
         for (const [env, expected] of cases) {
           const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+            ...(yield* Tokens.serviceEnv),
             ...env,
             SERVER_HOST: "127.0.0.1",
             SERVER_GRPC_PORT: "0",
@@ -343,6 +346,6 @@ describe("TLS files that cannot serve", () => {
           assert.include(text, expected)
           assert.notInclude(JSON.stringify(service.logs()), "PRIVATE KEY")
         }
-      }).pipe(Effect.scoped))
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)))
   })
 })

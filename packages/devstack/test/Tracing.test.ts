@@ -23,6 +23,7 @@ import * as RatingEventPublisherRpc from "@movieapp/ratingingestor/adapters/Rati
 import * as Ingest from "@movieapp/ratingingestor/Ingest"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import * as Tracing from "@movieapp/testkit/Tracing"
 import { SpanKind } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
@@ -41,14 +42,14 @@ const seed = (movieId: string) =>
     )
     yield* Grpc.call(Grpc.method(metadata, "putMetadata"), {
       metadata: { id: movieId, title: "Heat", description: "", director: "Michael Mann" }
-    })
+    }, { metadata: yield* Tokens.editor })
     const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${(yield* RatingServer.Ports).grpc}`)
     yield* Grpc.call(Grpc.method(rating, "putRating"), {
       recordId: movieId,
       recordType: "movie",
       userId: "u",
       ratingValue: 8
-    })
+    }, { metadata: yield* Tokens.user("u") })
   }).pipe(Effect.scoped)
 
 /** GetMovieDetails on the gateway as a caller whose trace context is `traceparent`. */
@@ -161,7 +162,12 @@ describe("tracing across every hop", () => {
           const rating = yield* RatingServer.Ports
           // The ingestor as its own service, in this process, under its own tracer.
           const summary = yield* Ingest.run({ file }).pipe(
-            Effect.provide(RatingEventPublisherRpc.layer({ address: { host: "127.0.0.1", port: rating.rpc! } })),
+            Effect.provide(
+              RatingEventPublisherRpc.layer({
+                address: { host: "127.0.0.1", port: rating.rpc! },
+                token: yield* Tokens.ingestorToken
+              })
+            ),
             Effect.provide([recorder.tracing("ratingingestor"), NodeFileSystem.layer])
           )
           assert.strictEqual(summary.published, 1)
@@ -245,6 +251,7 @@ const onMariaDb = (recorder: Tracing.SpanRecorder) =>
         Layer.provide([Readiness.layer, recorder.tracing(MovieServer.SERVICE_NAME)])
       )
     ).pipe(Layer.provide(DiscoveryMemory.layer())))).pipe(
+      Layer.provideMerge(Tokens.layerWriteAccess),
       Layer.provide(MariaDb.layerTestDatabase),
       Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
     )

@@ -3,12 +3,14 @@
  * the configuration does not choose are never loaded, nor their libraries
  * (mysql2, undici): those are imported here when chosen.
  */
+import * as Auth from "@movieapp/platform/Auth"
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
 import * as Logging from "@movieapp/platform/Logging"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
+import * as TokenVerifierJose from "@movieapp/platform/TokenVerifierJose"
 import { Effect, Layer } from "effect"
 import * as MetadataRepositoryMemory from "./adapters/MetadataRepositoryMemory.js"
 import { MetadataConfig } from "./MetadataConfig.js"
@@ -35,8 +37,11 @@ const Main = Layer.unwrapEffect(
       // Calls no other service: nothing to resolve, and the platform lists this one.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))
       : DiscoveryMemory.layer()
+    const writes = config.auth._tag === "Disabled"
+      ? Auth.layerDisabled(config.rateLimit)
+      : Auth.layer(config.rateLimit).pipe(Layer.provide(TokenVerifierJose.layer(config.auth)))
     return MetadataServer.layer(config.server).pipe(
-      Layer.provide([repository, discovery]),
+      Layer.provide([repository, discovery, writes]),
       Layer.provide(Readiness.layer),
       Layer.provide([Logging.layer(config.log), Telemetry.layer(MetadataServer.SERVICE_NAME, config.tracing)])
     )

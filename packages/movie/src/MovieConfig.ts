@@ -1,5 +1,6 @@
 /** Settings of the movie gateway (see platform Config for sources and spelling). */
 import * as PlatformConfig from "@movieapp/platform/Config"
+import * as RateLimit from "@movieapp/platform/RateLimit"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
 
@@ -18,6 +19,11 @@ export const MovieConfig = Config.all({
   log: PlatformConfig.log,
   tracing: Telemetry.config,
   backends: BackendsConfig,
+  /**
+   * `RATE_LIMIT_RATE`, `RATE_LIMIT_BURST`: calls per second per caller (peer
+   * address), gRPC and HTTP together; 0 turns the limit off.
+   */
+  rateLimit: RateLimit.config(RateLimit.defaults.gateway),
   /**
    * `DISCOVERY`: how the gateway finds metadata and rating instances: `consul` (settings under
    * `CONSUL_*`), or `dns`: every address of `METADATA_ADDRESS` and `RATING_ADDRESS` (`host:port`).

@@ -3,6 +3,7 @@
  * backends are reached over Effect RPC. Discovery is chosen by the caller.
  */
 import type { ServerConfig } from "@movieapp/platform/Config"
+import type { RateLimitConfig } from "@movieapp/platform/RateLimit"
 import * as ServerHost from "@movieapp/platform/ServerHost"
 import * as Tls from "@movieapp/platform/Tls"
 import { descriptorSet } from "@movieapp/proto/gen/descriptorSet"
@@ -19,7 +20,14 @@ export const SERVICE_NAME = "movie"
 /** Where this gateway instance listens. */
 export class Ports extends Context.Tag("@movieapp/movie/MovieServer/Ports")<Ports, ServerHost.BoundPorts["Type"]>() {}
 
-export const layer = (config: { readonly server: ServerConfig; readonly backends: BackendsConfig }) =>
+export const layer = (
+  config: {
+    readonly server: ServerConfig
+    readonly backends: BackendsConfig
+    /** Per peer address, on every gRPC call and HTTP request; none when absent. */
+    readonly rateLimit?: RateLimitConfig | undefined
+  }
+) =>
   Layer.effect(Ports, ServerHost.BoundPorts).pipe(
     Layer.provide(Layer.unwrapEffect(Effect.map(MovieGrpc.services, (grpcServices) =>
       ServerHost.layer({
@@ -30,7 +38,8 @@ export const layer = (config: { readonly server: ServerConfig; readonly backends
         descriptorSet,
         httpRoutes: MovieHttp.routes,
         // A call's backend work, retries included, ends by then (see ServiceClient).
-        callTimeout: Duration.decode(config.backends.timeout)
+        callTimeout: Duration.decode(config.backends.timeout),
+        rateLimit: config.rateLimit
       })))),
     Layer.provide(MovieService.layer),
     Layer.provide([MetadataBackendRpc.layer(config.backends), RatingBackendRpc.layer(config.backends)]),

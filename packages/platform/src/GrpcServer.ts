@@ -9,6 +9,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { ReflectionService } from "@grpc/reflection"
+import { RateLimited } from "@movieapp/contracts/Auth"
 import {
   Cause,
   Context,
@@ -31,8 +32,9 @@ import { HealthImplementation } from "grpc-health-check"
 import { performance } from "node:perf_hooks"
 import { format } from "node:util"
 import * as Deadline from "./Deadline.js"
-import { Code, type GrpcStatusError, invalidArgument } from "./GrpcStatus.js"
+import { Code, type GrpcStatusError, invalidArgument, rateLimited } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
+import * as RateLimit from "./RateLimit.js"
 import * as Readiness from "./Readiness.js"
 import * as Telemetry from "./Telemetry.js"
 import type * as Tls from "./Tls.js"
@@ -44,6 +46,8 @@ type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) 
 export interface ServerCall {
   readonly path: string
   readonly metadata: grpc.Metadata
+  /** The caller's address as grpc-js reports it (`ipv4:127.0.0.1:50312`). */
+  readonly peer: string
 }
 
 /** Effect handlers for every method of a generated grpc-js service definition. */
@@ -182,9 +186,18 @@ export class GrpcServer extends Context.Tag("@movieapp/platform/GrpcServer")<Grp
   readonly setServing: (serving: boolean) => Effect.Effect<void>
 }>() {}
 
+const trailersOf = (trailers: Readonly<Record<string, string>>) => {
+  const metadata = new grpc.Metadata()
+  for (const [key, value] of Object.entries(trailers)) metadata.set(key, value)
+  return metadata
+}
+
 const toServiceError = (cause: Cause.Cause<GrpcStatusError>): Partial<grpc.StatusObject> => {
   const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) return { code: failure.value.code, details: failure.value.details }
+  if (Option.isSome(failure)) {
+    const { code, details, trailers } = failure.value
+    return trailers === undefined ? { code, details } : { code, details, metadata: trailersOf(trailers) }
+  }
   if (Cause.isInterruptedOnly(cause)) return { code: Code.CANCELLED, details: "call cancelled" }
   // A defect is a bug or a broken dependency: its text is for the log, never for the caller.
   return { code: Code.INTERNAL, details: "internal error" }
@@ -219,7 +232,11 @@ const unary = <Req, Res, R>(
   runtime: Runtime.Runtime<R>,
   path: string,
   handler: (request: Req, call: ServerCall) => Effect.Effect<Res, GrpcStatusError, R>,
-  options: { readonly tracing: boolean; readonly callTimeout: number | undefined }
+  options: {
+    readonly tracing: boolean
+    readonly callTimeout: number | undefined
+    readonly limiter: RateLimit.Limiter | undefined
+  }
 ): grpc.handleUnaryCall<Req, Res> => {
   const runFork = Runtime.runFork(runtime)
   const runLog = Runtime.runFork(runtime)
@@ -245,8 +262,18 @@ const unary = <Req, Res, R>(
       }
     )
   }
+  const { limiter } = options
   return (call, callback) => {
     const started = performance.now()
+    if (limiter !== undefined) {
+      // Refused before any fiber starts: a noisy caller costs one map lookup a call.
+      const wait = limiter(RateLimit.peerAddress(call.getPeer()))
+      if (wait > 0) {
+        record("RESOURCE_EXHAUSTED", (performance.now() - started) / 1000)
+        const refusal = rateLimited(new RateLimited({ retryAfterMillis: wait }).message, wait)
+        return callback(toServiceError(Cause.fail(refusal)) as grpc.ServerErrorResponse)
+      }
+    }
     let deadline = deadlineOf(call)
     // The caller's deadline is enforced by grpc-js (it answers DEADLINE_EXCEEDED and
     // cancels the call); the server's own bound, when earlier, by a timer here.
@@ -255,7 +282,13 @@ const unary = <Req, Res, R>(
       deadline = Date.now() + options.callTimeout
       timer = setTimeout(() => fiber.unsafeInterruptAsFork(timedOut), options.callTimeout)
     }
-    const program = handler(call.request, { path, metadata: call.metadata })
+    const program = handler(call.request, {
+      path,
+      metadata: call.metadata,
+      get peer() {
+        return call.getPeer()
+      }
+    })
     const fiber = runFork(options.tracing ? traced(program, call.metadata) : program, {
       immediate: true,
       ...(deadline === undefined ? {} : { updateRefs: Deadline.setIn(deadline) })
@@ -362,6 +395,8 @@ export interface Options<R> {
   readonly callTimeout?: Duration.DurationInput | undefined
   /** Serve TLS with this identity (and demand client certificates when it says so); plaintext when absent. */
   readonly tls?: Tls.Certificates | undefined
+  /** Limits every call, per peer address (none by default). */
+  readonly limiter?: RateLimit.Limiter | undefined
   /** How often the readiness checks run, and how long each may take (5 s and 2 s by default). */
   readonly healthCheck?: {
     readonly interval?: Duration.DurationInput | undefined
@@ -427,7 +462,8 @@ export const layer = <R>(options: Options<R>): Layer.Layer<GrpcServer, GrpcBindE
       routeGrpcJsLogs(runtime as Runtime.Runtime<never>)
       const unaryOptions = {
         tracing: yield* FiberRef.get(FiberRef.currentTracerEnabled),
-        callTimeout: options.callTimeout === undefined ? undefined : Duration.toMillis(options.callTimeout)
+        callTimeout: options.callTimeout === undefined ? undefined : Duration.toMillis(options.callTimeout),
+        limiter: options.limiter
       }
       // Channelz keeps statistics of every call for a debugging service we do not serve: about 5 % of a call.
       const server = new grpc.Server({

@@ -15,6 +15,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { PermissionDenied, RateLimited, Unauthenticated } from "@movieapp/contracts/Auth"
 import { DeadlineExceeded, InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Array, Cause, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { createServer } from "node:http"
@@ -22,6 +23,7 @@ import { createServer as createSecureServer, type Server as HttpsServer } from "
 import { DEFAULT_MAX_REQUEST_BYTES } from "./Config.js"
 import { Code } from "./GrpcStatus.js"
 import * as Metrics from "./Metrics.js"
+import * as RateLimit from "./RateLimit.js"
 import * as Tls from "./Tls.js"
 
 /** Where a service's HTTP port answers its health (see ServerHost). */
@@ -69,6 +71,30 @@ export const apiError = <A extends { readonly message: string }, I, R>(
     encode: (value) => ParseResult.succeed(errorBody(options.code, value.message, options.field?.(value) || undefined))
   }).annotations(HttpApiSchema.annotations({ status: options.status }))
 
+/**
+ * OpenAPI: the scheme writes are authenticated with (`bearer`, a JWT; see
+ * Auth), for an HttpApi's `OpenApi.Transform` annotation; each write endpoint
+ * then names it with {@link bearerRequired} as its `OpenApi.Override`.
+ */
+export const withBearerScheme = (spec: Record<string, any>): Record<string, any> => ({
+  ...spec,
+  components: {
+    ...spec.components,
+    securitySchemes: {
+      ...spec.components?.securitySchemes,
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        bearerFormat: "JWT",
+        description: "A JWT signed ES256 or RS256 by the key the service trusts, for its issuer and audience"
+      }
+    }
+  }
+})
+
+/** OpenAPI: this endpoint needs a bearer token (see {@link withBearerScheme}). */
+export const bearerRequired: Record<string, unknown> = { security: [{ bearer: [] }] }
+
 /** The HTTP answers of the errors every service shares. */
 export const InvalidArgumentError = apiError(InvalidArgument, {
   status: 400,
@@ -77,6 +103,11 @@ export const InvalidArgumentError = apiError(InvalidArgument, {
 })
 export const ServiceUnavailableError = apiError(ServiceUnavailable, { status: 503, code: Code.UNAVAILABLE })
 export const DeadlineExceededError = apiError(DeadlineExceeded, { status: 504, code: Code.DEADLINE_EXCEEDED })
+/** 401, with `WWW-Authenticate` (see Auth.httpCaller). */
+export const UnauthenticatedError = apiError(Unauthenticated, { status: 401, code: Code.UNAUTHENTICATED })
+export const PermissionDeniedError = apiError(PermissionDenied, { status: 403, code: Code.PERMISSION_DENIED })
+/** 429, with `Retry-After` (see Auth.httpCaller). */
+export const RateLimitedError = apiError(RateLimited, { status: 429, code: Code.RESOURCE_EXHAUSTED })
 
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(HttpApiError.HttpApiDecodeError))
 
@@ -141,11 +172,23 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest) =>
  * - Any other defect (a bug) is logged at ERROR with its cause and answered 500
  *   with no details.
  */
-const requests = (limit: number) =>
+const requests = (limit: number, limiter: RateLimit.Limiter | undefined) =>
   HttpLayerRouter.middleware(
     (app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
+        if (limiter !== undefined && request.url !== Metrics.PATH && request.url !== HEALTH_PATH) {
+          const wait = limiter(RateLimit.peerAddress(Option.getOrElse(request.remoteAddress, () => "")))
+          if (wait > 0) {
+            return errorResponse(
+              429,
+              Code.RESOURCE_EXHAUSTED,
+              new RateLimited({ retryAfterMillis: wait }).message,
+              undefined,
+              { "retry-after": String(Math.ceil(wait / 1000)) }
+            )
+          }
+        }
         const tooLarge = errorResponse(
           413,
           Code.RESOURCE_EXHAUSTED,
@@ -221,6 +264,8 @@ export const serve = <E, R>(
     readonly maxBodyBytes?: number | undefined
     /** Serve HTTPS with this identity, following its changes; plain HTTP when absent. */
     readonly tls?: Tls.Certificates | undefined
+    /** Limits every request but metrics and health, per peer address (none by default). */
+    readonly limiter?: RateLimit.Limiter | undefined
   }
 ) =>
   Layer.fresh(Layer.unwrapEffect(Effect.sync(() => {
@@ -236,10 +281,13 @@ export const serve = <E, R>(
       }).pipe(Effect.zipRight(Effect.logInfo("HTTP server stopping")))
     ))
     return Layer.mergeAll(
-      HttpLayerRouter.serve(Layer.merge(routes, requests(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES)), {
-        disableListenLog: true,
-        disableLogger: true
-      }).pipe(
+      HttpLayerRouter.serve(
+        Layer.merge(routes, requests(options.maxBodyBytes ?? DEFAULT_MAX_REQUEST_BYTES, options.limiter)),
+        {
+          disableListenLog: true,
+          disableLogger: true
+        }
+      ).pipe(
         // A scrape or a probe every few seconds is not a request worth a trace.
         HttpMiddleware.withTracerDisabledWhen((request) => request.url === Metrics.PATH || request.url === HEALTH_PATH)
       ),

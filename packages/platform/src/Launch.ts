@@ -10,7 +10,7 @@ import * as PlatformConfig from "./Config.js"
 import * as Logging from "./Logging.js"
 
 /** Runs `service` until the process is told to stop; see {@link run}. */
-export const launch = <A, E>(service: Layer.Layer<A, E>): void => run(Layer.launch(service))
+export const launch = <A, E>(service: Layer.Layer<A, E, NodeContext.NodeContext>): void => run(Layer.launch(service))
 
 /**
  * Runs `program` as the process, with the configuration provider and Node's

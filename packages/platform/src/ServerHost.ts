@@ -18,6 +18,7 @@ import * as ErrorChain from "./ErrorChain.js"
 import * as GrpcServer from "./GrpcServer.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
+import * as RateLimit from "./RateLimit.js"
 import * as Registration from "./Registration.js"
 import * as RpcTransport from "./RpcTransport.js"
 import * as Tls from "./Tls.js"
@@ -135,6 +136,11 @@ export interface Options<E, R, ER, RR> {
   readonly httpRoutes: Layer.Layer<never, E, R>
   /** The longest a gRPC call may run when its caller set no earlier deadline (none by default). */
   readonly callTimeout?: Duration.Duration | undefined
+  /**
+   * A rate limit on every gRPC call and HTTP request (metrics and health aside)
+   * per peer address, one budget for both: the gateway's. None by default.
+   */
+  readonly rateLimit?: RateLimit.RateLimitConfig | undefined
   /** The service's Effect RPC server (`RpcTransport.serve` with its handlers), on `config.rpcPort`. */
   readonly rpcServer?: (options: RpcTransport.ServerOptions) => Layer.Layer<RpcTransport.RpcListener, ER, RR>
 }
@@ -156,6 +162,7 @@ const listen = <E, R, ER, RR>(options: Options<E, R, ER, RR>, tls: Tls.Certifica
     hostSetting: settings.host
   })
   const maxRequestBytes = config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
+  const limiter = options.rateLimit === undefined ? undefined : RateLimit.make(options.rateLimit, { limit: "calls" })
   const grpc = GrpcServer.layer({
     host: config.host,
     port: config.grpcPort,
@@ -165,7 +172,8 @@ const listen = <E, R, ER, RR>(options: Options<E, R, ER, RR>, tls: Tls.Certifica
     callTimeout: options.callTimeout,
     healthCheck: { interval: config.healthCheckInterval, timeout: config.healthCheckTimeout },
     maxReceiveMessageBytes: maxRequestBytes,
-    tls
+    tls,
+    limiter
   }).pipe(listening("gRPC", "GrpcBindError", at(config.grpcPort, settings.grpcPort)))
   const http = Http.serve(
     Layer.mergeAll(options.httpRoutes, Metrics.route(options.service), serviceRoutes(options.service, options.version)),
@@ -174,7 +182,8 @@ const listen = <E, R, ER, RR>(options: Options<E, R, ER, RR>, tls: Tls.Certifica
       port: config.httpPort,
       shutdownTimeout: config.shutdownTimeout,
       maxBodyBytes: maxRequestBytes,
-      tls
+      tls,
+      limiter
     }
   ).pipe(listening("HTTP", "ServeError", at(config.httpPort, settings.httpPort)))
   const rpc = options.rpcServer === undefined

@@ -1,5 +1,7 @@
 /** Settings of the rating service (see platform Config for sources and spelling). */
+import * as Auth from "@movieapp/platform/Auth"
 import * as PlatformConfig from "@movieapp/platform/Config"
+import * as RateLimit from "@movieapp/platform/RateLimit"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import { Config } from "effect"
 import * as Ranking from "./domain/Ranking.js"
@@ -10,6 +12,10 @@ export const RatingConfig = Config.all({
   tracing: Telemetry.config,
   /** `RANKING_PRIOR_WEIGHT`, `RANKING_PRIOR_MEAN`: the damped mean's prior (domain/Ranking). */
   ranking: Ranking.config,
+  /** `AUTH`, `AUTH_PUBLIC_KEY_FILE` or `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE`: how writes are verified. */
+  auth: Auth.config,
+  /** `RATE_LIMIT_RATE`, `RATE_LIMIT_BURST`: writes per second per caller (the token's subject); 0 for none. */
+  rateLimit: RateLimit.config(RateLimit.defaults.writes),
   /** `REPOSITORY`: where ratings are stored. */
   repository: Config.literal("memory", "mysql")("repository").pipe(Config.withDefault("memory" as const)),
   /**

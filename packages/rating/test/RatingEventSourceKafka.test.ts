@@ -18,6 +18,7 @@ import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as Poll from "@movieapp/testkit/Poll"
 import * as PrometheusText from "@movieapp/testkit/PrometheusText"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import {
   ConfigProvider,
   Context,
@@ -477,7 +478,8 @@ describe.skipIf(!kafkaUp || !(await MariaDb.available()))(
               failing,
               RatingEventSourceKafka.layer(config),
               RatingEventInbox.layerClosed("Kafka"),
-              DiscoveryMemory.layer()
+              DiscoveryMemory.layer(),
+              Tokens.layerWriteAccess
             ]),
             Layer.provide(Readiness.layer),
             Layer.provide(

@@ -6,6 +6,7 @@
  * credentials stop the process at start with one line saying what to fix.
  */
 import { assert, describe, it } from "@effect/vitest"
+import type { DevelopmentTokens } from "@movieapp/platform/DevelopmentTokens"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as Readiness from "@movieapp/platform/Readiness"
@@ -15,6 +16,7 @@ import * as MariaDb from "@movieapp/testkit/MariaDb"
 import * as PrometheusText from "@movieapp/testkit/PrometheusText"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as TcpProxy from "@movieapp/testkit/TcpProxy"
+import * as Tokens from "@movieapp/testkit/Tokens"
 import { Duration, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import * as RatingEventSourceInProcess from "../src/adapters/RatingEventSourceInProcess.js"
 import * as RatingRepositoryMysql from "../src/adapters/RatingRepositoryMysql.js"
@@ -30,6 +32,7 @@ const server = (database: Mysql.MysqlConfig) =>
       RatingEventSourceInProcess.layer,
       DiscoveryMemory.layer()
     ]),
+    Layer.provideMerge(Tokens.layerWriteAccess),
     Layer.provide(Readiness.layer),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
   )
@@ -37,7 +40,7 @@ const server = (database: Mysql.MysqlConfig) =>
 /** Runs `f` with a v1 client of a freshly started rating service on `database`, then stops the service. */
 const withService = <A, E>(
   database: Mysql.MysqlConfig,
-  f: (client: v1Rating.RatingServiceClient) => Effect.Effect<A, E, RatingServer.Ports>
+  f: (client: v1Rating.RatingServiceClient) => Effect.Effect<A, E, RatingServer.Ports | DevelopmentTokens>
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
@@ -54,9 +57,11 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
       const database = yield* MariaDb.TestDatabase
       yield* withService(database, (client) =>
         Effect.gen(function*() {
-          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 4 })
-          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 9 })
-          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 2 })
+          const a = { metadata: yield* Tokens.user("a") }
+          const b = { metadata: yield* Tokens.user("b") }
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 4 }, a)
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 9 }, b)
+          yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 2 }, a)
         }))
       const after = yield* withService(database, (client) => Grpc.call(Grpc.method(client, "getAggregatedRating"), key))
       assert.deepStrictEqual(after, { ratingValue: 5.5, ratingsCount: 2 })
@@ -73,7 +78,8 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
           (client) =>
             Effect.gen(function*() {
               const get = Grpc.call(Grpc.method(client, "getAggregatedRating"), key)
-              yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 })
+              const a = { metadata: yield* Tokens.user("a") }
+              yield* Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "a", ratingValue: 6 }, a)
               const ports = yield* RatingServer.Ports
               const health = (service: string) => Grpc.healthCheck(`127.0.0.1:${ports.grpc}`, service)
               assert.strictEqual(yield* health(""), "SERVING")
@@ -83,7 +89,9 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
               assert.strictEqual(read.code, UNAVAILABLE)
               assert.strictEqual(read.details, "rating storage unavailable: the database cannot be reached")
               const write = yield* Effect.flip(
-                Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 })
+                Grpc.call(Grpc.method(client, "putRating"), { ...key, userId: "b", ratingValue: 10 }, {
+                  metadata: yield* Tokens.user("b")
+                })
               )
               assert.strictEqual(write.code, UNAVAILABLE)
               // The gRPC edge still answers, and says it cannot serve: for the server and each of its services.
@@ -131,6 +139,7 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
       Effect.gen(function*() {
         const database = yield* MariaDb.TestDatabase
         const service = yield* ServiceProcess.start("packages/rating/src/main.ts", {
+          ...(yield* Tokens.serviceEnv),
           REPOSITORY: "mysql",
           MYSQL_HOST: database.host,
           MYSQL_PORT: String(database.port),
@@ -154,7 +163,7 @@ describe.runIf(await MariaDb.available())("rating service on MariaDB", () => {
           reported
         )
         assert.isTrue(reported.endsWith("(using password: YES)); check MYSQL_USER and MYSQL_PASSWORD"), reported)
-      }).pipe(Effect.scoped, Effect.provide(MariaDb.layerTestDatabase)),
+      }).pipe(Effect.scoped, Effect.provide([MariaDb.layerTestDatabase, Tokens.layer])),
     60_000
   )
 })

@@ -1,6 +1,6 @@
 /**
  * Composition root and CLI of the rating ingestor:
- * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-address HOST:PORT] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
+ * `ratingingestor [--kafka-brokers H:P,... [--topic T] | --rating-address HOST:PORT [--token T]] [--on-invalid skip|abort] [--batch-size N] (<file> | --generate N [--seed S])`.
  * Picks the publisher adapter (Kafka when brokers are given, else the rating
  * service's RPC endpoint), runs the ingestion, prints a one-line summary on
  * stdout. Logs go to stderr (see platform's Cli: warnings and errors on a
@@ -15,7 +15,18 @@ import * as Kafka from "@movieapp/platform/Kafka"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as Tls from "@movieapp/platform/Tls"
-import { Config, type ConfigError, ConfigProvider, Console, Data, Effect, Either, Layer, Option } from "effect"
+import {
+  Config,
+  type ConfigError,
+  ConfigProvider,
+  Console,
+  Data,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  type Redacted
+} from "effect"
 import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
@@ -69,6 +80,14 @@ const ratingTls = Options.all({
   keyFile: tlsFile("rating-tls-key-file", "RATING_TLS_KEY_FILE", "This client's private key")
 })
 
+const token = Options.redacted("token").pipe(
+  Options.withFallbackConfig(Config.redacted("RATING_TOKEN")),
+  Options.optional,
+  Options.withDescription(
+    "A bearer token with the scope ratings:ingest, for the rating service (env RATING_TOKEN, preferred: a command line is visible to others)."
+  )
+)
+
 const kafkaBrokers = Options.text("kafka-brokers").pipe(
   Options.withFallbackConfig(Config.string("KAFKA_BROKERS")),
   Options.mapEffect((text) =>
@@ -113,7 +132,7 @@ const file = Args.file({ name: "file" }).pipe(Args.withDescription("A JSON array
 
 const ingest = Command.make(
   "ratingingestor",
-  { onInvalid, batchSize, ratingAddress, ratingTls, kafkaBrokers, topic, generate, seed, file },
+  { onInvalid, batchSize, ratingAddress, ratingTls, token, kafkaBrokers, topic, generate, seed, file },
   (options) => {
     const progress = process.stderr.isTTY === true
     const run: Effect.Effect<
@@ -140,7 +159,7 @@ const ingest = Command.make(
           RatingEventPublisherKafka.layer({
             kafka: { ...Kafka.defaults(brokers, "ratingingestor", security), topic: options.topic }
           }))),
-      onNone: () => rpcPublisher(options.ratingAddress, options.ratingTls)
+      onNone: () => rpcPublisher(options.ratingAddress, options.ratingTls, Option.getOrUndefined(options.token))
     })
     return run.pipe(
       Effect.flatMap((summary) => Console.log(Ingest.formatSummary(summary))),
@@ -158,11 +177,12 @@ const rpcPublisher = (
     readonly caFile: Option.Option<string>
     readonly certFile: Option.Option<string>
     readonly keyFile: Option.Option<string>
-  }
+  },
+  token: Redacted.Redacted<string> | undefined
 ): Layer.Layer<RatingEventPublisher, UsageError | Tls.TlsError> => {
   const { caFile, certFile, keyFile } = tls
   if (Option.isNone(caFile) && Option.isNone(certFile) && Option.isNone(keyFile)) {
-    return RatingEventPublisherRpc.layer({ address })
+    return RatingEventPublisherRpc.layer({ address, token })
   }
   if (Option.isNone(caFile) || Option.isNone(certFile) || Option.isNone(keyFile)) {
     return Layer.fail<UsageError>(
@@ -181,7 +201,7 @@ const rpcPublisher = (
         clientAuth: "rpc",
         reloadInterval: DEFAULT_TLS_RELOAD_INTERVAL
       }),
-      (certificates) => RatingEventPublisherRpc.layer({ address, tls: { certificates, service: "rating" } })
+      (certificates) => RatingEventPublisherRpc.layer({ address, token, tls: { certificates, service: "rating" } })
     )
   )
 }

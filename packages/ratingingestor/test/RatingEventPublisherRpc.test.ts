@@ -2,12 +2,17 @@
 import { HttpServer } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { Principal, RATINGS_INGEST_SCOPE, requireScope } from "@movieapp/contracts/Auth"
 import { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { type RatingEvent, RatingRpcs } from "@movieapp/contracts/Rating"
+import * as Auth from "@movieapp/platform/Auth"
+import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as Http from "@movieapp/platform/Http"
+import * as RateLimit from "@movieapp/platform/RateLimit"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
+import * as TokenVerifierJose from "@movieapp/platform/TokenVerifierJose"
 import * as Logs from "@movieapp/testkit/Logs"
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import * as RatingEventPublisherRpc from "../src/adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "../src/Ingest.js"
 import { RatingEventPublisher } from "../src/ports/RatingEventPublisher.js"
@@ -20,21 +25,30 @@ const at = (port: number): RpcTransport.Address => ({ host: "127.0.0.1", port })
 const text = (address: RpcTransport.Address) => `${address.host}:${address.port}`
 
 /**
- * A rating service that only takes event batches and remembers them. A batch from
- * user `reject` is refused as invalid, from `unavailable` as unavailable, and a
- * batch from `hang` is never answered.
+ * A rating service that only takes event batches and remembers them, from
+ * callers with a token of its key and the scope ratings:ingest (`token`). A
+ * batch from user `reject` is refused as invalid, from `unavailable` as
+ * unavailable, and a batch from `hang` is never answered.
  */
 class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServiceStub, {
   readonly address: RpcTransport.Address
   readonly received: Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>>
+  readonly token: Redacted.Redacted<string>
+  readonly sign: DevelopmentTokens.DevelopmentTokens["Type"]["sign"]
 }>() {
-  static readonly layer = Layer.scoped(
-    RatingServiceStub,
-    Effect.gen(function*() {
-      const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
-      const unused = () => Effect.dieMessage("not used by the ingestor")
-      const handlers = RatingRpcs.toLayer({
-        SubmitRatingEvents: ({ events }) => {
+  static readonly layer = RatingServiceStub.limited(RateLimit.off)
+
+  /** The stub, holding each caller to `limit`. */
+  static limited(limit: RateLimit.RateLimitConfig) {
+    return Layer.scoped(
+      RatingServiceStub,
+      Effect.gen(function*() {
+        const tokens = yield* DevelopmentTokens.make
+        const received = yield* Ref.make<ReadonlyArray<ReadonlyArray<unknown>>>([])
+        const unused = () => Effect.dieMessage("not used by the ingestor")
+        const take = (
+          events: ReadonlyArray<unknown>
+        ): Effect.Effect<{ readonly applied: number }, InvalidArgument | ServiceUnavailable> => {
           const users = new Set(events.map((event) => (event as RatingEvent).userId as string))
           if (users.has("reject")) {
             return Effect.fail(new InvalidArgument({ field: "events.0.user_id", reason: "is not allowed" }))
@@ -44,22 +58,35 @@ class RatingServiceStub extends Context.Tag("test/RatingServiceStub")<RatingServ
           }
           if (users.has("hang")) return Effect.never
           return Ref.update(received, (all) => [...all, events]).pipe(Effect.as({ applied: events.length }))
-        },
-        GetAggregatedRating: unused,
-        GetAggregatedRatings: unused,
-        ListRanked: unused,
-        PutRating: unused,
-        DeleteRating: unused
-      })
-      const server = yield* Layer.build(
-        RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(
-          Layer.provide(handlers),
-          Layer.provide(quiet)
+        }
+        const handlers = RatingRpcs.toLayer({
+          SubmitRatingEvents: ({ events }) =>
+            // The real service's check of the token's scope (RatingRpc): its refusal is what is tested here.
+            Effect.flatMap(Principal, (caller) => requireScope(caller, RATINGS_INGEST_SCOPE)).pipe(
+              Effect.zipRight(Effect.suspend(() => take(events)))
+            ),
+          GetAggregatedRating: unused,
+          GetAggregatedRatings: unused,
+          ListRanked: unused,
+          PutRating: unused,
+          DeleteRating: unused
+        })
+        const writes = Auth.layer(limit).pipe(Layer.provide(TokenVerifierJose.layer(tokens.verifier)))
+        const server = yield* Layer.build(
+          RpcTransport.serve(RatingRpcs, { host: "127.0.0.1", port: 0 }).pipe(
+            Layer.provide([handlers, Auth.rpcAuthentication.pipe(Layer.provide(writes))]),
+            Layer.provide(quiet)
+          )
         )
-      )
-      return { address: at(Context.get(server, RpcTransport.RpcListener).port), received: Ref.get(received) }
-    })
-  )
+        return {
+          address: at(Context.get(server, RpcTransport.RpcListener).port),
+          received: Ref.get(received),
+          token: Redacted.make(yield* tokens.sign({ sub: "ratingingestor", scope: RATINGS_INGEST_SCOPE })),
+          sign: tokens.sign
+        }
+      })
+    ).pipe(Layer.provide(NodeFileSystem.layer))
+  }
 }
 
 /** An HTTP server's port: something listens there, but not Effect RPC. */
@@ -89,7 +116,7 @@ describe("RatingEventPublisherRpc", () => {
         const publisher = yield* RatingEventPublisher
         yield* publisher.publish(first)
         yield* publisher.publish(second)
-      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ address: service.address })))
+      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ address: service.address, token: service.token })))
       assert.deepStrictEqual(yield* service.received, [first, second])
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
@@ -103,7 +130,7 @@ describe("RatingEventPublisherRpc", () => {
         batchSize: 2,
         progress: false
       }).pipe(
-        Effect.provide(RatingEventPublisherRpc.layer({ address: service.address })),
+        Effect.provide(RatingEventPublisherRpc.layer({ address: service.address, token: service.token })),
         Effect.provide(quiet)
       )
       assert.strictEqual(summary.published, 5)
@@ -128,7 +155,7 @@ describe("RatingEventPublisherRpc", () => {
   it.scopedLive("InvalidArgument from the service becomes a PublishError with its message", () =>
     Effect.gen(function*() {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.address, [put("reject", "1", 5)]))
+      const error = yield* Effect.flip(publish(service.address, [put("reject", "1", 5)], { token: service.token }))
       assert.strictEqual(error.message, "the rating service rejected a batch: events.0.user_id: is not allowed")
       assert.deepStrictEqual(yield* service.received, [])
     }).pipe(Effect.provide(RatingServiceStub.layer)))
@@ -136,17 +163,49 @@ describe("RatingEventPublisherRpc", () => {
   it.scopedLive("ServiceUnavailable from the service becomes a PublishError with its message", () =>
     Effect.gen(function*() {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.address, [put("unavailable", "1", 5)]))
+      const error = yield* Effect.flip(publish(service.address, [put("unavailable", "1", 5)], { token: service.token }))
       assert.strictEqual(
         error.message,
         "the rating service cannot take events: mysql unavailable: too many connections"
       )
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 
+  it.scopedLive("no token, or one without the scope ratings:ingest: a PublishError naming RATING_TOKEN, nothing taken", () =>
+    Effect.gen(function*() {
+      const service = yield* RatingServiceStub
+      const none = yield* Effect.flip(publish(service.address, puts(1)))
+      assert.strictEqual(
+        none.message,
+        "the rating service refused the batch: unauthenticated: no bearer token (send authorization: Bearer <token>) " +
+          "(RATING_TOKEN must hold a token with the scope ratings:ingest)"
+      )
+      const user = Redacted.make(yield* service.sign({ sub: "ann" }))
+      const unscoped = yield* Effect.flip(publish(service.address, puts(1), { token: user }))
+      assert.strictEqual(
+        unscoped.message,
+        "the rating service refused the batch: permission denied: the token lacks the scope ratings:ingest " +
+          "(RATING_TOKEN must hold a token with the scope ratings:ingest)"
+      )
+      assert.deepStrictEqual(yield* service.received, [])
+    }).pipe(Effect.provide(RatingServiceStub.layer)))
+
+  it.scopedLive("over its rate limit, the publisher waits as long as the service says and sends the batch again", () =>
+    Effect.gen(function*() {
+      const service = yield* RatingServiceStub
+      const batches = [puts(1, "a"), puts(1, "b"), puts(1, "c")]
+      yield* Effect.gen(function*() {
+        const publisher = yield* RatingEventPublisher
+        for (const batch of batches) yield* publisher.publish(batch)
+      }).pipe(Effect.provide(RatingEventPublisherRpc.layer({ address: service.address, token: service.token })))
+      assert.deepStrictEqual(yield* service.received, batches)
+    }).pipe(Effect.provide(RatingServiceStub.limited({ rate: 4, burst: 1 }))))
+
   it.scopedLive("a batch that gets no answer in time is a PublishError", () =>
     Effect.gen(function*() {
       const service = yield* RatingServiceStub
-      const error = yield* Effect.flip(publish(service.address, [put("hang", "1", 5)], { timeout: "200 millis" }))
+      const error = yield* Effect.flip(
+        publish(service.address, [put("hang", "1", 5)], { timeout: "200 millis", token: service.token })
+      )
       assert.strictEqual(error.message, `the rating service at ${text(service.address)} did not answer within 200ms`)
     }).pipe(Effect.provide(RatingServiceStub.layer)))
 })

@@ -45,22 +45,43 @@ export const call = <Req, Res>(
 /**
  * One unary call of `path` whose request is `bytes` as they are, the way a
  * client that does not share our .proto files (or a broken one) may send them;
- * the answer's bytes as they are.
+ * the answer's bytes as they are; `entries` go in its metadata.
  */
-export const callRaw = (address: string, path: string, bytes: Uint8Array): Effect.Effect<Buffer, grpc.ServiceError> =>
+export const callRaw = (
+  address: string,
+  path: string,
+  bytes: Uint8Array,
+  entries: Readonly<Record<string, string>> = {}
+): Effect.Effect<Buffer, grpc.ServiceError> =>
   Effect.acquireUseRelease(
     Effect.sync(() => new grpc.Client(address, grpc.credentials.createInsecure())),
     (client) =>
       Effect.async<Buffer, grpc.ServiceError>((resume) => {
         const identity = (value: Buffer) => value
-        const pending = client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), (error, response) =>
-          resume(error ? Effect.fail(error) : Effect.succeed(response!)))
-        return Effect.sync(() =>
-          pending.cancel()
+        const metadata = new grpc.Metadata()
+        for (const [key, value] of Object.entries(entries)) metadata.set(key, value)
+        const pending = client.makeUnaryRequest(
+          path,
+          identity,
+          identity,
+          Buffer.from(bytes),
+          metadata,
+          (error, response) => resume(error ? Effect.fail(error) : Effect.succeed(response!))
         )
+        return Effect.sync(() => pending.cancel())
       }),
     (client) => Effect.sync(() => client.close())
   )
+
+/** The same method, sending `entries` (a bearer token) in every call's metadata. */
+export const withMetadata = <Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  entries: Readonly<Record<string, string>>
+): UnaryMethod<Req, Res> =>
+(request, metadata, options, callback) => {
+  for (const [key, value] of Object.entries(entries)) metadata.set(key, value)
+  return method(request, metadata, options, callback)
+}
 
 /** Binds a generated client's method, keeping `this`. */
 export const method = <C, K extends keyof C>(c: C, name: K) =>

@@ -1,6 +1,11 @@
-/** HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata`, with an OpenAPI document; errors as Http.ErrorBody. */
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter } from "@effect/platform"
+/**
+ * HTTP JSON edge: `GET /metadata?id=` and `PUT /metadata` (a bearer token with
+ * the scope `metadata:write`), with an OpenAPI document; errors as Http.ErrorBody.
+ */
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter, OpenApi } from "@effect/platform"
+import { METADATA_WRITE_SCOPE, requireScope } from "@movieapp/contracts/Auth"
 import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
+import * as Auth from "@movieapp/platform/Auth"
 import { Code } from "@movieapp/platform/GrpcStatus"
 import * as Http from "@movieapp/platform/Http"
 import { Effect, Layer, Schema } from "effect"
@@ -8,7 +13,7 @@ import { MetadataService } from "../MetadataService.js"
 
 const NotFound = Http.apiError(MetadataNotFound, { status: 404, code: Code.NOT_FOUND })
 
-export class MetadataHttpApi extends HttpApi.make("metadata").add(
+export class MetadataHttpApi extends HttpApi.make("metadata").annotate(OpenApi.Transform, Http.withBearerScheme).add(
   HttpApiGroup.make("metadata")
     .add(
       HttpApiEndpoint.get("get", "/metadata")
@@ -19,8 +24,12 @@ export class MetadataHttpApi extends HttpApi.make("metadata").add(
     )
     .add(
       HttpApiEndpoint.put("put", "/metadata")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setPayload(Metadata)
         .addSuccess(Metadata)
+        .addError(Http.UnauthenticatedError)
+        .addError(Http.PermissionDeniedError)
+        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
 ) {}
@@ -28,9 +37,15 @@ export class MetadataHttpApi extends HttpApi.make("metadata").add(
 const handlers = HttpApiBuilder.group(MetadataHttpApi, "metadata", (handlers) =>
   Effect.gen(function*() {
     const metadata = yield* MetadataService
+    const access = yield* Auth.WriteAccess
     return handlers
       .handle("get", ({ urlParams }) => metadata.get(urlParams.id))
-      .handle("put", ({ payload }) => metadata.put(payload).pipe(Effect.as(payload)))
+      .handle("put", ({ payload }) =>
+        Auth.httpCaller(access).pipe(
+          Effect.flatMap((caller) => requireScope(caller, METADATA_WRITE_SCOPE)),
+          Effect.zipRight(metadata.put(payload)),
+          Effect.as(payload)
+        ))
   }))
 
 export const routes = HttpLayerRouter.addHttpApi(MetadataHttpApi, { openapiPath: "/openapi.json" }).pipe(

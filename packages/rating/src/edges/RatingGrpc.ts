@@ -3,8 +3,10 @@
  * They differ only in how "nobody rated this" is told: v1 answers a count of 0 and
  * no value; the original answers NOT_FOUND, as the original service did.
  */
+import { type PermissionDenied, type RateLimited, requireSubject, type Unauthenticated } from "@movieapp/contracts/Auth"
 import type { InvalidArgument, ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Rating, RatingKey, type RatingNotFound, RecordKey } from "@movieapp/contracts/Rating"
+import { Rating, RatingKey, type RatingNotFound, RecordKey, type UserId } from "@movieapp/contracts/Rating"
+import * as Auth from "@movieapp/platform/Auth"
 import * as GrpcServer from "@movieapp/platform/GrpcServer"
 import * as GrpcStatus from "@movieapp/platform/GrpcStatus"
 import * as Validation from "@movieapp/platform/Validation"
@@ -16,23 +18,38 @@ import { RatingService } from "../RatingService.js"
 // Wire field names differ from the domain's (rating_value vs value).
 const PutRequest = Schema.Struct({ ...RatingKey.fields, ratingValue: Rating.fields.value })
 
-export const toStatus = Match.type<RatingNotFound | InvalidArgument | ServiceUnavailable>().pipe(
+export const toStatus = Match.type<
+  RatingNotFound | InvalidArgument | ServiceUnavailable | Unauthenticated | PermissionDenied | RateLimited
+>().pipe(
   Match.tagsExhaustive({
     RatingNotFound: (error) => GrpcStatus.notFound(error.message),
     InvalidArgument: (error) => GrpcStatus.invalidArgument(error.message),
-    ServiceUnavailable: (error) => GrpcStatus.unavailable(error.message)
+    ServiceUnavailable: (error) => GrpcStatus.unavailable(error.message),
+    Unauthenticated: (error) => GrpcStatus.unauthenticated(error.message),
+    PermissionDenied: (error) => GrpcStatus.permissionDenied(error.message),
+    RateLimited: (error) => GrpcStatus.rateLimited(error.message, error.retryAfterMillis)
   })
 )
 
 /** The versioned and the original RatingService, over the same handlers. */
 export const services = Effect.gen(function*() {
   const ratings = yield* RatingService
+  const access = yield* Auth.WriteAccess
+  // Who calls is settled before the request is read: a stranger learns nothing of what is valid.
+  const byItsUser = <A extends { readonly userId: UserId }>(
+    call: GrpcServer.ServerCall,
+    request: Effect.Effect<A, InvalidArgument>
+  ) =>
+    Effect.flatMap(
+      Auth.grpcCaller(access, call),
+      (caller) => Effect.tap(request, ({ userId }) => requireSubject(caller, userId))
+    )
   const aggregate = (request: unknown) =>
     Validation.decode(RecordKey)(request).pipe(
       Effect.flatMap((key) => Effect.map(ratings.aggregate(key), (aggregate) => ({ key, aggregate })))
     )
-  const putRating = (request: unknown) =>
-    Validation.decode(PutRequest)(request).pipe(
+  const putRating = (request: unknown, call: GrpcServer.ServerCall) =>
+    byItsUser(call, Validation.decode(PutRequest)(request)).pipe(
       Effect.flatMap(({ ratingValue, ...key }) => ratings.put({ ...key, value: ratingValue })),
       Effect.as({}),
       Effect.mapError(toStatus)
@@ -48,8 +65,8 @@ export const services = Effect.gen(function*() {
           Effect.mapError(toStatus)
         ),
       putRating,
-      deleteRating: (request) =>
-        Validation.decode(RatingKey)(request).pipe(
+      deleteRating: (request, call) =>
+        byItsUser(call, Validation.decode(RatingKey)(request)).pipe(
           Effect.flatMap(ratings.remove),
           Effect.as({}),
           Effect.mapError(toStatus)

@@ -1,6 +1,7 @@
 /**
  * HTTP JSON edge: `GET /rating?id=&type=`, `PUT /rating` (JSON body) and
- * `DELETE /rating?id=&type=&userId=`. Field names follow the gRPC JSON mapping;
+ * `DELETE /rating?id=&type=&userId=`, the writes with a bearer token whose
+ * subject is the rating's user. Field names follow the gRPC JSON mapping;
  * errors are Http.ErrorBody.
  */
 import {
@@ -9,9 +10,12 @@ import {
   HttpApiEndpoint,
   HttpApiGroup,
   HttpApiSchema,
-  HttpLayerRouter
+  HttpLayerRouter,
+  OpenApi
 } from "@effect/platform"
+import { requireSubject } from "@movieapp/contracts/Auth"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
+import * as Auth from "@movieapp/platform/Auth"
 import { Code } from "@movieapp/platform/GrpcStatus"
 import * as Http from "@movieapp/platform/Http"
 import { Effect, Layer, Option, Schema } from "effect"
@@ -29,7 +33,7 @@ const RecordParams = Schema.Struct({ id: RecordId, type: RecordType })
 
 const NotFound = Http.apiError(RatingNotFound, { status: 404, code: Code.NOT_FOUND })
 
-export class RatingHttpApi extends HttpApi.make("rating").add(
+export class RatingHttpApi extends HttpApi.make("rating").annotate(OpenApi.Transform, Http.withBearerScheme).add(
   HttpApiGroup.make("rating")
     .add(
       HttpApiEndpoint.get("get", "/rating")
@@ -39,17 +43,25 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
     )
     .add(
       HttpApiEndpoint.put("put", "/rating")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setPayload(Rating)
         .addSuccess(AggregateResponse)
         .addError(Http.InvalidArgumentError)
+        .addError(Http.UnauthenticatedError)
+        .addError(Http.PermissionDeniedError)
+        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
     .add(
       HttpApiEndpoint.del("delete", "/rating")
+        .annotate(OpenApi.Override, Http.bearerRequired)
         .setUrlParams(Schema.Struct({ ...RecordParams.fields, userId: UserId }))
         .addSuccess(HttpApiSchema.NoContent)
         .addError(NotFound)
         .addError(Http.InvalidArgumentError)
+        .addError(Http.UnauthenticatedError)
+        .addError(Http.PermissionDeniedError)
+        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
 ) {}
@@ -57,6 +69,9 @@ export class RatingHttpApi extends HttpApi.make("rating").add(
 const handlers = HttpApiBuilder.group(RatingHttpApi, "rating", (handlers) =>
   Effect.gen(function*() {
     const ratings = yield* RatingService
+    const access = yield* Auth.WriteAccess
+    const byUser = (userId: UserId) =>
+      Effect.flatMap(Auth.httpCaller(access), (caller) => requireSubject(caller, userId))
     const respond = (recordType: RecordType, recordId: RecordId) =>
       Effect.map(ratings.aggregate({ recordType, recordId }), (aggregate) => ({
         recordType,
@@ -67,9 +82,16 @@ const handlers = HttpApiBuilder.group(RatingHttpApi, "rating", (handlers) =>
     return handlers
       .handle("get", ({ urlParams }) => respond(urlParams.type, urlParams.id))
       .handle("put", ({ payload }) =>
-        ratings.put(payload).pipe(Effect.zipRight(respond(payload.recordType, payload.recordId))))
+        byUser(payload.userId).pipe(
+          Effect.zipRight(ratings.put(payload)),
+          Effect.zipRight(respond(payload.recordType, payload.recordId))
+        ))
       .handle("delete", ({ urlParams }) =>
-        ratings.remove({ recordType: urlParams.type, recordId: urlParams.id, userId: urlParams.userId }))
+        byUser(urlParams.userId).pipe(
+          Effect.zipRight(
+            ratings.remove({ recordType: urlParams.type, recordId: urlParams.id, userId: urlParams.userId })
+          )
+        ))
   }))
 
 export const routes = HttpLayerRouter.addHttpApi(RatingHttpApi, { openapiPath: "/openapi.json" }).pipe(

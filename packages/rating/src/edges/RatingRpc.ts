@@ -1,7 +1,9 @@
-/** Effect RPC edge: what the gateway and the ingestor call. */
+/** Effect RPC edge: what the gateway and the ingestor call; writes verified by the Authentication middleware. */
+import { Principal, RATINGS_INGEST_SCOPE, requireScope, requireSubject } from "@movieapp/contracts/Auth"
 import { InvalidArgument } from "@movieapp/contracts/Errors"
 import { type RatingEvent, RatingRpcs } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
+import * as Auth from "@movieapp/platform/Auth"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import { Effect, Either, Layer } from "effect"
 import { RatingService } from "../RatingService.js"
@@ -29,10 +31,17 @@ const handlers = RatingRpcs.toLayer(
       GetAggregatedRating: (key) => ratings.aggregate(key),
       GetAggregatedRatings: (keys) => ratings.aggregates(keys),
       ListRanked: (query) => ratings.ranked(query),
-      PutRating: (rating) => ratings.put(rating),
-      DeleteRating: (key) => ratings.remove(key),
+      PutRating: (rating) =>
+        Effect.flatMap(Principal, (caller) => requireSubject(caller, rating.userId)).pipe(
+          Effect.zipRight(ratings.put(rating))
+        ),
+      DeleteRating: (key) =>
+        Effect.flatMap(Principal, (caller) => requireSubject(caller, key.userId)).pipe(
+          Effect.zipRight(ratings.remove(key))
+        ),
       SubmitRatingEvents: ({ events }) =>
-        validEvents(events).pipe(
+        Effect.flatMap(Principal, (caller) => requireScope(caller, RATINGS_INGEST_SCOPE)).pipe(
+          Effect.zipRight(validEvents(events)),
           Effect.flatMap(ratings.submit),
           Effect.as({ applied: events.length })
         )
@@ -41,4 +50,4 @@ const handlers = RatingRpcs.toLayer(
 )
 
 export const server = (options: RpcTransport.ServerOptions) =>
-  RpcTransport.serve(RatingRpcs, options).pipe(Layer.provide(handlers))
+  RpcTransport.serve(RatingRpcs, options).pipe(Layer.provide([handlers, Auth.rpcAuthentication]))
