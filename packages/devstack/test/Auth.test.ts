@@ -158,22 +158,29 @@ describe("authenticated writes", () => {
           (client) => Grpc.call(Grpc.method(client, "getAggregatedRating"), { recordId, recordType: "movie" })
         ))).pipe(Effect.map((aggregate) => aggregate.ratingsCount))
 
+    /** Rating and metadata clients of one API generation (the original's methods have the same shapes). */
+    const clientsOf = (api: "movieapp.v1" | "original") =>
+      Effect.gen(function*() {
+        const { metadata, rating } = yield* ports
+        const ratings = api === "movieapp.v1"
+          ? yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
+          : yield* Grpc.client(
+            legacy.RatingServiceClient as unknown as typeof v1Rating.RatingServiceClient,
+            `127.0.0.1:${rating.grpc}`
+          )
+        const movies = api === "movieapp.v1"
+          ? yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
+          : yield* Grpc.client(
+            legacy.MetadataServiceClient as unknown as typeof v1Metadata.MetadataServiceClient,
+            `127.0.0.1:${metadata.grpc}`
+          )
+        return { movies, ratings }
+      })
+
     for (const api of ["movieapp.v1", "original"] as const) {
       it.scoped(`gRPC ${api}: PutRating and PutMetadata without a valid token are UNAUTHENTICATED, saying why; nothing stored`, () =>
         Effect.gen(function*() {
-          const { metadata, rating } = yield* ports
-          const ratings = api === "movieapp.v1"
-            ? yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
-            : yield* Grpc.client(
-              legacy.RatingServiceClient as unknown as typeof v1Rating.RatingServiceClient,
-              `127.0.0.1:${rating.grpc}`
-            )
-          const movies = api === "movieapp.v1"
-            ? yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
-            : yield* Grpc.client(
-              legacy.MetadataServiceClient as unknown as typeof v1Metadata.MetadataServiceClient,
-              `127.0.0.1:${metadata.grpc}`
-            )
+          const { movies, ratings } = yield* clientsOf(api)
           const recordId = `grpc-${api}`
           for (const refused of refusals("ann", METADATA_WRITE_SCOPE)) {
             const authorization = yield* refused.authorization
@@ -200,19 +207,7 @@ describe("authenticated writes", () => {
 
       it.scoped(`gRPC ${api}: another user's rating and metadata without the scope are PERMISSION_DENIED; the owner's are taken`, () =>
         Effect.gen(function*() {
-          const { metadata, rating } = yield* ports
-          const ratings = api === "movieapp.v1"
-            ? yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
-            : yield* Grpc.client(
-              legacy.RatingServiceClient as unknown as typeof v1Rating.RatingServiceClient,
-              `127.0.0.1:${rating.grpc}`
-            )
-          const movies = api === "movieapp.v1"
-            ? yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
-            : yield* Grpc.client(
-              legacy.MetadataServiceClient as unknown as typeof v1Metadata.MetadataServiceClient,
-              `127.0.0.1:${metadata.grpc}`
-            )
+          const { movies, ratings } = yield* clientsOf(api)
           const recordId = `grpc-denied-${api}`
           const bob = { metadata: yield* Tokens.user("bob") }
           const rateAsAnn = { recordId, recordType: "movie", userId: "ann", ratingValue: 7 }
