@@ -6,6 +6,7 @@
  * spans reaching the collector.
  */
 import { assert } from "@effect/vitest"
+import type * as grpc from "@grpc/grpc-js"
 import { METADATA_WRITE_SCOPE } from "@movieapp/contracts/Auth"
 import type * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
 import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
@@ -43,6 +44,8 @@ export interface Listening {
   readonly http: number
   /** Effect RPC, for the services that serve it. */
   readonly rpc?: number
+  /** What a client trusts when the listeners serve TLS (the production overlay's); plaintext when absent. */
+  readonly credentials?: grpc.ChannelCredentials
 }
 
 /** Free ports on this machine for `service`'s listeners. */
@@ -106,7 +109,7 @@ export const kafkaNames = (names: ThisMachine["kafka"]) => ({
 
 /** A Kubernetes gRPC probe: grpc.health.v1 Check of the whole server. */
 export const serving = (listen: Listening) =>
-  GrpcHealth.check(`127.0.0.1:${listen.grpc}`, "", { deadlineMs: 1000 }).pipe(
+  GrpcHealth.check(`127.0.0.1:${listen.grpc}`, "", { deadlineMs: 1000, credentials: listen.credentials }).pipe(
     Effect.filterOrFail((status) => status === "SERVING", (status) => new Error(status))
   )
 
@@ -128,7 +131,7 @@ const expectedAggregates = () =>
  */
 export const ratingsLanded = (rating: Listening) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`)
+    const client = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${rating.grpc}`, rating.credentials)
     for (const expected of expectedAggregates()) {
       const answer = yield* Poll.until(
         Grpc.call(Grpc.method(client, "getAggregatedRating"), {
@@ -145,7 +148,11 @@ export const ratingsLanded = (rating: Listening) =>
 /** Every sample movie is in the metadata service. */
 export const catalogLoaded = (metadata: Listening) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
+    const client = yield* Grpc.client(
+      v1Metadata.MetadataServiceClient,
+      `127.0.0.1:${metadata.grpc}`,
+      metadata.credentials
+    )
     for (const movie of movies) {
       const answer = yield* Grpc.call(Grpc.method(client, "getMetadata"), { movieId: movie.id })
       assert.deepStrictEqual(answer.metadata, movie)
@@ -176,7 +183,11 @@ const bearer = (sign: Signer, claims: Parameters<Signer>[0]) =>
 /** The catalog, as an operator loads it: through the metadata service's API, as an editor. */
 export const loadCatalog = (metadata: Listening, sign: Signer) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${metadata.grpc}`)
+    const client = yield* Grpc.client(
+      v1Metadata.MetadataServiceClient,
+      `127.0.0.1:${metadata.grpc}`,
+      metadata.credentials
+    )
     const editor = yield* bearer(sign, { sub: "editor", scope: METADATA_WRITE_SCOPE })
     for (const movie of movies) yield* Grpc.call(Grpc.method(client, "putMetadata"), { metadata: movie }, editor)
   }))
@@ -188,7 +199,7 @@ export const loadCatalog = (metadata: Listening, sign: Signer) =>
  */
 export const gatewayAnswers = (movie: Listening) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
+    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`, movie.credentials)
     const aggregates = new Map(expectedAggregates().map((a) => [`${a.recordType}/${a.recordId}`, a]))
     for (const expected of movies) {
       const count = aggregates.get(`movie/${expected.id}`)?.count ?? 0
@@ -213,9 +224,17 @@ export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "mo
   Effect.scoped(Effect.gen(function*() {
     const user0 = yield* bearer(sign, { sub: "user0" })
     const editor = yield* bearer(sign, { sub: "editor", scope: METADATA_WRITE_SCOPE })
-    const metadata = yield* Grpc.client(v1Metadata.MetadataServiceClient, `127.0.0.1:${at.metadata.grpc}`)
-    const rating = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${at.rating.grpc}`)
-    const movie = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${at.movie.grpc}`)
+    const metadata = yield* Grpc.client(
+      v1Metadata.MetadataServiceClient,
+      `127.0.0.1:${at.metadata.grpc}`,
+      at.metadata.credentials
+    )
+    const rating = yield* Grpc.client(
+      v1Rating.RatingServiceClient,
+      `127.0.0.1:${at.rating.grpc}`,
+      at.rating.credentials
+    )
+    const movie = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${at.movie.grpc}`, at.movie.credentials)
     const theMovie = {
       id: `the-movie-${Math.random().toString(36).slice(2, 8)}`,
       title: "The Movie",
@@ -264,7 +283,7 @@ export const originalScenario = (at: Readonly<Record<"metadata" | "rating" | "mo
 export const tracedCall = (movie: Listening) =>
   Effect.scoped(Effect.gen(function*() {
     const caller = Tracing.callerContext(true)
-    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`)
+    const client = yield* Grpc.client(v1Movie.MovieServiceClient, `127.0.0.1:${movie.grpc}`, movie.credentials)
     const answer = yield* Grpc.call(Grpc.method(client, "getMovieDetails"), { movieId: movies[0]!.id }, {
       metadata: { traceparent: caller.traceparent }
     })

@@ -13,7 +13,9 @@
  */
 import { NodeFileSystem } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as grpc from "@grpc/grpc-js"
 import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
+import * as Certificates from "@movieapp/testkit/Certificates"
 import * as Grpc from "@movieapp/testkit/Grpc"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as MariaDb from "@movieapp/testkit/MariaDb"
@@ -240,6 +242,34 @@ describe.runIf(withEngine)("the images", () => {
             )
             return mount === undefined ? [] : ["--volume", `${auth}:${mount.mountPath}:ro`]
           }
+          // The TLS Secrets (<service>-tls: tls.crt, tls.key, ca.crt) where the overlay mounts them:
+          // certificates of this test's own CA, naming each service; its clients trust that CA.
+          const authority = yield* Certificates.authority()
+          const tlsMounts = new Map<string, Array<string>>()
+          for (const { workload, container, target } of services) {
+            const mount = (container.volumeMounts ?? []).find((m: any) =>
+              workload.pod.volumes?.find((v: any) => v.name === m.name)?.secret?.secretName === `${target}-tls`
+            )
+            if (mount === undefined) continue
+            const issued = yield* authority.issue(target)
+            const dir = path.join(workspace, `${target}-tls`)
+            fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+            for (
+              const [from, to] of [[issued.certFile, "tls.crt"], [issued.keyFile, "tls.key"], [
+                authority.caFile,
+                "ca.crt"
+              ]]
+            ) {
+              fs.copyFileSync(from!, path.join(dir, to!))
+              fs.chmodSync(path.join(dir, to!), 0o644)
+            }
+            tlsMounts.set(target, ["--volume", `${dir}:${mount.mountPath}:ro`])
+            const key = target as keyof typeof listening
+            listening[key] = {
+              ...listening[key],
+              credentials: grpc.credentials.createSsl(fs.readFileSync(authority.caFile))
+            }
+          }
           const metadataContainer = services.find((c) => c.target === "metadata")!.container
           const sign = Deployed.signer(tokens, Manifests.resolveEnv(metadataContainer, deployed).env)
           const running = new Map<string, string>()
@@ -252,6 +282,7 @@ describe.runIf(withEngine)("the images", () => {
                 ...runtimeOptions(workload, container),
                 ...onThisMachine(container, deployed, here, listening, listening[target as keyof typeof listening]),
                 ...authMount(workload, container),
+                ...(tlsMounts.get(target) ?? []),
                 Deployed.image(target)
               ])
             )
@@ -269,7 +300,7 @@ describe.runIf(withEngine)("the images", () => {
             // Server reflection reads its own .proto files: the image holds them.
             const listed = yield* Grpc.reflect(`127.0.0.1:${listening[target as keyof typeof listening].grpc}`, {
               listServices: "*"
-            })
+            }, listening[target as keyof typeof listening].credentials)
             assert.include(
               listed.listServicesResponse.service.map((s: { name: string }) => s.name),
               "grpc.health.v1.Health",

@@ -15,13 +15,14 @@ type UnaryMethod<Req, Res> = (
   callback: (error: grpc.ServiceError | null, response: Res) => void
 ) => grpc.ClientUnaryCall
 
-/** A generated client for `address`, closed with the scope. */
+/** A generated client for `address` (plaintext, or over TLS with `credentials`), closed with the scope. */
 export const client = <C extends grpc.Client>(
   Client: new(address: string, credentials: grpc.ChannelCredentials) => C,
-  address: string
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()
 ) =>
   Effect.acquireRelease(
-    Effect.sync(() => new Client(address, grpc.credentials.createInsecure())),
+    Effect.sync(() => new Client(address, credentials)),
     (c) => Effect.sync(() => c.close())
   )
 
@@ -104,12 +105,13 @@ const reflectionPackage = grpc.loadPackageDefinition(
 }
 
 /** One request on the grpc.reflection.v1 stream, as a grpcurl or buf curl would send it. */
-export const reflect = (address: string, request: Record<string, string>) =>
+export const reflect = (
+  address: string,
+  request: Record<string, string>,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()
+) =>
   Effect.async<Record<string, any>, Error>((resume) => {
-    const c = new reflectionPackage.grpc.reflection.v1.ServerReflection(
-      address,
-      grpc.credentials.createInsecure()
-    ) as any
+    const c = new reflectionPackage.grpc.reflection.v1.ServerReflection(address, credentials) as any
     const stream = c.ServerReflectionInfo()
     stream.on("data", (response: Record<string, any>) => {
       resume(Effect.succeed(response))
