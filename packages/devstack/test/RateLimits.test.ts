@@ -3,6 +3,7 @@
  * budget for gRPC and HTTP), on writes per token subject. A caller over its
  * limit is answered RESOURCE_EXHAUSTED with `grpc-retry-pushback-ms` / 429 with
  * `Retry-After`, and counted in /metrics; another caller is not slowed at all.
+ * Writes without a valid token are charged to their peer address.
  * The limits refill at one call per 100 s here, so no test depends on timing.
  */
 import { assert, describe, layer } from "@effect/vitest"
@@ -126,6 +127,49 @@ describe("rate limits", () => {
         })
         // The noisy user's last accepted rating (3) and the quiet one's (3): the refused 9 was not stored.
         assert.deepStrictEqual(aggregate, { ratingValue: 3, ratingsCount: 2 })
+      }))
+
+    it.scoped("writes without a valid token: a peer guessing tokens is refused RESOURCE_EXHAUSTED once over the burst, over gRPC and HTTP alike; a valid token from the same address is not", () =>
+      Effect.gen(function*() {
+        const ports = yield* RatingServer.Ports
+        const ratings = yield* Grpc.client(v1Rating.RatingServiceClient, `127.0.0.1:${ports.grpc}`)
+        const rating = { recordId: "guessed", recordType: "movie", userId: "victim", ratingValue: 5 }
+        const guess = (authorization: string | undefined) =>
+          Effect.flip(Grpc.call(
+            Grpc.method(ratings, "putRating"),
+            rating,
+            authorization === undefined ? {} : { metadata: { authorization } }
+          ))
+        // A wrong token, none at all and a malformed header all draw on the address's one budget.
+        const unauthenticated = [
+          yield* guess("Bearer not-a-jwt"),
+          yield* guess(undefined),
+          yield* guess("Basic dmljdGltOnB3")
+        ]
+        assert.strictEqual(unauthenticated.length, WRITES_BURST)
+        for (const refused of unauthenticated) assert.strictEqual(refused.code, Code.UNAUTHENTICATED, refused.details)
+        const limited = yield* guess("Bearer not-a-jwt-either")
+        assert.strictEqual(limited.code, Code.RESOURCE_EXHAUSTED, limited.details)
+        assert.isAbove(Number(limited.metadata.get("grpc-retry-pushback-ms")[0]), 90_000)
+        const overHttp = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${ports.http}/rating`, {
+            method: "PUT",
+            headers: { authorization: "Bearer not-a-jwt", "content-type": "application/json" },
+            body: JSON.stringify({ recordId: "guessed", recordType: "movie", userId: "victim", value: 5 })
+          })
+        )
+        assert.strictEqual(overHttp.status, 429, yield* Effect.promise(() => overHttp.text()))
+        assert.isNotNull(overHttp.headers.get("retry-after"))
+
+        // The victim, with its own token, from the same address: its budget is untouched.
+        yield* Grpc.call(Grpc.method(ratings, "putRating"), rating, { metadata: yield* Tokens.user("victim") })
+        const aggregate = yield* Grpc.call(Grpc.method(ratings, "getAggregatedRating"), {
+          recordId: "guessed",
+          recordType: "movie"
+        })
+        assert.deepStrictEqual(aggregate, { ratingValue: 5, ratingsCount: 1 })
+        const families = yield* scrape(ports.http)
+        assert.strictEqual(PrometheusText.value(families, "rate_limited_calls_total", { limit: "unauthenticated" }), 2)
       }))
   })
 })

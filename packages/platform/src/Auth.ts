@@ -87,7 +87,8 @@ export const config: Config.Config<AuthConfig> = Config.all({
 export class WriteAccess extends Context.Tag("@movieapp/platform/Auth/WriteAccess")<WriteAccess, {
   /**
    * The caller named by `authorization` (the header's value, `Bearer <token>`),
-   * once within its rate limit; `peer` keys the limit when authentication is off.
+   * once within its rate limit; `peer` keys the limit when no token names a
+   * caller (authentication off, or a missing or invalid token).
    */
   readonly admit: (
     authorization: string | undefined,
@@ -103,25 +104,37 @@ const limited = (limiter: RateLimit.Limiter | undefined, key: string) => {
   return wait === 0 ? undefined : new RateLimited({ retryAfterMillis: wait })
 }
 
-/** Writes need a token the {@link TokenVerifier} accepts; each subject has its own rate limit. */
+/**
+ * Writes need a token the {@link TokenVerifier} accepts; each subject has its own
+ * rate limit. A request without a valid token has no subject, so its peer's
+ * budget pays for it: guessing tokens, or a client stuck with an expired one,
+ * is refused RESOURCE_EXHAUSTED once over the same limit, without touching the
+ * budget of any caller whose token verifies.
+ */
 export const layer = (limit: RateLimit.RateLimitConfig): Layer.Layer<WriteAccess, never, TokenVerifier> =>
   Layer.effect(
     WriteAccess,
     Effect.map(TokenVerifier, (verifier) => {
       const limiter = RateLimit.make(limit, { limit: "writes" })
+      const anonymous = RateLimit.make(limit, { limit: "unauthenticated" })
+      const refuse = (peer: string | undefined, error: Unauthenticated) =>
+        Effect.fail(limited(anonymous, peer ?? "") ?? error)
       return WriteAccess.of({
-        admit: (authorization) => {
+        admit: (authorization, peer) => {
           if (authorization === undefined || authorization === "") {
-            return Effect.fail(new Unauthenticated({ reason: "no bearer token (send authorization: Bearer <token>)" }))
+            return refuse(peer, new Unauthenticated({ reason: "no bearer token (send authorization: Bearer <token>)" }))
           }
           const bearer = BEARER.exec(authorization)
           if (bearer === null) {
-            return Effect.fail(new Unauthenticated({ reason: "the authorization header is not a bearer token" }))
+            return refuse(peer, new Unauthenticated({ reason: "the authorization header is not a bearer token" }))
           }
-          return Effect.flatMap(verifier.verify(bearer[1]!), (caller) => {
-            const refused = limited(limiter, caller.subject)
-            return refused === undefined ? Effect.succeed(caller) : Effect.fail(refused)
-          })
+          return verifier.verify(bearer[1]!).pipe(
+            Effect.catchTag("Unauthenticated", (error) => refuse(peer, error)),
+            Effect.flatMap((caller) => {
+              const refused = limited(limiter, caller.subject)
+              return refused === undefined ? Effect.succeed(caller) : Effect.fail(refused)
+            })
+          )
         }
       })
     })
