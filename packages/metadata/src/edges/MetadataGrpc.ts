@@ -35,10 +35,12 @@ export const toStatus = Match.type<
 
 /** The versioned and the original MetadataService, over the same handlers. */
 export const services = Effect.gen(function*() {
+  const decodeGetRequest = Validation.decode(GetRequest)
+  const decodePutRequest = Validation.decode(PutRequest)
   const metadata = yield* MetadataService
   const access = yield* Auth.WriteAccess
   const getMetadata = (request: unknown) =>
-    Validation.decode(GetRequest)(request).pipe(
+    decodeGetRequest(request).pipe(
       Effect.flatMap(({ movieId }) => metadata.get(movieId)),
       Effect.map((found) => ({ metadata: found })),
       Effect.mapError(toStatus)
@@ -49,7 +51,7 @@ export const services = Effect.gen(function*() {
       Effect.zipRight(
         request.metadata === undefined
           ? Effect.fail(new InvalidArgument({ field: "metadata", reason: "is required" }))
-          : Validation.decode(PutRequest)(request)
+          : decodePutRequest(request)
       ),
       Effect.flatMap((decoded) => metadata.put(decoded.metadata)),
       Effect.as({}),

@@ -41,9 +41,11 @@ export const toStatus = Match.type<MetadataNotFound | InvalidArgument | ServiceU
 
 /** The versioned and the original MovieService, over the same handler. */
 export const services = Effect.gen(function*() {
+  const decodeRequest = Validation.decode(Request)
+  const decodeBatchRequest = Validation.decode(BatchRequest)
   const movies = yield* MovieService
   const details = (request: unknown) =>
-    Validation.decode(Request)(request).pipe(
+    decodeRequest(request).pipe(
       Effect.flatMap(({ movieId }) => movies.details(movieId)),
       Effect.mapError(toStatus)
     )
@@ -60,7 +62,7 @@ export const services = Effect.gen(function*() {
           Effect.mapError(toStatus)
         ),
       batchGetMovieDetails: (request) =>
-        Validation.decode(BatchRequest)(request).pipe(
+        decodeBatchRequest(request).pipe(
           Effect.flatMap(({ movieIds }) => movies.batch(movieIds)),
           Effect.map((batch) => ({ movies: batch.movies.map(v1Details), missingMovieIds: [...batch.missing] })),
           Effect.mapError(toStatus)

@@ -33,6 +33,9 @@ export const toStatus = Match.type<
 
 /** The versioned and the original RatingService, over the same handlers. */
 export const services = Effect.gen(function*() {
+  const decodeRecordKey = Validation.decode(RecordKey)
+  const decodePutRequest = Validation.decode(PutRequest)
+  const decodeRatingKey = Validation.decode(RatingKey)
   const ratings = yield* RatingService
   const access = yield* Auth.WriteAccess
   // Who calls is settled before the request is read: a stranger learns nothing of what is valid.
@@ -45,11 +48,11 @@ export const services = Effect.gen(function*() {
       (caller) => Effect.tap(request, ({ userId }) => requireSubject(caller, userId))
     )
   const aggregate = (request: unknown) =>
-    Validation.decode(RecordKey)(request).pipe(
+    decodeRecordKey(request).pipe(
       Effect.flatMap((key) => Effect.map(ratings.aggregate(key), (aggregate) => ({ key, aggregate })))
     )
   const putRating = (request: unknown, call: GrpcServer.ServerCall) =>
-    byItsUser(call, Validation.decode(PutRequest)(request)).pipe(
+    byItsUser(call, decodePutRequest(request)).pipe(
       Effect.flatMap(({ ratingValue, ...key }) => ratings.put({ ...key, value: ratingValue })),
       Effect.as({}),
       Effect.mapError(toStatus)
@@ -66,7 +69,7 @@ export const services = Effect.gen(function*() {
         ),
       putRating,
       deleteRating: (request, call) =>
-        byItsUser(call, Validation.decode(RatingKey)(request)).pipe(
+        byItsUser(call, decodeRatingKey(request)).pipe(
           Effect.flatMap(ratings.remove),
           Effect.as({}),
           Effect.mapError(toStatus)
