@@ -29,21 +29,26 @@
  *   npm run bench:gateway [-- --duration 10 | --requests 30000] [--concurrency 50] [--connections 5]
  *                            [--rounds 3] [--movies 500] [--warmup 3] [--api original|v1]
  *                            [--env KEY=VALUE | --env movie:KEY=VALUE ...] [--code bundle|compiled]
- *                            [--node /path/to/node]
+ *                            [--node /path/to/node] [--tls]
  *
  * `--env` passes a variable to the three services (or, prefixed with a service's
  * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
  * `--node` runs the services and the ceiling with another Node.js than this
  * script's (the images run the Node.js of deploy/Dockerfile's FROM).
+ *
+ * `--tls` runs our three services with TLS on every listener and mutual TLS
+ * between them, as the production overlay deploys them (certificates made for the
+ * run by openssl; ghz and the seeding client trust their CA). The ceiling stays
+ * plaintext, so the ratio shows what TLS costs.
  */
-import * as grpc from "@grpc/grpc-js"
 import { MetadataConfig } from "@movieapp/metadata/MetadataConfig"
 import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import { RatingConfig } from "@movieapp/rating/RatingConfig"
+import * as Certificates from "@movieapp/testkit/Certificates"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
-import { type Config, ConfigProvider, Effect } from "effect"
+import { type Config, ConfigProvider, Effect, Exit, Scope } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
@@ -51,6 +56,7 @@ import { join } from "node:path"
 import { catalog } from "./bench-gateway-ceiling.js"
 import {
   authEnv,
+  clientOf,
   fixed,
   ghz,
   launch,
@@ -63,6 +69,7 @@ import {
   repo,
   runGhz,
   type Running,
+  secure,
   seed,
   sleep,
   sum,
@@ -94,6 +101,7 @@ const entryPoint = (service: Service) =>
 /** `--env KEY=VALUE` for every service, `--env movie:KEY=VALUE` for one. */
 const passthrough: Record<Service, Record<string, string>> = { movie: {}, metadata: {}, rating: {} }
 const args = process.argv.slice(2)
+const tls = args.includes("--tls")
 args.forEach((arg, index) => {
   if (arg !== "--env") return
   const match = /^(?:(movie|metadata|rating):)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(args[index + 1] ?? "")
@@ -118,6 +126,27 @@ const GOALS = {
 
 const freePort = () => Effect.runPromise(Ports.free)
 
+/** With `--tls`: each service's certificate and the run's CA, as its settings. */
+let pki: Record<Service, Record<string, string>> | undefined
+const pkiScope = Effect.runSync(Scope.make())
+const makePki = () =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const authority = yield* Certificates.authority("bench-gateway CA")
+      const settings = {} as Record<Service, Record<string, string>>
+      for (const service of SERVICES) {
+        const pair = yield* authority.issue(service)
+        settings[service] = {
+          SERVER_TLS_CERT_FILE: pair.certFile,
+          SERVER_TLS_KEY_FILE: pair.keyFile,
+          SERVER_TLS_CA_FILE: authority.caFile
+        }
+      }
+      secure.ca = { file: authority.caFile, pem: readFileSync(authority.caFile) }
+      return settings
+    }).pipe(Scope.extend(pkiScope))
+  )
+
 /** Only what the service needs: nothing of this shell's configuration leaks in. */
 const serviceEnv = (service: Service, own: Record<string, string>): Record<string, string> => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -127,6 +156,7 @@ const serviceEnv = (service: Service, own: Record<string, string>): Record<strin
   LOG_LEVEL: "Warn",
   SERVER_HOST: "127.0.0.1",
   ...authEnv,
+  ...(pki === undefined ? {} : pki[service]),
   ...own,
   ...passthrough[service]
 })
@@ -179,6 +209,7 @@ const startService = async (service: Service, backends: { readonly metadata: Por
       ? { METADATA_ADDRESS: `127.0.0.1:${backends.metadata.rpc}`, RATING_ADDRESS: `127.0.0.1:${backends.rating.rpc}` }
       : {})
   })
+  if (pki !== undefined) secure.ports.add(ports.grpc)
   const since = process.hrtime.bigint()
   const running = launch(service, [node, entryPoint(service)], env)
   const startupMs = await untilServing(running, ports.grpc, since)
@@ -249,6 +280,7 @@ const main = async () => {
   const nodeVersion = await new Promise<string>((done, fail) =>
     execFile(node, ["--version"], (error, stdout) => error ? fail(error) : done(stdout.trim()))
   )
+  if (tls) pki = await makePki()
   const loadText = requests === undefined ? `${durationSeconds} s` : `${requests} calls`
   console.log(
     `bench:gateway — ${
@@ -259,6 +291,7 @@ const main = async () => {
         code === "bundle" ? "bundled (dist/app)" : "compiled by tsc (packages/*/dist)"
       }, ` +
       `Node ${nodeVersion}, ${cpus().length} cores, load average ${loadAverage()}` +
+      (tls ? "; movieapp over TLS, mutual TLS between its services (the ceiling plaintext)" : "") +
       (Object.values(passthrough).some((env) => Object.keys(env).length > 0)
         ? `; env ${JSON.stringify(passthrough)}`
         : "")
@@ -484,6 +517,7 @@ const main = async () => {
   } finally {
     await Promise.all(everything.map((p) => p.stop()))
     rmSync(dataDir, { recursive: true, force: true })
+    await Effect.runPromise(Scope.close(pkiScope, Exit.void))
   }
 }
 
@@ -508,10 +542,9 @@ const compileCeiling = async () => {
 /** Both gateways give the same details for a few movies: the two hold the same catalog. */
 const sanityCheck = async (oursPort: number, ceilingPort: number) => {
   const { MovieServiceClient } = await import("@movieapp/proto/gen/legacy/movie")
-  const credentials = grpc.credentials.createInsecure()
   const clients = [
-    new MovieServiceClient(`127.0.0.1:${oursPort}`, credentials),
-    new MovieServiceClient(`127.0.0.1:${ceilingPort}`, credentials)
+    clientOf(MovieServiceClient, oursPort),
+    clientOf(MovieServiceClient, ceilingPort)
   ]
   try {
     for (const id of [movieIds[0]!, movieIds[Math.floor(movieIds.length / 2)]!, movieIds.at(-1)!]) {

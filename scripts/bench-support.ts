@@ -72,10 +72,42 @@ export const launch = (name: string, command: ReadonlyArray<string>, env: Record
   }
 }
 
+/**
+ * The gRPC ports that serve TLS (`bench:gateway --tls`), and the CA their clients
+ * trust; every client here (health polls, seeding, ghz) connects accordingly.
+ */
+export const secure: { readonly ports: Set<number>; ca: { readonly file: string; readonly pem: Buffer } | undefined } =
+  {
+    ports: new Set(),
+    ca: undefined
+  }
+
+const trusted = (port: number) => secure.ports.has(port) ? secure.ca : undefined
+
+/**
+ * A gRPC client of the server at `port`: TLS trusting the run's CA where it serves
+ * TLS, naming the server localhost (its certificate's name, and no IP address as
+ * SNI); plaintext elsewhere.
+ */
+export const clientOf = <C>(
+  Client: new(address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C,
+  port: number
+): C => {
+  const ca = trusted(port)
+  return ca === undefined
+    ? new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+    : new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(ca.pem), {
+      "grpc.ssl_target_name_override": "localhost"
+    })
+}
+
 /** Whether the gRPC server at `port` answers grpc.health.v1 Check("") with SERVING; false on any failure. */
 export const serving = (port: number) =>
   new Promise<boolean>((done) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`)
+    const ca = trusted(port)
+    const session = ca === undefined
+      ? http2.connect(`http://127.0.0.1:${port}`)
+      : http2.connect(`https://127.0.0.1:${port}`, { ca: ca.pem, servername: "localhost" })
     const finish = (ok: boolean) => {
       session.destroy()
       done(ok)
@@ -173,9 +205,8 @@ const inParallel = async <A>(items: ReadonlyArray<A>, width: number, run: (item:
 
 /** The catalog of `movies` movies (bench-gateway-ceiling's), put through the services' gRPC APIs. */
 export const seed = async (metadataGrpc: number, ratingGrpc: number, movies: number) => {
-  const credentials = grpc.credentials.createInsecure()
-  const metadata = new v1Metadata.MetadataServiceClient(`127.0.0.1:${metadataGrpc}`, credentials)
-  const rating = new v1Rating.RatingServiceClient(`127.0.0.1:${ratingGrpc}`, credentials)
+  const metadata = clientOf(v1Metadata.MetadataServiceClient, metadataGrpc)
+  const rating = clientOf(v1Rating.RatingServiceClient, ratingGrpc)
   const movieList = catalog(movies)
   const editor = await bearer("editor", METADATA_WRITE_SCOPE)
   await inParallel(
@@ -254,7 +285,7 @@ export const runGhz = async (
     execFile(
       ghz!,
       [
-        "--insecure",
+        ...(trusted(port) === undefined ? ["--insecure"] : ["--cacert", trusted(port)!.file]),
         "--proto",
         join(repo, proto),
         "--import-paths",
