@@ -168,7 +168,7 @@ export const grpcCaller = (access: WriteAccess["Type"], call: ServerCall) => {
   const [authorization] = call.metadata.get("authorization")
   return access.admit(
     authorization === undefined ? undefined : String(authorization),
-    RateLimit.peerAddress(call.peer)
+    RateLimit.fromGrpcPeer(call.peer)
   )
 }
 
@@ -179,7 +179,10 @@ export const grpcCaller = (access: WriteAccess["Type"], call: ServerCall) => {
 export const httpCaller = (access: WriteAccess["Type"]) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const authorization = request.headers.authorization
-    return access.admit(authorization, request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "").pipe(
+    return access.admit(
+      authorization,
+      RateLimit.fromRemoteAddress(request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "")
+    ).pipe(
       Effect.tapError((error) => {
         if (error._tag === "Unauthenticated") {
           const challenge = authorization === undefined

@@ -46,7 +46,7 @@ type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) 
 export interface ServerCall {
   readonly path: string
   readonly metadata: grpc.Metadata
-  /** The caller's address as grpc-js reports it (`ipv4:127.0.0.1:50312`). */
+  /** The caller's address and port as grpc-js reports it (`127.0.0.1:50312`, `::1:50312`). */
   readonly peer: string
 }
 
@@ -267,7 +267,7 @@ const unary = <Req, Res, R>(
     const started = performance.now()
     if (limiter !== undefined) {
       // Refused before any fiber starts: a noisy caller costs one map lookup a call.
-      const wait = limiter(RateLimit.peerAddress(call.getPeer()))
+      const wait = limiter(RateLimit.fromGrpcPeer(call.getPeer()))
       if (wait > 0) {
         record("RESOURCE_EXHAUSTED", (performance.now() - started) / 1000)
         const refusal = rateLimited(new RateLimited({ retryAfterMillis: wait }).message, wait)

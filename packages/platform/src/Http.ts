@@ -178,7 +178,7 @@ const requests = (limit: number, limiter: RateLimit.Limiter | undefined) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         if (limiter !== undefined && request.url !== Metrics.PATH && request.url !== HEALTH_PATH) {
-          const wait = limiter(RateLimit.peerAddress(Option.getOrElse(request.remoteAddress, () => "")))
+          const wait = limiter(RateLimit.fromRemoteAddress(Option.getOrElse(request.remoteAddress, () => "")))
           if (wait > 0) {
             return errorResponse(
               429,

@@ -3,8 +3,8 @@
  * address), refilled at `rate` per second up to `burst`. Taking is synchronous
  * and allocation-free for a known caller, so it sits on a call's path before
  * any fiber starts. Memory is bounded: buckets idle long enough to be full again
- * are dropped (they would behave exactly like new ones), and past `maxKeys` the
- * oldest bucket goes.
+ * are dropped (they would behave exactly like new ones), and at `maxKeys` the
+ * oldest tenth goes.
  */
 import { Config, Metric, MetricLabel } from "effect"
 import { performance } from "node:perf_hooks"
@@ -92,13 +92,25 @@ export const make = (
       if (at - bucket.updated >= idleMs) buckets.delete(key)
     }
   }
+  const evictOldest = (count: number) => {
+    let left = count
+    for (const key of buckets.keys()) {
+      if (left-- === 0) break
+      buckets.delete(key)
+    }
+  }
   return (key) => {
     const at = now()
     const bucket = buckets.get(key)
     if (bucket === undefined) {
-      if (at - swept >= idleMs || buckets.size >= maxKeys) sweep(at)
-      // Still full of active callers: the least recently added goes (Map keeps insertion order).
-      if (buckets.size >= maxKeys) buckets.delete(buckets.keys().next().value!)
+      // A pass over every bucket, at most once per idle period: were it run for each new
+      // caller while the map is full of active ones, a flood of new addresses would cost
+      // a whole pass per call.
+      if (at - swept >= idleMs) sweep(at)
+      // Still full of active callers: the least recently added tenth goes (Map keeps
+      // insertion order). One at a time would cost more per new caller, not less: the
+      // Map's iteration skips every slot deleted since it last compacted.
+      if (buckets.size >= maxKeys) evictOldest(Math.ceil(maxKeys / 10))
       buckets.set(key, { tokens: burst - 1, updated: at })
       return 0
     }
@@ -117,16 +129,23 @@ export const make = (
 const IPV4_MAPPED = "::ffff:"
 
 /**
- * A caller's address as one key, whoever reports it: grpc-js's peer
- * (`127.0.0.1:50312`, `[::1]:50312`) and Node's `remoteAddress` (`127.0.0.1`,
- * `::1`, `::ffff:127.0.0.1`) give the same key for the same caller, so gRPC and
- * HTTP calls share one budget.
+ * A caller's address as one key, from Node's `remoteAddress` (`127.0.0.1`,
+ * `::1`, or `::ffff:127.0.0.1` on a dual-stack listener, the same caller as
+ * `127.0.0.1`).
  */
-export const peerAddress = (peer: string): string => {
-  let address = peer
-  if (address.startsWith("[")) address = address.slice(1, address.indexOf("]"))
-  else if (address.indexOf(":") === address.lastIndexOf(":") && address.includes(":")) {
-    address = address.slice(0, address.indexOf(":"))
-  }
-  return address.startsWith(IPV4_MAPPED) && address.includes(".") ? address.slice(IPV4_MAPPED.length) : address
+export const fromRemoteAddress = (address: string): string =>
+  address.startsWith(IPV4_MAPPED) && address.includes(".") ? address.slice(IPV4_MAPPED.length) : address
+
+/**
+ * A caller's address as one key, from grpc-js's `getPeer()`: its socket's
+ * `${remoteAddress}:${remotePort}`, IPv6 without brackets (`::1:50312`,
+ * `::ffff:127.0.0.1:50312`), so the port is what follows the last colon. The
+ * key is the address alone: a caller's connections share one budget, and its
+ * gRPC and HTTP calls too ({@link fromRemoteAddress} gives the same key).
+ */
+export const fromGrpcPeer = (peer: string): string => {
+  if (peer.startsWith("[")) return fromRemoteAddress(peer.slice(1, peer.indexOf("]")))
+  // An IPv4 address without a port (grpc-js leaves the port out when its socket has none).
+  if (!peer.includes(":")) return peer
+  return fromRemoteAddress(peer.slice(0, peer.lastIndexOf(":")))
 }
