@@ -179,8 +179,9 @@ async function main() {
     )
   }
   console.log("")
-  // Every GetMovieDetails traced whole is 14 spans; seeding the movie and its rating adds 6.
-  const whole = (Math.max(500, Math.floor(requests / 2)) + rounds * requests) * 14 + 6
+  // Every GetMovieDetails traced whole is 10 spans (gateway edge and service, two RPC
+  // client and server pairs, each backend's service and repository); seeding adds 6.
+  const whole = (Math.max(500, Math.floor(requests / 2)) + rounds * requests) * 10 + 6
   console.log(
     `setting        median calls/s   best calls/s   median vs off   spans received (${whole} if every call were traced)`
   )
