@@ -5,7 +5,7 @@
  * exposition's or YAML's. Each is imported by the composition root (or Telemetry,
  * Metrics, Config) only when chosen; a static import that brings one back fails
  * here. (Run from source, as here, @effect/platform-node's HTTP server also loads
- * undici for its HTTP client; the bundles the images run leave it out.)
+ * undici for its HTTP client: not an adapter, so not checked.)
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ImportRecorder from "@movieapp/testkit/ImportRecorder"
