@@ -4,6 +4,7 @@
  * (mysql2, undici): those are imported here when chosen.
  */
 import * as Auth from "@movieapp/platform/Auth"
+import * as Discovery from "@movieapp/platform/Discovery"
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
@@ -30,9 +31,7 @@ const Main = Layer.unwrapEffect(
       })
       : MetadataRepositoryMemory.layer
     const discovery = config.discovery === "consul"
-      ? Layer.unwrapEffect(
-        Effect.map(Effect.promise(() => import("@movieapp/platform/DiscoveryConsul")), (consul) => consul.layerConfig)
-      )
+      ? Discovery.layerConsul
       : config.discovery === "dns"
       // Calls no other service: nothing to resolve, and the platform lists this one.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))

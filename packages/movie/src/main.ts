@@ -3,6 +3,7 @@
  * configuration does not choose are never loaded, nor their libraries (undici):
  * those are imported here when chosen.
  */
+import * as Discovery from "@movieapp/platform/Discovery"
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Launch from "@movieapp/platform/Launch"
@@ -17,9 +18,7 @@ const Main = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* MovieConfig
     const discovery = config.discovery === "consul"
-      ? Layer.unwrapEffect(
-        Effect.map(Effect.promise(() => import("@movieapp/platform/DiscoveryConsul")), (consul) => consul.layerConfig)
-      )
+      ? Discovery.layerConsul
       : config.discovery === "dns"
       // The services the backend adapters call: METADATA_ADDRESS, RATING_ADDRESS.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config(["metadata", "rating"]))

@@ -7,7 +7,7 @@
  * platform, which publishes the addresses of the ready instances under a name
  * (`DiscoveryDns`: a Kubernetes headless Service).
  */
-import { Context, Data, type Duration, type Effect, type Stream } from "effect"
+import { type ConfigError, Context, Data, type Duration, Effect, Layer, type Stream } from "effect"
 
 /** One running instance of a service, at the address others dial for Effect RPC. */
 export interface Instance {
@@ -74,3 +74,11 @@ export class Discovery extends Context.Tag("@movieapp/platform/Discovery")<Disco
    */
   readonly watch: (service: string) => Stream.Stream<ReadonlyArray<Instance>>
 }>() {}
+
+/**
+ * The Consul adapter from its settings (`CONSUL_*`), for composition roots: its
+ * module, and the HTTP client it brings, load only when a configuration chooses it.
+ */
+export const layerConsul: Layer.Layer<Discovery, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(Effect.promise(() => import("./DiscoveryConsul.js")), (consul) => consul.layerConfig)
+)
