@@ -277,8 +277,7 @@ describe("catalogue", () => {
             "/movies?pageToken=garbage",
             undefined,
             "pageToken",
-            notIssued.replace(/page_token/g, "pageToken")
-              .replace("next_pageToken", "next_page_token")
+            "pageToken: is not a page token this service issued (pass nextPageToken back unchanged)"
           ],
           ["POST", "/movies:batchGet", { ids: Array.from({ length: 101 }, (_, i) => `m${i}`) }, "ids", undefined],
           ["POST", "/movies:batchGet", { ids: ["a", " b"] }, "ids.1", undefined]

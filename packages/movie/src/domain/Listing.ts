@@ -60,9 +60,8 @@ export const encodeToken = (position: Position): string => {
   return `${Buffer.from(payload, "utf8").toString("base64url")}.${checksum(payload)}`
 }
 
-const notIssued = "is not a page token this service issued (pass next_page_token back unchanged)"
-
-const decodeToken = (token: string): Either.Either<Position, string> => {
+const decodeToken = (token: string, nextPageToken: string): Either.Either<Position, string> => {
+  const notIssued = `is not a page token this service issued (pass ${nextPageToken} back unchanged)`
   const [encoded, sum, ...rest] = token.split(".")
   if (encoded === undefined || sum === undefined || rest.length > 0) return Either.left(notIssued)
   const payload = Buffer.from(encoded, "base64url").toString("utf8")
@@ -83,7 +82,8 @@ export interface ListRequest {
   readonly orderBy: string | undefined
   readonly minRatingsCount: number | undefined
 }
-export type FieldNames = { readonly [K in keyof ListRequest]: string }
+/** The names of a request's fields on its wire, and of the response's next page token. */
+export type FieldNames = { readonly [K in keyof ListRequest | "nextPageToken"]: string }
 
 const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
 
@@ -112,7 +112,7 @@ export const parse = (request: ListRequest, fields: FieldNames): Effect.Effect<L
   const minCount = Math.max(1, minRatingsCount)
   let position: Position | undefined
   if (request.pageToken !== undefined && request.pageToken !== "") {
-    const decoded = decodeToken(request.pageToken)
+    const decoded = decodeToken(request.pageToken, fields.nextPageToken)
     if (Either.isLeft(decoded)) return invalid(fields.pageToken, decoded.left)
     position = decoded.right
     const sameQuery = orderBy === "rating"

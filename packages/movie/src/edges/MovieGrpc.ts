@@ -20,7 +20,8 @@ const listFields: Listing.FieldNames = {
   pageSize: "page_size",
   pageToken: "page_token",
   orderBy: "order_by",
-  minRatingsCount: "min_ratings_count"
+  minRatingsCount: "min_ratings_count",
+  nextPageToken: "next_page_token"
 }
 
 const v1Details = ({ dampedRating, metadata, rating }: MovieDetails): v1.MovieDetails => ({

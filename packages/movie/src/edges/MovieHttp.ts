@@ -39,7 +39,8 @@ const listFields: Listing.FieldNames = {
   pageSize: "limit",
   pageToken: "pageToken",
   orderBy: "orderBy",
-  minRatingsCount: "minRatingsCount"
+  minRatingsCount: "minRatingsCount",
+  nextPageToken: "nextPageToken"
 }
 
 /** A query parameter that should be a count: NaN (refused by Listing.parse) unless it is one. */
