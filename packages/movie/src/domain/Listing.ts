@@ -11,13 +11,15 @@
  * names another position.
  */
 import { InvalidArgument } from "@movieapp/contracts/Errors"
+import { MAX_BATCH_SIZE } from "@movieapp/contracts/Fields"
 import { Metadata, MovieId, type TitleCursor } from "@movieapp/contracts/Metadata"
 import { type RankCursor, RecordId } from "@movieapp/contracts/Rating"
 import { Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
 
-export const DEFAULT_PAGE_SIZE = 20
-export const MAX_PAGE_SIZE = 100
+const DEFAULT_PAGE_SIZE = 20
+// A page by title asks the rating backend for all its movies in one batch.
+const MAX_PAGE_SIZE = MAX_BATCH_SIZE
 
 /** What to list: a page size, an order and where the previous page ended. */
 export type ListQuery =
