@@ -49,6 +49,8 @@ CREATE TABLE rating_ranking_prior (
   CONSTRAINT rating_ranking_prior_one_row CHECK (id = 1)
 ) ENGINE = InnoDB;
 
+INSERT INTO rating_ranking_prior (id, prior_weight, prior_mean) VALUES (1, 1e1, 5.5e0);
+
 -- Exactly-once ingestion: per stream (a consumer group's topic partition), the
 -- position after the last batch applied from it, written with that batch.
 CREATE TABLE rating_event_checkpoints (
