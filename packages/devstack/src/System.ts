@@ -14,6 +14,7 @@ import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import type { KafkaAccessError } from "@movieapp/platform/Kafka"
 import * as RateLimit from "@movieapp/platform/RateLimit"
 import * as Readiness from "@movieapp/platform/Readiness"
+import type { TlsError } from "@movieapp/platform/Tls"
 import * as RatingEventSourceInProcess from "@movieapp/rating/adapters/RatingEventSourceInProcess"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
 import type { RatingEventInbox } from "@movieapp/rating/ports/RatingEventInbox"
@@ -36,7 +37,10 @@ export interface Options {
   readonly movie: Ports
   readonly backends?: Partial<BackendsConfig>
   /** The rating service's storage and event transport; memory and in-process by default. */
-  readonly ratingAdapters?: Layer.Layer<RatingRepository | RatingEventSource | RatingEventInbox, KafkaAccessError>
+  readonly ratingAdapters?: Layer.Layer<
+    RatingRepository | RatingEventSource | RatingEventInbox,
+    KafkaAccessError | TlsError
+  >
   /** Tracing of each service (each gets its own, named after it); none by default. */
   readonly tracing?: (service: string) => Layer.Layer<never>
   /** The settings that place each service's listeners, named when one cannot bind; the services' own by default. */

@@ -20,11 +20,11 @@ import {
   type Scope
 } from "effect"
 import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from "kafkajs"
-import { readFileSync } from "node:fs"
 import type { ConnectionOptions } from "node:tls"
 import { environmentName } from "./Config.js"
 import * as ErrorChain from "./ErrorChain.js"
 import { rootReason } from "./ErrorChain.js"
+import * as Tls from "./Tls.js"
 
 export interface KafkaConfig {
   /** Bootstrap brokers, `host:port`. */
@@ -243,7 +243,7 @@ export const accessError = (config: Pick<KafkaConfig, "brokers">, error: unknown
  * trusted; succeeds otherwise, even when they cannot be reached (a broker that
  * is down is waited for by whoever uses it).
  */
-export const checkAccess = (config: KafkaConfig): Effect.Effect<void, KafkaAccessError> =>
+export const checkAccess = (config: KafkaConfig): Effect.Effect<void, KafkaAccessError | Tls.TlsError> =>
   Effect.acquireUseRelease(
     // One attempt: a broker that is down must not hold the start up here.
     Effect.map(make(config, { retries: 0 }), (kafka) => kafka.admin({ retry: { retries: 0 } })),
@@ -264,12 +264,23 @@ const levels: Partial<Record<logLevel, LogLevel.LogLevel>> = {
   [logLevel.DEBUG]: LogLevel.Debug
 }
 
-/** The files are read when the client is made: kafkajs opens connections with these options as they are. */
-const tlsOptions = (tls: KafkaTls): ConnectionOptions => ({
-  ...(tls.caFile === undefined ? {} : { ca: [readFileSync(tls.caFile)] }),
-  ...(tls.certFile === undefined ? {} : { cert: readFileSync(tls.certFile) }),
-  ...(tls.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) })
-})
+/**
+ * The files are read when the client is made (kafkajs opens connections with these
+ * options as they are); one that cannot be read stops the start, named by its setting.
+ */
+const tlsOptions = (tls: KafkaTls): Effect.Effect<ConnectionOptions, Tls.TlsError> =>
+  Effect.gen(function*() {
+    const read = (file: keyof KafkaTls, path: string | undefined) =>
+      path === undefined ? Effect.succeed(undefined) : Tls.readOne(environmentName(["kafka", "tls", file]), path)
+    const ca = yield* read("caFile", tls.caFile)
+    const cert = yield* read("certFile", tls.certFile)
+    const key = yield* read("keyFile", tls.keyFile)
+    return {
+      ...(ca === undefined ? {} : { ca: [ca] }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key })
+    }
+  })
 
 const saslOptions = (sasl: KafkaSasl): SASLOptions =>
   sasl.mechanism === "scram-sha-256"
@@ -282,14 +293,15 @@ const saslOptions = (sasl: KafkaSasl): SASLOptions =>
  * group join and connection. `retry` replaces kafkajs's retries of a failed
  * connection or request (5, with growing delays, by default).
  */
-export const make = (config: KafkaConfig, retry?: { readonly retries: number }): Effect.Effect<Kafka> =>
+export const make = (config: KafkaConfig, retry?: { readonly retries: number }): Effect.Effect<Kafka, Tls.TlsError> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
+    const ssl = config.tls === undefined ? undefined : yield* tlsOptions(config.tls)
     return new Kafka({
       clientId: config.clientId,
       brokers: [...config.brokers],
-      ...(config.tls === undefined ? {} : { ssl: tlsOptions(config.tls) }),
+      ...(ssl === undefined ? {} : { ssl }),
       ...(config.sasl === undefined ? {} : { sasl: saslOptions(config.sasl) }),
       ...(retry === undefined ? {} : { retry: { retries: retry.retries } }),
       connectionTimeout: Duration.toMillis(config.connectionTimeout),

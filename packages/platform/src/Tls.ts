@@ -69,7 +69,8 @@ const reasonOf = (error: unknown): string => {
   return typeof coded.message === "string" ? coded.message : String(error)
 }
 
-const readOne = (setting: string, path: string) =>
+/** The content of the file a setting names, or a {@link TlsError} naming the setting and why it cannot be read. */
+export const readOne = (setting: string, path: string): Effect.Effect<Buffer, TlsError> =>
   Effect.tryPromise({
     try: () => readFile(path),
     catch: (error) => new TlsError({ setting, path, reason: `cannot read it: ${reasonOf(error)}` })

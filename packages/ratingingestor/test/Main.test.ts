@@ -1,7 +1,7 @@
 /**
  * The ingestor's composition root as a process: settings it reads from the
- * environment besides its options (tracing) fail it with their name, as the
- * services do, before anything is published.
+ * environment besides its options (tracing, Kafka's TLS files) fail it with their
+ * name, as the services do, before anything is published.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -40,4 +40,20 @@ describe("ratingingestor main", () => {
         assert.notInclude(stderr, "published", JSON.stringify(env))
       }
     }), 120_000)
+
+  it.live(
+    "a Kafka TLS file that cannot be read stops it with the setting and the path named",
+    () =>
+      Effect.gen(function*() {
+        const missing = "/nonexistent/movieapp-kafka-ca.pem"
+        const { code, stderr } = yield* ingestor(
+          { KAFKA_TLS_CA_FILE: missing },
+          ["--kafka-brokers", "127.0.0.1:1", "--generate", "1"]
+        )
+        assert.strictEqual(code, 1, stderr)
+        assert.include(stderr, `KAFKA_TLS_CA_FILE (${missing}): cannot read it`)
+        assert.notInclude(stderr, "published")
+      }),
+    60_000
+  )
 })

@@ -17,6 +17,7 @@ import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
+import type * as Tls from "@movieapp/platform/Tls"
 import { Config, Duration, Effect, Either, Fiber, FiberSet, Layer, Metric, Option, Schedule, type Tracer } from "effect"
 import type { Batch, IHeaders, KafkaMessage, Producer } from "kafkajs"
 import { type PositionedEvent, RatingEventSource } from "../ports/RatingEventSource.js"
@@ -171,7 +172,9 @@ export const brokerCheck = (config: Kafka.KafkaConfig) =>
   })
 
 /** Registers the broker check with the service's readiness (gRPC health NOT_SERVING while no broker answers). */
-export const layerBrokerCheck = (config: Kafka.KafkaConfig): Layer.Layer<never, never, Readiness.Readiness> =>
+export const layerBrokerCheck = (
+  config: Kafka.KafkaConfig
+): Layer.Layer<never, Tls.TlsError, Readiness.Readiness> =>
   Layer.unwrapScoped(Effect.map(brokerCheck(config), (check) => Readiness.layerCheck("kafka", check)))
 
 const retryForever = Schedule.exponential("200 millis").pipe(
@@ -357,5 +360,7 @@ export const make = (config: ConsumerConfig) =>
     return RatingEventSource.of({ consume })
   })
 
-export const layer = (config: ConsumerConfig): Layer.Layer<RatingEventSource, Kafka.KafkaAccessError> =>
+export const layer = (
+  config: ConsumerConfig
+): Layer.Layer<RatingEventSource, Kafka.KafkaAccessError | Tls.TlsError> =>
   Layer.scoped(RatingEventSource, make(config))

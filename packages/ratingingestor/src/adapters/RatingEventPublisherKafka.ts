@@ -8,6 +8,7 @@ import type { RatingEvent } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
 import * as Telemetry from "@movieapp/platform/Telemetry"
+import type * as Tls from "@movieapp/platform/Tls"
 import { Duration, Effect, Layer } from "effect"
 import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
 
@@ -67,5 +68,5 @@ export const make = (options: Options) =>
   })
 
 /** One producer for the layer's lifetime; building it fails when no broker can be reached. */
-export const layer = (options: Options): Layer.Layer<RatingEventPublisher, PublishError> =>
+export const layer = (options: Options): Layer.Layer<RatingEventPublisher, PublishError | Tls.TlsError> =>
   Layer.scoped(RatingEventPublisher, make(options))
