@@ -3,7 +3,6 @@
  * the configuration does not choose are never loaded, nor their libraries
  * (mysql2, undici): those are imported here when chosen.
  */
-import * as Auth from "@movieapp/platform/Auth"
 import * as Discovery from "@movieapp/platform/Discovery"
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
@@ -36,9 +35,7 @@ const Main = Layer.unwrapEffect(
       // Calls no other service: nothing to resolve, and the platform lists this one.
       ? DiscoveryDns.layer(yield* DiscoveryDns.config([]))
       : DiscoveryMemory.layer()
-    const writes = config.auth._tag === "Disabled"
-      ? Auth.layerDisabled(config.rateLimit)
-      : Auth.layer(config.rateLimit).pipe(Layer.provide(TokenVerifierJose.layer(config.auth)))
+    const writes = TokenVerifierJose.layerWriteAccess(config.auth, config.rateLimit)
     return MetadataServer.layer(config.server).pipe(
       Layer.provide([repository, discovery, writes]),
       Layer.provide(Readiness.layer),

@@ -11,7 +11,8 @@ import { ServiceUnavailable } from "@movieapp/contracts/Errors"
 import { Data, Duration, Effect, Layer } from "effect"
 import * as jose from "jose"
 import { createPublicKey } from "node:crypto"
-import { TokenVerifier, type VerifierConfig } from "./Auth.js"
+import * as Auth from "./Auth.js"
+import type { RateLimitConfig } from "./RateLimit.js"
 
 /** The public key file cannot be used: unreadable, or not an EC P-256 / RSA public key. */
 export class KeyFileError extends Data.TaggedError("KeyFileError")<{ readonly path: string; readonly reason: string }> {
@@ -93,9 +94,9 @@ export interface Options {
 
 /** A verifier for `config`; with a key file, fails at start when the file is no usable key. */
 export const make = (
-  config: VerifierConfig,
+  config: Auth.VerifierConfig,
   options: Options = {}
-): Effect.Effect<TokenVerifier["Type"], KeyFileError, FileSystem.FileSystem> =>
+): Effect.Effect<Auth.TokenVerifier["Type"], KeyFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { algorithms, key } = config.key._tag === "PublicKeyFile"
       ? yield* readPublicKey(config.key.path)
@@ -115,7 +116,7 @@ export const make = (
     }
     const verify = (token: string) =>
       typeof key === "function" ? jose.jwtVerify(token, key, verifyOptions) : jose.jwtVerify(token, key, verifyOptions)
-    return TokenVerifier.of({
+    return Auth.TokenVerifier.of({
       verify: (token) =>
         Effect.tryPromise({ try: () => verify(token), catch: refusal }).pipe(
           Effect.flatMap(({ payload }): Effect.Effect<Caller, Unauthenticated> =>
@@ -128,6 +129,17 @@ export const make = (
   })
 
 export const layer = (
-  config: VerifierConfig,
+  config: Auth.VerifierConfig,
   options?: Options
-): Layer.Layer<TokenVerifier, KeyFileError, FileSystem.FileSystem> => Layer.effect(TokenVerifier, make(config, options))
+): Layer.Layer<Auth.TokenVerifier, KeyFileError, FileSystem.FileSystem> =>
+  Layer.effect(Auth.TokenVerifier, make(config, options))
+
+/**
+ * Write access as a service's settings ask for it: tokens verified by this
+ * adapter, or `AUTH=disabled` (writes from anyone, keyed by peer for the limit).
+ */
+export const layerWriteAccess = (
+  auth: Auth.AuthConfig,
+  limit: RateLimitConfig
+): Layer.Layer<Auth.WriteAccess, KeyFileError, FileSystem.FileSystem> =>
+  auth._tag === "Disabled" ? Auth.layerDisabled(limit) : Auth.layer(limit).pipe(Layer.provide(layer(auth)))
