@@ -344,16 +344,18 @@ describe.runIf(await MariaDb.available())("MariaDB", () => {
             }`
           )
           yield* sql`ANALYZE TABLE rating_aggregates`
+          // The adapter's own statements, as it sends them.
           for (
-            const query of [
-              `WHERE record_type = 'movie' AND ratings_count >= 20 ORDER BY damped_score DESC, record_id DESC LIMIT 21`,
-              `WHERE record_type = 'movie' AND ratings_count >= 20 AND damped_score <= 7.5
-               AND (damped_score < 7.5 OR record_id < 'm77') ORDER BY damped_score DESC, record_id DESC LIMIT 21`
-            ]
+            const after of [undefined, { score: 7.5, recordId: RecordId.make("m77") }]
           ) {
-            const plan = yield* sql.unsafe<{ key: string | null; Extra: string }>(
-              `EXPLAIN SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates ${query}`
-            )
+            const [text, params] = RatingRepositoryMysql.rankedStatement(sql, {
+              recordType: "movie",
+              minCount: 20,
+              limit: 21,
+              after
+            }).compile()
+            const query = `${text} ${JSON.stringify(params)}`
+            const plan = yield* sql.unsafe<{ key: string | null; Extra: string }>(`EXPLAIN ${text}`, params)
             assert.lengthOf(plan, 1)
             assert.strictEqual(plan[0]!.key, "rating_aggregates_ranking", query)
             assert.notInclude(plan[0]!.Extra, "filesort", query)

@@ -5,7 +5,13 @@
  * stored ratings imply.
  */
 import { SqlClient, SqlError } from "@effect/sql"
-import { AggregatedRating, RankedRecord, type RatingEvent, type RecordId } from "@movieapp/contracts/Rating"
+import {
+  AggregatedRating,
+  RankedRecord,
+  type RankQuery,
+  type RatingEvent,
+  type RecordId
+} from "@movieapp/contracts/Rating"
 import * as Mysql from "@movieapp/platform/Mysql"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import { fileURLToPath } from "node:url"
@@ -43,6 +49,25 @@ interface RankedRow {
   readonly ratingsSum: number | string
   readonly dampedScore: number
 }
+/**
+ * The top of a record type's ranking, after a cursor: read from the ranking
+ * index's top (or from the cursor down), covered by it, never sorted. Exported
+ * for the test that checks exactly this statement's plan.
+ */
+export const rankedStatement = (
+  sql: SqlClient.SqlClient,
+  { after, limit, minCount, recordType }: RankQuery
+) =>
+  after === undefined
+    ? sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+        WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
+        ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`
+    // The range on damped_score first, so the index is read from the cursor down.
+    : sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
+        WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
+          AND damped_score <= ${after.score} AND (damped_score < ${after.score} OR record_id < ${after.recordId})
+        ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`
+
 const PriorRow = Schema.Struct({ priorWeight: Schema.Number, priorMean: Schema.Number })
 const Position = Schema.Union(Schema.BigIntFromNumber, Schema.BigInt)
 const CheckpointRow = Schema.Struct({ nextPosition: Position })
@@ -302,29 +327,21 @@ export const make = Effect.gen(function*() {
             })
           })
         )).pipe(unavailable, Effect.withSpan("RatingRepository.aggregates")),
-    ranked: ({ after, limit, minCount, recordType }) =>
-      (after === undefined
-        ? sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
-            WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
-            ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`
-        // The range on damped_score first, so the index is read from the cursor down.
-        : sql<RankedRow>`SELECT record_id, ratings_count, ratings_sum, damped_score FROM rating_aggregates
-            WHERE record_type = ${recordType} AND ratings_count >= ${minCount}
-              AND damped_score <= ${after.score} AND (damped_score < ${after.score} OR record_id < ${after.recordId})
-            ORDER BY damped_score DESC, record_id DESC LIMIT ${limit}`).pipe(
-          // Columns of our own schema, read as the driver gives them (BIGINT as a number below 2^53).
-          Effect.map((rows) =>
-            rows.map((row) =>
-              new RankedRecord({
-                recordId: row.recordId as RecordId,
-                rating: new AggregatedRating({ count: Number(row.ratingsCount), sum: Number(row.ratingsSum) }, true),
-                score: row.dampedScore
-              }, true)
-            )
-          ),
-          unavailable,
-          Effect.withSpan("RatingRepository.ranked")
+    ranked: (query) =>
+      rankedStatement(sql, query).pipe(
+        // Columns of our own schema, read as the driver gives them (BIGINT as a number below 2^53).
+        Effect.map((rows) =>
+          rows.map((row) =>
+            new RankedRecord({
+              recordId: row.recordId as RecordId,
+              rating: new AggregatedRating({ count: Number(row.ratingsCount), sum: Number(row.ratingsSum) }, true),
+              score: row.dampedScore
+            }, true)
+          )
         ),
+        unavailable,
+        Effect.withSpan("RatingRepository.ranked")
+      ),
     put: (rating) =>
       transaction(apply([{ eventType: "put", ...rating }])).pipe(
         Effect.asVoid,
