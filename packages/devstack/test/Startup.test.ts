@@ -24,14 +24,23 @@ describe("start with bad settings", () => {
         "MYSQL_USER (mysql.user in CONFIG_FILE) is required and not set",
         "MYSQL_PASSWORD (mysql.password in CONFIG_FILE) is required and not set"
       ]
+    },
+    {
+      name: "a ranking prior out of range (rating)",
+      main: "packages/rating/src/main.ts",
+      env: { RANKING_PRIOR_WEIGHT: "0", RANKING_PRIOR_MEAN: "11" },
+      problems: [
+        "RANKING_PRIOR_WEIGHT (ranking.prior.weight in CONFIG_FILE): Expected a positive number of ratings",
+        "RANKING_PRIOR_MEAN (ranking.prior.mean in CONFIG_FILE): Expected a rating from 1 to 10"
+      ]
     }
   ]
-  for (const { env, name, problems } of cases) {
+  for (const { env, main, name, problems } of cases.map((c) => ({ main: "packages/metadata/src/main.ts", ...c }))) {
     it.live(
       `${name}: the process exits 1 with one JSON error line naming each variable to fix`,
       () =>
         Effect.gen(function*() {
-          const service = yield* ServiceProcess.start("packages/metadata/src/main.ts", {
+          const service = yield* ServiceProcess.start(main, {
             ...(yield* Tokens.serviceEnv),
             SERVER_HOST: "127.0.0.1",
             SERVER_GRPC_PORT: "0",

@@ -29,19 +29,21 @@ export class RankingPrior extends Context.Reference<RankingPrior>()("@movieapp/r
 
 /** `RANKING_PRIOR_WEIGHT` and `RANKING_PRIOR_MEAN`. */
 export const config: Config.Config<Prior> = Config.all({
+  // Validated before the default: a check outside withDefault would name the group
+  // (RANKING_PRIOR), not the variable.
   weight: Config.number("weight").pipe(
-    Config.withDefault(DEFAULT_PRIOR.weight),
     Config.validate({
       message: "Expected a positive number of ratings",
       validation: (weight) => Number.isFinite(weight) && weight > 0
-    })
+    }),
+    Config.withDefault(DEFAULT_PRIOR.weight)
   ),
   mean: Config.number("mean").pipe(
-    Config.withDefault(DEFAULT_PRIOR.mean),
     Config.validate({
       message: `Expected a rating from ${MIN_RATING} to ${MAX_RATING}`,
       validation: (mean) => mean >= MIN_RATING && mean <= MAX_RATING
-    })
+    }),
+    Config.withDefault(DEFAULT_PRIOR.mean)
   )
 }).pipe(Config.nested("prior"), Config.nested("ranking"))
 
