@@ -52,7 +52,7 @@ beforeAll(async () => {
     const base = yield* Docker.imageSize(dockerfileBase!)
     const sizes = yield* Effect.forEach(Deployed.targets, (target) => Docker.imageSize(Deployed.image(target)))
     const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`
-    // Printed for the README's figures: what the four images weigh, and what of it is movieapp's.
+    // Printed for docs/deployment.md's figures: what the four images weigh, and what of it is movieapp's.
     console.log(
       `image sizes: ${Deployed.targets.map((t, i) => `${Deployed.image(t)} ${mb(sizes[i]!)}`).join(", ")}; ` +
         `base ${dockerfileBase} ${mb(base)}, movieapp's layers ${mb(Math.max(...sizes) - base)} (shared by the four)`
