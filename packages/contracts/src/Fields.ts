@@ -82,6 +82,12 @@ export const compareCodePoints = (a: string, b: string): -1 | 0 | 1 => {
 
 /** The most items one batch or one page may hold on any wire. */
 export const MAX_BATCH_SIZE = 100
+
+/** The ids of one batch: at most {@link MAX_BATCH_SIZE}. */
+export const batchOf = <A, I, R>(id: Schema.Schema<A, I, R>) =>
+  Schema.Array(id).pipe(
+    Schema.maxItems(MAX_BATCH_SIZE, { message: () => `must hold at most ${MAX_BATCH_SIZE} ids` })
+  )
 /** The most rows a backend lists in one call (a page and one more, with room to spare). */
 export const MAX_LIST_LIMIT = 1000
 

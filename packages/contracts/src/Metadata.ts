@@ -3,7 +3,7 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { Authentication, PermissionDenied } from "./Auth.js"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
-import { identifier, ListLimit, MAX_BATCH_SIZE, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, text } from "./Fields.js"
+import { batchOf, identifier, ListLimit, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, text } from "./Fields.js"
 
 export const MovieId = identifier("MovieId")
 export type MovieId = typeof MovieId.Type
@@ -32,10 +32,8 @@ export class MetadataNotFound extends Schema.TaggedError<MetadataNotFound>()(
 export const TitleCursor = Schema.Struct({ title: Metadata.fields.title, id: MovieId })
 export type TitleCursor = typeof TitleCursor.Type
 
-/** Ids of one batch read: at most {@link MAX_BATCH_SIZE}. */
-export const MovieIds = Schema.Array(MovieId).pipe(
-  Schema.maxItems(MAX_BATCH_SIZE, { message: () => `must hold at most ${MAX_BATCH_SIZE} ids` })
-)
+/** Ids of one batch read ({@link batchOf}). */
+export const MovieIds = batchOf(MovieId)
 
 export class MetadataRpcs extends RpcGroup.make(
   Rpc.make("GetMetadata", {

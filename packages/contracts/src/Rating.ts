@@ -3,7 +3,7 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Option, Schema } from "effect"
 import { Authentication, PermissionDenied } from "./Auth.js"
 import { InvalidArgument, ServiceUnavailable } from "./Errors.js"
-import { identifier, ListLimit, MAX_BATCH_SIZE } from "./Fields.js"
+import { batchOf, identifier, ListLimit } from "./Fields.js"
 
 export const RecordId = identifier("RecordId")
 export type RecordId = typeof RecordId.Type
@@ -92,12 +92,10 @@ export class RatingNotFound extends Schema.TaggedError<RatingNotFound>()(
 /** How many events of a submitted batch were applied (all of them, or the call fails). */
 export const SubmitResult = Schema.Struct({ applied: Schema.NonNegativeInt })
 
-/** Records of one type, for a batch read of their aggregates: at most {@link MAX_BATCH_SIZE} ids. */
+/** Records of one type, for a batch read of their aggregates ({@link batchOf}). */
 export const RecordKeys = Schema.Struct({
   recordType: RecordType,
-  recordIds: Schema.Array(RecordId).pipe(
-    Schema.maxItems(MAX_BATCH_SIZE, { message: () => `must hold at most ${MAX_BATCH_SIZE} ids` })
-  )
+  recordIds: batchOf(RecordId)
 })
 export type RecordKeys = typeof RecordKeys.Type
 

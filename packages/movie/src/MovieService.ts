@@ -34,6 +34,8 @@ export class MovieService extends Context.Tag("@movieapp/movie/MovieService")<Mo
 const asRecordIds = (ids: ReadonlyArray<MovieId>) => ids as ReadonlyArray<string> as ReadonlyArray<RecordId>
 
 // Both values were decoded from the backends' answers: validating them again would only cost.
+const indexById = (found: ReadonlyArray<Metadata>) => new Map(found.map((m) => [m.id as string, m]))
+
 const details = (metadata: Metadata, rating: AggregatedRating, dampedRating?: number) =>
   new MovieDetails(dampedRating === undefined ? { metadata, rating } : { metadata, rating, dampedRating }, true)
 
@@ -65,8 +67,7 @@ export const layer = Layer.effect(
         const rating = yield* Effect.fork(ratings.aggregates({ recordType: "movie", recordIds: asRecordIds(movieIds) }))
         const found = yield* metadata.getMany(movieIds)
         const aggregates = yield* Effect.flatten(Fiber.await(rating))
-        const byId = new Map<string, Metadata>()
-        for (const m of found) byId.set(m.id, m)
+        const byId = indexById(found)
         const movies: Array<MovieDetails> = []
         const missing: Array<MovieId> = []
         movieIds.forEach((id, i) => {
@@ -103,8 +104,7 @@ export const layer = Layer.effect(
         const found = page.length === 0
           ? []
           : yield* metadata.getMany(page.map((r) => r.recordId as string as MovieId))
-        const byId = new Map<string, Metadata>()
-        for (const m of found) byId.set(m.id, m)
+        const byId = indexById(found)
         const movies: Array<MovieDetails> = []
         for (const record of page) {
           const m = byId.get(record.recordId)
