@@ -29,12 +29,15 @@
  *   npm run bench:gateway [-- --duration 10 | --requests 30000] [--concurrency 50] [--connections 5]
  *                            [--rounds 3] [--movies 500] [--warmup 3] [--api original|v1]
  *                            [--env KEY=VALUE | --env movie:KEY=VALUE ...] [--code bundle|compiled]
- *                            [--node /path/to/node] [--tls]
+ *                            [--node /path/to/node] [--tls] [--gateway-workers 1]
  *
  * `--env` passes a variable to the three services (or, prefixed with a service's
  * name, to that one), e.g. `--env NODE_OPTIONS=--max-old-space-size=64`.
  * `--node` runs the services and the ceiling with another Node.js than this
  * script's (the images run the Node.js of deploy/Dockerfile's FROM).
+ *
+ * `--gateway-workers N` runs our gateway as N processes sharing its ports
+ * (node:cluster, scripts/bench-gateway-workers.ts): whether workers pay here.
  *
  * `--tls` runs our three services with TLS on every listener and mutual TLS
  * between them, as the production overlay deploys them (certificates made for the
@@ -91,6 +94,10 @@ if (api !== "original" && api !== "v1") throw new Error(`--api expects original 
 const code = option("code") ?? "bundle"
 if (code !== "bundle" && code !== "compiled") throw new Error(`--code expects bundle or compiled, got ${code}`)
 const node = option("node") ?? process.execPath
+const gatewayWorkers = numberOption("gateway-workers", 1)
+if (!(Number.isInteger(gatewayWorkers) && gatewayWorkers >= 1)) {
+  throw new Error(`--gateway-workers must be a whole number from 1, got ${gatewayWorkers}`)
+}
 const SERVICES = ["movie", "metadata", "rating"] as const
 type Service = typeof SERVICES[number]
 /** What `node` runs for a service: its bundle (what the images run), or tsc's output. */
@@ -179,8 +186,15 @@ const freshPorts = async (): Promise<Ports> => ({
   rpc: await freePort()
 })
 
-/** Starts one of our services; the gateway is pointed at `backends`, which need not run yet. */
-const startService = async (service: Service, backends: { readonly metadata: Ports; readonly rating: Ports }) => {
+/**
+ * Starts one of our services; the gateway is pointed at `backends`, which need not
+ * run yet. `workers` above 1 runs the gateway as that many node:cluster workers.
+ */
+const startService = async (
+  service: Service,
+  backends: { readonly metadata: Ports; readonly rating: Ports },
+  workers = 1
+) => {
   const ports = service === "metadata"
     ? backends.metadata
     : service === "rating"
@@ -194,7 +208,13 @@ const startService = async (service: Service, backends: { readonly metadata: Por
   })
   if (pki !== undefined) secure.ports.add(ports.grpc)
   const since = process.hrtime.bigint()
-  const running = launch(service, [node, entryPoint(service)], env)
+  const running = launch(
+    service,
+    service === "movie" && workers > 1
+      ? [node, await compileScript("bench-gateway-workers"), String(workers), entryPoint(service)]
+      : [node, entryPoint(service)],
+    env
+  )
   const startupMs = await untilServing(running, ports.grpc, since)
   return { running, ports, startupMs }
 }
@@ -235,7 +255,16 @@ interface System {
   readonly ratingPort: number
 }
 
-const rssOf = (system: System) => system.processes.map((p) => ProcessStats.residentMiB(p.pid) ?? NaN)
+/**
+ * Per process, as the goals count memory: for a gateway run as workers, its
+ * largest worker (the cluster primary, which only forks them, is left out).
+ */
+const perProcess = (system: System, read: (pid: number) => number | undefined) =>
+  system.processes.map((p) => {
+    const workers = ProcessStats.tree(p.pid).slice(1)
+    return Math.max(...(workers.length > 0 ? workers : [p.pid]).map((pid) => read(pid) ?? NaN))
+  })
+const rssOf = (system: System) => perProcess(system, ProcessStats.residentMiB)
 
 const describeLoad = (label: string, result: Load, names: ReadonlyArray<string>) =>
   `  ${label.padEnd(34)} ${fixed(result.rps, 0, 6)} calls/s  p50 ${fixed(result.p50Ms, 1, 6)} ms  p99 ${
@@ -275,6 +304,9 @@ const main = async () => {
       }, ` +
       `Node ${nodeVersion}, ${cpus().length} cores, load average ${loadAverage()}` +
       (tls ? "; movieapp over TLS, mutual TLS between its services (the ceiling plaintext)" : "") +
+      (gatewayWorkers > 1
+        ? `; movieapp's gateway as ${gatewayWorkers} node:cluster workers (CPU summed over them, memory of the largest)`
+        : "") +
       (Object.values(passthrough).some((env) => Object.keys(env).length > 0)
         ? `; env ${JSON.stringify(passthrough)}`
         : "")
@@ -309,7 +341,7 @@ const main = async () => {
   const backends = { metadata: metadataPorts, rating: ratingPorts }
   const ourMetadata = await startService("metadata", backends)
   const ourRating = await startService("rating", backends)
-  const ourMovie = await startService("movie", backends)
+  const ourMovie = await startService("movie", backends, gatewayWorkers)
   const ours: System = {
     label: "movieapp",
     processes: [ourMovie.running, ourMetadata.running, ourRating.running],
@@ -318,7 +350,7 @@ const main = async () => {
   }
 
   const ceilingPorts = { gateway: await freePort(), metadata: await freePort(), rating: await freePort() }
-  const ceilingScript = await compileCeiling()
+  const ceilingScript = await compileScript("bench-gateway-ceiling")
   const startCeiling = async (role: string, extra: ReadonlyArray<string>) => {
     const running = launch(`ceiling ${role}`, [node, ceilingScript, role, ...extra], {
       PATH: process.env.PATH ?? "",
@@ -390,7 +422,7 @@ const main = async () => {
         console.log(describeLoad(`${round}: ${system.label} GetAggregatedRating`, result, ["rating"]))
       }
     }
-    const peak = systems.map((system) => system.processes.map((p) => ProcessStats.peakResidentMiB(p.pid) ?? NaN))
+    const peak = systems.map((system) => perProcess(system, ProcessStats.peakResidentMiB))
     console.log(
       `  (load average now ${loadAverage()}: the machine's other work competes for its ${cpus().length} cores)`
     )
@@ -505,19 +537,20 @@ const main = async () => {
 }
 
 /**
- * The ceiling as plain JavaScript, as our services run: TypeScript's own
- * transpiler, no loader in the process (tsx's would add its memory and a thread).
- * Written under node_modules so that its imports resolve as the repository's do.
+ * A script of this directory (the ceiling, the workers' primary) as plain
+ * JavaScript, as our services run: TypeScript's own transpiler, no loader in the
+ * process (tsx's would add its memory and a thread). Written under node_modules
+ * so that its imports resolve as the repository's do.
  */
-const compileCeiling = async () => {
+const compileScript = async (name: string) => {
   const ts = await import("typescript")
-  const source = readFileSync(join(repo, "scripts/bench-gateway-ceiling.ts"), "utf8")
+  const source = readFileSync(join(repo, `scripts/${name}.ts`), "utf8")
   const output =
     ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
       .outputText
   const dir = join(repo, "node_modules/.cache/bench-gateway")
   mkdirSync(dir, { recursive: true })
-  const path = join(dir, "bench-gateway-ceiling.mjs")
+  const path = join(dir, `${name}.mjs`)
   writeFileSync(path, output)
   return path
 }

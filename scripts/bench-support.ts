@@ -267,7 +267,7 @@ export interface GhzRun {
   readonly call: string
   readonly dataFile: string
   readonly port: number
-  /** The server processes whose CPU per call is measured. */
+  /** The server processes whose CPU per call is measured, each with the processes below it. */
   readonly pids: ReadonlyArray<number>
   readonly seconds: number
   readonly total?: number | undefined
@@ -278,7 +278,7 @@ export interface GhzRun {
 export const runGhz = async (
   { call, concurrency, connections, dataFile, pids, port, proto, seconds, total }: GhzRun
 ): Promise<Load> => {
-  const cpu = () => pids.map((pid) => ProcessStats.cpuMillis(pid) ?? NaN)
+  const cpu = () => pids.map((pid) => ProcessStats.treeCpuMillis(pid) ?? NaN)
   const before = cpu()
   const ghzBefore = ProcessStats.exitedChildrenCpuMillis() ?? NaN
   const output = await new Promise<string>((done, fail) =>

@@ -2,7 +2,7 @@
  * What a running process has used, read from Linux's /proc: benchmarks print it
  * beside their rates. Undefined where there is no /proc, or no such process.
  */
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 const read = (path: string): string | undefined => {
   try {
@@ -17,6 +17,30 @@ export const cpuMillis = (pid: number | string): number | undefined => {
   const fields = read(`/proc/${pid}/stat`)?.split(") ")[1]?.split(" ")
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
   return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/**
+ * Process `pid` and every process below it (read from each thread's `children` in
+ * /proc): a node:cluster primary and its workers, say. Just `[pid]` when it has
+ * none, and empty when there is no such process.
+ */
+export const tree = (pid: number): ReadonlyArray<number> => {
+  let tasks: Array<string>
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return []
+  }
+  const children = tasks.flatMap((task) =>
+    (read(`/proc/${pid}/task/${task}/children`) ?? "").split(" ").filter((id) => id !== "").map(Number)
+  )
+  return [pid, ...children.flatMap(tree)]
+}
+
+/** CPU time (user and system) process `pid` and the processes below it have used so far, in milliseconds. */
+export const treeCpuMillis = (pid: number): number | undefined => {
+  const times = tree(pid).map(cpuMillis)
+  return times.length === 0 ? undefined : times.reduce<number>((total, ms) => total + (ms ?? 0), 0)
 }
 
 /** The most memory process `pid` has held resident (VmHWM), in MiB. */
