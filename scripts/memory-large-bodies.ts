@@ -36,7 +36,8 @@ const startService = (port: number) =>
           SERVER_GRPC_PORT: "0",
           SERVER_HTTP_PORT: String(port),
           LOG_LEVEL: "Error",
-          // Bodies this large are refused before anyone is authenticated; no write is made.
+          // Writes from anyone: a body is read (and refused at the limit, so no write is
+          // made) only once its caller is admitted, and a stranger is refused before.
           AUTH: "disabled"
         },
         stdio: ["ignore", "ignore", "inherit"]

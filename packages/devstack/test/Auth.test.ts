@@ -300,6 +300,27 @@ describe("authenticated writes", () => {
         assert.strictEqual(yield* countOf(recordId), 1)
       }))
 
+    it.effect("HTTP, as gRPC: who calls is settled before the request is read; a stranger's invalid write is 401, a user's 400", () =>
+      Effect.gen(function*() {
+        const { metadata, rating } = yield* ports
+        const badRating = { recordId: "", recordType: "show", userId: "ann", value: 99 }
+        const badDelete = "/rating?id=&type=show&userId=ann"
+        const badMovie = { id: "", title: 7 }
+        const writes = (authorization: string | undefined) =>
+          Effect.all([
+            http(rating.http, "PUT", "/rating", authorization, badRating),
+            http(rating.http, "DELETE", badDelete, authorization),
+            http(metadata.http, "PUT", "/metadata", authorization, badMovie)
+          ])
+        for (const answer of yield* writes(undefined)) {
+          assert.deepStrictEqual([answer.status, answer.body.code], [401, "UNAUTHENTICATED"], answer.body.message)
+        }
+        // With a token, the same requests are read and refused for what they hold.
+        for (const answer of yield* writes((yield* Tokens.editor).authorization)) {
+          assert.deepStrictEqual([answer.status, answer.body.code], [400, "INVALID_ARGUMENT"], answer.body.message)
+        }
+      }))
+
     it.effect("OpenAPI: each write names the bearer scheme, each read none", () =>
       Effect.gen(function*() {
         const { metadata, rating } = yield* ports

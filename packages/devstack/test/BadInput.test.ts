@@ -47,14 +47,23 @@ interface HttpAnswer {
   readonly status: number
   readonly body: any
 }
-const http = (port: number, method: string, path: string, body?: string): Effect.Effect<HttpAnswer> =>
-  Effect.promise(async () => {
-    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      ...(body === undefined ? {} : { body, headers: { "content-type": "application/json" } })
+/**
+ * A write carries a token that may write metadata (its subject matters only once
+ * a rating is valid): HTTP, as gRPC, refuses a stranger before reading the request
+ * (Auth.test), and these requests are about what they hold.
+ */
+const http = (port: number, method: string, path: string, body?: string) =>
+  Effect.gen(function*() {
+    const token = method === "GET" ? {} : yield* Tokens.editor
+    return yield* Effect.promise(async (): Promise<HttpAnswer> => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers: { ...token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body })
+      })
+      const text = await response.text()
+      return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
     })
-    const text = await response.text()
-    return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
   })
 
 /**

@@ -10,11 +10,12 @@
  * rather than trusting a gateway, so a backend reached directly is as closed as
  * one reached through the gateway; the gateway serves no writes.
  */
-import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Authentication, type Caller, RateLimited, Unauthenticated } from "@movieapp/contracts/Auth"
+import { HttpApiMiddleware, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Authentication, type Caller, Principal, RateLimited, Unauthenticated } from "@movieapp/contracts/Auth"
 import type { ServiceUnavailable } from "@movieapp/contracts/Errors"
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import type { ServerCall } from "./GrpcServer.js"
+import * as Http from "./Http.js"
 import * as RateLimit from "./RateLimit.js"
 
 /** The port: checks a bearer token and says who it names. */
@@ -176,7 +177,7 @@ export const grpcCaller = (access: WriteAccess["Type"], call: ServerCall) => {
  * The caller of an HTTP write, from its `authorization` header. A refusal also
  * gets its header: `WWW-Authenticate` on 401 (RFC 6750), `Retry-After` on 429.
  */
-export const httpCaller = (access: WriteAccess["Type"]) =>
+const httpCaller = (access: WriteAccess["Type"]) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const authorization = request.headers.authorization
     return access.admit(
@@ -202,6 +203,26 @@ export const httpCaller = (access: WriteAccess["Type"]) =>
       })
     )
   })
+
+/**
+ * HttpApi middleware of every write: provides the {@link Principal} named by the
+ * request's `authorization` header. HttpApiBuilder runs an endpoint's middleware
+ * before it reads the request's body and parameters, so, as at the gRPC edges, a
+ * stranger is refused before learning anything of what is valid.
+ */
+export class HttpAuthentication extends HttpApiMiddleware.Tag<HttpAuthentication>()(
+  "@movieapp/platform/Auth/HttpAuthentication",
+  {
+    provides: Principal,
+    failure: Schema.Union(Http.UnauthenticatedError, Http.RateLimitedError, Http.ServiceUnavailableError)
+  }
+) {}
+
+/** The server side of {@link HttpAuthentication}. */
+export const httpAuthentication: Layer.Layer<HttpAuthentication, never, WriteAccess> = Layer.effect(
+  HttpAuthentication,
+  Effect.map(WriteAccess, httpCaller)
+)
 
 /**
  * The server side of the {@link Authentication} middleware of Effect RPC

@@ -3,7 +3,7 @@
  * the scope `metadata:write`), with an OpenAPI document; errors as Http.ErrorBody.
  */
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpLayerRouter, OpenApi } from "@effect/platform"
-import { METADATA_WRITE_SCOPE, requireScope } from "@movieapp/contracts/Auth"
+import { METADATA_WRITE_SCOPE, Principal, requireScope } from "@movieapp/contracts/Auth"
 import { Metadata, MetadataNotFound, MovieId } from "@movieapp/contracts/Metadata"
 import * as Auth from "@movieapp/platform/Auth"
 import { Code } from "@movieapp/platform/GrpcStatus"
@@ -25,11 +25,10 @@ export class MetadataHttpApi extends HttpApi.make("metadata").annotate(OpenApi.T
     .add(
       HttpApiEndpoint.put("put", "/metadata")
         .annotate(OpenApi.Override, Http.bearerRequired)
+        .middleware(Auth.HttpAuthentication)
         .setPayload(Metadata)
         .addSuccess(Metadata)
-        .addError(Http.UnauthenticatedError)
         .addError(Http.PermissionDeniedError)
-        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
 ) {}
@@ -37,11 +36,10 @@ export class MetadataHttpApi extends HttpApi.make("metadata").annotate(OpenApi.T
 const handlers = HttpApiBuilder.group(MetadataHttpApi, "metadata", (handlers) =>
   Effect.gen(function*() {
     const metadata = yield* MetadataService
-    const access = yield* Auth.WriteAccess
     return handlers
       .handle("get", ({ urlParams }) => metadata.get(urlParams.id))
       .handle("put", ({ payload }) =>
-        Auth.httpCaller(access).pipe(
+        Principal.pipe(
           Effect.flatMap((caller) => requireScope(caller, METADATA_WRITE_SCOPE)),
           Effect.zipRight(metadata.put(payload)),
           Effect.as(payload)
@@ -49,5 +47,6 @@ const handlers = HttpApiBuilder.group(MetadataHttpApi, "metadata", (handlers) =>
   }))
 
 export const routes = HttpLayerRouter.addHttpApi(MetadataHttpApi, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide(handlers)
+  Layer.provide(handlers),
+  Layer.provide(Auth.httpAuthentication)
 )

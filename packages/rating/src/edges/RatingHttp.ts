@@ -13,7 +13,7 @@ import {
   HttpLayerRouter,
   OpenApi
 } from "@effect/platform"
-import { requireSubject } from "@movieapp/contracts/Auth"
+import { Principal, requireSubject } from "@movieapp/contracts/Auth"
 import { Rating, RatingNotFound, RecordId, RecordType, UserId } from "@movieapp/contracts/Rating"
 import * as Auth from "@movieapp/platform/Auth"
 import { Code } from "@movieapp/platform/GrpcStatus"
@@ -44,24 +44,22 @@ export class RatingHttpApi extends HttpApi.make("rating").annotate(OpenApi.Trans
     .add(
       HttpApiEndpoint.put("put", "/rating")
         .annotate(OpenApi.Override, Http.bearerRequired)
+        .middleware(Auth.HttpAuthentication)
         .setPayload(Rating)
         .addSuccess(AggregateResponse)
         .addError(Http.InvalidArgumentError)
-        .addError(Http.UnauthenticatedError)
         .addError(Http.PermissionDeniedError)
-        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
     .add(
       HttpApiEndpoint.del("delete", "/rating")
         .annotate(OpenApi.Override, Http.bearerRequired)
+        .middleware(Auth.HttpAuthentication)
         .setUrlParams(Schema.Struct({ ...RecordParams.fields, userId: UserId }))
         .addSuccess(HttpApiSchema.NoContent)
         .addError(NotFound)
         .addError(Http.InvalidArgumentError)
-        .addError(Http.UnauthenticatedError)
         .addError(Http.PermissionDeniedError)
-        .addError(Http.RateLimitedError)
         .addError(Http.ServiceUnavailableError)
     )
 ) {}
@@ -69,9 +67,7 @@ export class RatingHttpApi extends HttpApi.make("rating").annotate(OpenApi.Trans
 const handlers = HttpApiBuilder.group(RatingHttpApi, "rating", (handlers) =>
   Effect.gen(function*() {
     const ratings = yield* RatingService
-    const access = yield* Auth.WriteAccess
-    const byUser = (userId: UserId) =>
-      Effect.flatMap(Auth.httpCaller(access), (caller) => requireSubject(caller, userId))
+    const byUser = (userId: UserId) => Effect.flatMap(Principal, (caller) => requireSubject(caller, userId))
     const respond = (recordType: RecordType, recordId: RecordId) =>
       Effect.map(ratings.aggregate({ recordType, recordId }), (aggregate) => ({
         recordType,
@@ -95,5 +91,6 @@ const handlers = HttpApiBuilder.group(RatingHttpApi, "rating", (handlers) =>
   }))
 
 export const routes = HttpLayerRouter.addHttpApi(RatingHttpApi, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide(handlers)
+  Layer.provide(handlers),
+  Layer.provide(Auth.httpAuthentication)
 )
