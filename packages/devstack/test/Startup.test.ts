@@ -5,6 +5,8 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { RatingRpcs, RatingValue, RecordId, UserId } from "@movieapp/contracts/Rating"
+import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Ports from "@movieapp/testkit/Ports"
 import * as ServiceProcess from "@movieapp/testkit/ServiceProcess"
 import * as Tokens from "@movieapp/testkit/Tokens"
@@ -59,6 +61,35 @@ describe("start with bad settings", () => {
       60_000
     )
   }
+})
+
+describe("start with good settings", () => {
+  it.live(
+    "RANKING_PRIOR_WEIGHT and RANKING_PRIOR_MEAN: the running rating service ranks with that prior",
+    () =>
+      Effect.gen(function*() {
+        const rating = yield* ServiceProcess.startService("rating", {
+          ...(yield* Tokens.serviceEnv),
+          SERVER_HOST: "127.0.0.1",
+          SERVER_GRPC_PORT: "0",
+          SERVER_HTTP_PORT: "0",
+          SERVER_RPC_PORT: "0",
+          RANKING_PRIOR_WEIGHT: "2",
+          RANKING_PRIOR_MEAN: "1"
+        })
+        const client = yield* RpcTransport.makeClient(RatingRpcs, { host: rating.host, port: rating.port })
+        const key = {
+          recordId: RecordId.make("prior-1"),
+          recordType: "movie" as const,
+          userId: UserId.make("ann")
+        }
+        yield* client.PutRating({ ...key, value: RatingValue.make(10) }, { headers: yield* Tokens.user("ann") })
+        const [ranked] = yield* client.ListRanked({ recordType: "movie", minCount: 1, limit: 1 })
+        // (C·m + sum) / (C + count) = (2·1 + 10) / 3; the defaults (10, 5.5) would give 65 / 11.
+        assert.strictEqual(ranked?.score, 4)
+      }).pipe(Effect.scoped, Effect.provide(Tokens.layer)),
+    60_000
+  )
 })
 
 describe("secure by default: writes need a key, or AUTH=disabled said out loud", () => {
