@@ -11,7 +11,7 @@ import { MovieConfig } from "@movieapp/movie/MovieConfig"
 import type { ServerConfig } from "@movieapp/platform/Config"
 import * as DiscoveryConsul from "@movieapp/platform/DiscoveryConsul"
 import * as DiscoveryDns from "@movieapp/platform/DiscoveryDns"
-import * as Kafka from "@movieapp/platform/Kafka"
+import * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
@@ -198,8 +198,11 @@ export const ingestorPublishesTo = (args: ReadonlyArray<string>, env: Readonly<R
   if (brokers === undefined) return { via: "rpc" }
   return {
     via: "kafka",
-    brokers: Either.getOrThrowWith(Kafka.parseBrokers(brokers), (reason) => new Error(`ingestor brokers: ${reason}`)),
-    topic: option("topic") ?? env.KAFKA_TOPIC ?? Kafka.DEFAULT_TOPIC
+    brokers: Either.getOrThrowWith(
+      KafkaSettings.parseBrokers(brokers),
+      (reason) => new Error(`ingestor brokers: ${reason}`)
+    ),
+    topic: option("topic") ?? env.KAFKA_TOPIC ?? KafkaSettings.DEFAULT_TOPIC
   }
 }
 
@@ -219,7 +222,7 @@ export const ingestorReadable: ReadonlySet<string> = new Set([
 export const checkIngestor = (env: Readonly<Record<string, string>>): Pick<Check, "unread" | "errors"> => {
   const unread = Object.keys(env).filter((key) => !ingestorReadable.has(key)).sort()
   const tracing = evaluate(Telemetry.config, env).result
-  const brokers = env.KAFKA_BROKERS === undefined ? undefined : Kafka.parseBrokers(env.KAFKA_BROKERS)
+  const brokers = env.KAFKA_BROKERS === undefined ? undefined : KafkaSettings.parseBrokers(env.KAFKA_BROKERS)
   const errors = [
     ...(Either.isLeft(tracing) ? [String(tracing.left)] : []),
     ...(brokers !== undefined && Either.isLeft(brokers) ? [`KAFKA_BROKERS: ${brokers.left}`] : [])

@@ -8,6 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
+import type * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as RatingEventSourceKafka from "@movieapp/rating/adapters/RatingEventSourceKafka"
 import * as RatingRepositoryMemory from "@movieapp/rating/adapters/RatingRepositoryMemory"
@@ -45,7 +46,7 @@ const ingestorEnv = (password: string, username = TestKafka.saslSsl.username) =>
  * How building the consumer's layer with `config` ended (its failure, or "started"),
  * and what it logged (kafkajs's own lines among them), captured rather than printed.
  */
-const startConsumer = (config: Kafka.KafkaConfig) => {
+const startConsumer = (config: KafkaSettings.KafkaConfig) => {
   const logs = Logs.make()
   return Effect.scoped(Layer.build(RatingEventSourceKafka.layer(RatingEventSourceKafka.defaults(config)))).pipe(
     Effect.exit,

@@ -4,8 +4,9 @@
  * tracing off) none of MySQL's, Kafka's, the OpenTelemetry SDK's, the Prometheus
  * exposition's or YAML's. Each is imported by the composition root (or Telemetry,
  * Metrics, Config) only when chosen; a static import that brings one back fails
- * here. (Run from source, as here, @effect/platform-node's HTTP server also loads
- * undici for its HTTP client: not an adapter, so not checked.)
+ * here. The ingestor loads kafkajs only when it publishes to Kafka. (Run from
+ * source, as here, @effect/platform-node's HTTP server also loads undici for its
+ * HTTP client: not an adapter, so not checked.)
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ImportRecorder from "@movieapp/testkit/ImportRecorder"
@@ -54,6 +55,34 @@ describe("what a service loads", () => {
         assert.deepStrictEqual(UNCHOSEN.filter((name) => loaded.has(name)), [])
       }), 60_000)
   }
+
+  // The ingestor runs once: what it loaded by the time it exits, having found no
+  // one at the address it was given.
+  const loadedByIngestor = (args: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const recorder = yield* ImportRecorder.make
+      const ingestor = yield* ServiceProcess.start(
+        "packages/ratingingestor/src/main.ts",
+        recorder.env,
+        [...args, "--generate", "1"]
+      )
+      const { code } = yield* ingestor.exited
+      assert.notStrictEqual(code, 0, "nobody listens there: the ingestor cannot have published")
+      return recorder.packages()
+    }).pipe(Effect.scoped)
+
+  it.live(
+    "the ingestor publishing to the rating service: no kafkajs; publishing to Kafka: kafkajs",
+    () =>
+      Effect.gen(function*() {
+        const toRating = yield* loadedByIngestor(["--rating-address", "127.0.0.1:1"])
+        assert.include([...toRating], "effect")
+        assert.isFalse(toRating.has("kafkajs"))
+        const toKafka = yield* loadedByIngestor(["--kafka-brokers", "127.0.0.1:1"])
+        assert.isTrue(toKafka.has("kafkajs"))
+      }),
+    120_000
+  )
 
   it.live("with a trace endpoint, the OpenTelemetry SDK and its exporter are loaded", () =>
     Effect.gen(function*() {

@@ -6,13 +6,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Config as ConfigFx, ConfigProvider, Duration, Effect, Redacted } from "effect"
 import * as Config from "../src/Config.js"
-import * as Kafka from "../src/Kafka.js"
+import * as KafkaSettings from "../src/KafkaSettings.js"
 
 const env = (entries: Record<string, string>) =>
   ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }).pipe(ConfigProvider.constantCase)
 
 const server = Config.server({ grpcPort: 8081, httpPort: 8091 })
-const kafka = Kafka.config({ clientId: "test" })
+const kafka = KafkaSettings.config({ clientId: "test" })
 
 /** The problems of a configuration that cannot be read, as the service would print them. */
 const problems = <A>(config: ConfigFx.Config<A>, entries: Record<string, string>) =>

@@ -8,6 +8,7 @@ import { AggregatedRating, type RatingEvent, RecordId, type RecordKey, UserId } 
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as DiscoveryMemory from "@movieapp/platform/DiscoveryMemory"
 import * as Kafka from "@movieapp/platform/Kafka"
+import * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as Mysql from "@movieapp/platform/Mysql"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
@@ -531,7 +532,7 @@ describe.skipIf(!kafkaUp)("broker health check", () => {
     return Effect.gen(function*() {
       const up = yield* RatingEventSourceKafka.brokerCheck(TestKafka.config("any"))
       yield* up
-      const down = yield* RatingEventSourceKafka.brokerCheck(Kafka.defaults(["127.0.0.1:1"], "test"))
+      const down = yield* RatingEventSourceKafka.brokerCheck(KafkaSettings.defaults(["127.0.0.1:1"], "test"))
       const error = yield* Effect.flip(down)
       assert.strictEqual(error._tag, "ServiceUnavailable")
       assert.include(error.message, "127.0.0.1:1")

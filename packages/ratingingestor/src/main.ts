@@ -11,7 +11,7 @@ import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Cli from "@movieapp/platform/Cli"
 import { DEFAULT_TLS_RELOAD_INTERVAL } from "@movieapp/platform/Config"
-import * as Kafka from "@movieapp/platform/Kafka"
+import * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as RpcTransport from "@movieapp/platform/RpcTransport"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import * as Tls from "@movieapp/platform/Tls"
@@ -27,7 +27,6 @@ import {
   Option,
   type Redacted
 } from "effect"
-import * as RatingEventPublisherKafka from "./adapters/RatingEventPublisherKafka.js"
 import * as RatingEventPublisherRpc from "./adapters/RatingEventPublisherRpc.js"
 import * as Ingest from "./Ingest.js"
 import type { PublishError, RatingEventPublisher } from "./ports/RatingEventPublisher.js"
@@ -91,7 +90,7 @@ const token = Options.redacted("token").pipe(
 const kafkaBrokers = Options.text("kafka-brokers").pipe(
   Options.withFallbackConfig(Config.string("KAFKA_BROKERS")),
   Options.mapEffect((text) =>
-    Either.match(Kafka.parseBrokers(text), {
+    Either.match(KafkaSettings.parseBrokers(text), {
       onLeft: (reason) => invalid(`--kafka-brokers: ${reason}`),
       onRight: Effect.succeed
     })
@@ -103,9 +102,9 @@ const kafkaBrokers = Options.text("kafka-brokers").pipe(
 )
 
 const topic = Options.text("topic").pipe(
-  Options.withFallbackConfig(Config.string("KAFKA_TOPIC").pipe(Config.withDefault(Kafka.DEFAULT_TOPIC))),
+  Options.withFallbackConfig(Config.string("KAFKA_TOPIC").pipe(Config.withDefault(KafkaSettings.DEFAULT_TOPIC))),
   Options.mapEffect((topic) => topic.trim() === "" ? invalid("--topic must not be empty") : Effect.succeed(topic)),
-  Options.withDescription(`The Kafka topic (env KAFKA_TOPIC, default ${Kafka.DEFAULT_TOPIC}).`)
+  Options.withDescription(`The Kafka topic (env KAFKA_TOPIC, default ${KafkaSettings.DEFAULT_TOPIC}).`)
 )
 
 const generate = Options.integer("generate").pipe(
@@ -123,7 +122,7 @@ const seed = Options.integer("seed").pipe(
  * `KAFKA_SASL_*` and `KAFKA_TLS_*`, as for the rating service: from the environment
  * only, never flags, so that a password does not show in the process list.
  */
-const kafkaSecurity = Kafka.security.pipe(
+const kafkaSecurity = KafkaSettings.security.pipe(
   Config.nested("kafka"),
   Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase))
 )
@@ -155,10 +154,16 @@ const ingest = Command.make(
       ConfigError.ConfigError | PublishError | UsageError | Tls.TlsError
     > = Option.match(options.kafkaBrokers, {
       onSome: (brokers) =>
-        Layer.unwrapEffect(Effect.map(kafkaSecurity, (security) =>
-          RatingEventPublisherKafka.layer({
-            kafka: { ...Kafka.defaults(brokers, "ratingingestor", security), topic: options.topic }
-          }))),
+        Layer.unwrapEffect(Effect.gen(function*() {
+          const security = yield* kafkaSecurity
+          // kafkajs is loaded only when Kafka is chosen.
+          const RatingEventPublisherKafka = yield* Effect.promise(() =>
+            import("./adapters/RatingEventPublisherKafka.js")
+          )
+          return RatingEventPublisherKafka.layer({
+            kafka: { ...KafkaSettings.defaults(brokers, "ratingingestor", security), topic: options.topic }
+          })
+        })),
       onNone: () => rpcPublisher(options.ratingAddress, options.ratingTls, Option.getOrUndefined(options.token))
     })
     return run.pipe(

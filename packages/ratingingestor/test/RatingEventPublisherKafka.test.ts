@@ -1,7 +1,7 @@
 /** The Kafka adapter against the real broker (scripts/kafka.sh). */
 import { assert, describe, it } from "@effect/vitest"
 import { RatingEvent } from "@movieapp/contracts/Rating"
-import * as Kafka from "@movieapp/platform/Kafka"
+import * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as TestKafka from "@movieapp/testkit/Kafka"
 import * as Logs from "@movieapp/testkit/Logs"
 import { Cause, Effect, Exit, Layer, Schema } from "effect"
@@ -64,7 +64,7 @@ describe.skipIf(!kafkaUp)("RatingEventPublisherKafka (real broker)", () => {
     const logs = Logs.make()
     return Effect.gen(function*() {
       const exit = yield* Layer.build(
-        RatingEventPublisherKafka.layer({ kafka: Kafka.defaults(["127.0.0.1:1"], "test") })
+        RatingEventPublisherKafka.layer({ kafka: KafkaSettings.defaults(["127.0.0.1:1"], "test") })
       ).pipe(
         Effect.scoped,
         Effect.exit

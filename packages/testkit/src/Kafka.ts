@@ -4,7 +4,7 @@
  * skipped locally with a warning, and fail in CI (CI=true). Queries fail rather
  * than die, so callers can poll through a group coordinator that is still loading.
  */
-import type { KafkaConfig } from "@movieapp/platform/Kafka"
+import type { KafkaConfig } from "@movieapp/platform/KafkaSettings"
 import { Duration, Effect, Redacted } from "effect"
 import type { UnknownException } from "effect/Cause"
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes } from "kafkajs"

@@ -15,6 +15,7 @@
  */
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
+import * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as Readiness from "@movieapp/platform/Readiness"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import type * as Tls from "@movieapp/platform/Tls"
@@ -23,7 +24,7 @@ import type { Batch, IHeaders, KafkaMessage, Producer } from "kafkajs"
 import { type PositionedEvent, RatingEventSource } from "../ports/RatingEventSource.js"
 
 export interface ConsumerConfig {
-  readonly kafka: Kafka.KafkaConfig
+  readonly kafka: KafkaSettings.KafkaConfig
   /** The consumer group; its members share the topic's partitions. */
   readonly group: string
   readonly deadLetterTopic: string
@@ -46,7 +47,7 @@ const DEFAULTS = {
 } as const
 
 /** Every consumer setting but the connection at its default; the dead-letter topic is `<topic>.dead-letter`. */
-export const defaults = (kafka: Kafka.KafkaConfig): ConsumerConfig => ({
+export const defaults = (kafka: KafkaSettings.KafkaConfig): ConsumerConfig => ({
   kafka,
   deadLetterTopic: `${kafka.topic}.dead-letter`,
   ...DEFAULTS
@@ -62,7 +63,7 @@ const positive = (name: string) =>
  * (default 10 seconds), `KAFKA_SESSION_TIMEOUT` (default 30 seconds; the broker allows 6 s to 5 min).
  */
 export const config: Config.Config<ConsumerConfig> = Config.all({
-  kafka: Kafka.config({ clientId: "rating" }),
+  kafka: KafkaSettings.config({ clientId: "rating" }),
   consumer: Config.all({
     group: Config.nonEmptyString("group").pipe(Config.withDefault(DEFAULTS.group)),
     deadLetterTopic: Config.nonEmptyString("deadLetterTopic").pipe(Config.option),
@@ -154,7 +155,7 @@ const traceLinks = (messages: ReadonlyArray<KafkaMessage>): ReadonlyArray<Tracer
  * Whether a broker answers (for the service's health): fails while none of
  * `config.brokers` can be reached.
  */
-export const brokerCheck = (config: Kafka.KafkaConfig) =>
+export const brokerCheck = (config: KafkaSettings.KafkaConfig) =>
   Effect.gen(function*() {
     const admin = yield* Effect.acquireRelease(
       Effect.map(Kafka.make({ ...config, clientId: `${config.clientId}-health` }), (kafka) =>
@@ -173,7 +174,7 @@ export const brokerCheck = (config: Kafka.KafkaConfig) =>
 
 /** Registers the broker check with the service's readiness (gRPC health NOT_SERVING while no broker answers). */
 export const layerBrokerCheck = (
-  config: Kafka.KafkaConfig
+  config: KafkaSettings.KafkaConfig
 ): Layer.Layer<never, Tls.TlsError, Readiness.Readiness> =>
   Layer.unwrapScoped(Effect.map(brokerCheck(config), (check) => Readiness.layerCheck("kafka", check)))
 

@@ -7,13 +7,14 @@
 import type { RatingEvent } from "@movieapp/contracts/Rating"
 import * as RatingEventJson from "@movieapp/contracts/RatingEventJson"
 import * as Kafka from "@movieapp/platform/Kafka"
+import type * as KafkaSettings from "@movieapp/platform/KafkaSettings"
 import * as Telemetry from "@movieapp/platform/Telemetry"
 import type * as Tls from "@movieapp/platform/Tls"
 import { Duration, Effect, Layer } from "effect"
 import { PublishError, RatingEventPublisher } from "../ports/RatingEventPublisher.js"
 
 export interface Options {
-  readonly kafka: Kafka.KafkaConfig
+  readonly kafka: KafkaSettings.KafkaConfig
   /** How long one batch may take before it counts as failed; 30 seconds by default. */
   readonly timeout?: Duration.DurationInput
 }
