@@ -68,14 +68,31 @@ describe("request size limits", () => {
           code: "RESOURCE_EXHAUSTED",
           message: `the request body is larger than ${DEFAULT_MAX_REQUEST_BYTES} bytes`
         })
+        // Chunked, from a writer (a stranger is refused before the body is read: below).
         const chunked = yield* LargeBody.send({
+          port,
+          method: "PUT",
+          path: "/metadata",
+          bytes: 100 * MB,
+          declareLength: false,
+          headers: yield* Tokens.editor
+        })
+        assert.isBelow(chunked.sent, 16 * MB, `the connection took ${chunked.sent} bytes of 100 MB`)
+        assert.include([413, undefined], chunked.status)
+      }))
+
+    it.effect("HTTP: a stranger's body is not read: 401, and the connection is closed rather than drained", () =>
+      Effect.gen(function*() {
+        const { http: port } = yield* MetadataServer.Ports
+        const refused = yield* LargeBody.send({
           port,
           method: "PUT",
           path: "/metadata",
           bytes: 100 * MB,
           declareLength: false
         })
-        assert.isBelow(chunked.sent, 16 * MB, `the connection took ${chunked.sent} bytes of 100 MB`)
+        assert.strictEqual(refused.status, 401)
+        assert.strictEqual(refused.headers.connection, "close")
       }))
 
     it.effect("Effect RPC: a batch of events beyond the HTTP JSON limit is taken; a message beyond its own limit closes that connection, and no other", () =>

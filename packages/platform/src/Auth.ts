@@ -176,6 +176,7 @@ export const grpcCaller = (access: WriteAccess["Type"], call: ServerCall) => {
 /**
  * The caller of an HTTP write, from its `authorization` header. A refusal also
  * gets its header: `WWW-Authenticate` on 401 (RFC 6750), `Retry-After` on 429.
+ * Its body is never read: Node answers `Connection: close` and drops the rest.
  */
 const httpCaller = (access: WriteAccess["Type"]) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {

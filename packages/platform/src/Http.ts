@@ -103,10 +103,10 @@ export const InvalidArgumentError = apiError(InvalidArgument, {
 })
 export const ServiceUnavailableError = apiError(ServiceUnavailable, { status: 503, code: Code.UNAVAILABLE })
 export const DeadlineExceededError = apiError(DeadlineExceeded, { status: 504, code: Code.DEADLINE_EXCEEDED })
-/** 401, with `WWW-Authenticate` (see Auth.httpCaller). */
+/** 401, with `WWW-Authenticate` (see Auth.HttpAuthentication). */
 export const UnauthenticatedError = apiError(Unauthenticated, { status: 401, code: Code.UNAUTHENTICATED })
 export const PermissionDeniedError = apiError(PermissionDenied, { status: 403, code: Code.PERMISSION_DENIED })
-/** 429, with `Retry-After` (see Auth.httpCaller). */
+/** 429, with `Retry-After` (see Auth.HttpAuthentication). */
 export const RateLimitedError = apiError(RateLimited, { status: 429, code: Code.RESOURCE_EXHAUSTED })
 
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(HttpApiError.HttpApiDecodeError))

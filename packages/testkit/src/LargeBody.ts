@@ -16,6 +16,8 @@ export interface Options {
   readonly declareLength: boolean
   /** Declare the length but send none of the body, waiting for the server's answer. */
   readonly withholdBody?: boolean
+  /** More request headers, such as `authorization`. */
+  readonly headers?: Record<string, string>
 }
 
 export interface Outcome {
@@ -45,7 +47,8 @@ export const send = (options: Options): Effect.Effect<Outcome> =>
       agent: false,
       headers: {
         "content-type": "application/json",
-        ...(options.declareLength ? { "content-length": String(options.bytes) } : {})
+        ...(options.declareLength ? { "content-length": String(options.bytes) } : {}),
+        ...options.headers
       }
     })
     const finish = () => {

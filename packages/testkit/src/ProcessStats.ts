@@ -39,8 +39,9 @@ export const tree = (pid: number): ReadonlyArray<number> => {
 
 /** CPU time (user and system) process `pid` and the processes below it have used so far, in milliseconds. */
 export const treeCpuMillis = (pid: number): number | undefined => {
-  const times = tree(pid).map(cpuMillis)
-  return times.length === 0 ? undefined : times.reduce<number>((total, ms) => total + (ms ?? 0), 0)
+  const [root, ...below] = tree(pid).map(cpuMillis)
+  // A process below that ended meanwhile has no figure left; the root must have one.
+  return root === undefined ? undefined : below.reduce<number>((total, ms) => total + (ms ?? 0), root)
 }
 
 /** The most memory process `pid` has held resident (VmHWM), in MiB. */
