@@ -305,7 +305,7 @@ const main = async () => {
       `Node ${nodeVersion}, ${cpus().length} cores, load average ${loadAverage()}` +
       (tls ? "; movieapp over TLS, mutual TLS between its services (the ceiling plaintext)" : "") +
       (gatewayWorkers > 1
-        ? `; movieapp's gateway as ${gatewayWorkers} node:cluster workers (CPU summed over them, memory of the largest)`
+        ? `; movieapp's gateway as ${gatewayWorkers} node:cluster workers (CPU summed over them and their primary, memory of the largest)`
         : "") +
       (Object.values(passthrough).some((env) => Object.keys(env).length > 0)
         ? `; env ${JSON.stringify(passthrough)}`
@@ -314,7 +314,7 @@ const main = async () => {
 
   // 1. Start-up, each service alone (nothing else starting), three times.
   console.log(
-    `\nstart-up, each service alone, spawn to grpc.health.v1 SERVING (polled every ${POLL_MS} ms over a new HTTP/2 connection: each figure is late by at most that plus one check, about 1 ms):`
+    `\nstart-up, each service alone, spawn to grpc.health.v1 SERVING (polled every ${POLL_MS} ms, a new connection each time: each figure is late by at most that plus one check, 1 to 2 ms):`
   )
   const startups: Record<Service, Array<number>> = { movie: [], metadata: [], rating: [] }
   for (let attempt = 0; attempt < 3; attempt++) {

@@ -6,13 +6,14 @@
 import * as grpc from "@grpc/grpc-js"
 import { METADATA_WRITE_SCOPE } from "@movieapp/contracts/Auth"
 import * as DevelopmentTokens from "@movieapp/platform/DevelopmentTokens"
+import * as GrpcHealth from "@movieapp/platform/GrpcHealth"
 import * as v1Metadata from "@movieapp/proto/gen/movieapp/v1/metadata"
 import * as v1Rating from "@movieapp/proto/gen/movieapp/v1/rating"
 import * as ProcessStats from "@movieapp/testkit/ProcessStats"
+import { Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { generateKeyPairSync } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import * as http2 from "node:http2"
 import { homedir, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -102,34 +103,15 @@ export const clientOf = <C>(
 }
 
 /** Whether the gRPC server at `port` answers grpc.health.v1 Check("") with SERVING; false on any failure. */
-export const serving = (port: number) =>
-  new Promise<boolean>((done) => {
-    const ca = trusted(port)
-    const session = ca === undefined
-      ? http2.connect(`http://127.0.0.1:${port}`)
-      : http2.connect(`https://127.0.0.1:${port}`, { ca: ca.pem, servername: "localhost" })
-    const finish = (ok: boolean) => {
-      session.destroy()
-      done(ok)
-    }
-    session.once("error", () => finish(false))
-    const call = session.request({
-      ":method": "POST",
-      ":path": "/grpc.health.v1.Health/Check",
-      "content-type": "application/grpc",
-      te: "trailers"
-    })
-    const chunks: Array<Buffer> = []
-    call.on("data", (chunk: Buffer) => chunks.push(chunk))
-    call.once("error", () => finish(false))
-    // HealthCheckResponse { status: SERVING (1) } is field 1, varint 1, after the 5-byte gRPC frame header.
-    call.once("end", () => {
-      const body = Buffer.concat(chunks)
-      finish(body.length >= 7 && body[5] === 0x08 && body[6] === 0x01)
-    })
-    // An empty HealthCheckRequest (service "": the server as a whole).
-    call.end(Buffer.alloc(5))
-  })
+export const serving = (port: number) => {
+  const ca = trusted(port)
+  return Effect.runPromise(
+    GrpcHealth.check(`127.0.0.1:${port}`, "", {
+      deadlineMs: 1_000,
+      ...(ca === undefined ? {} : { credentials: grpc.credentials.createSsl(ca.pem), serverName: "localhost" })
+    }).pipe(Effect.match({ onFailure: () => false, onSuccess: (status) => status === "SERVING" }))
+  )
+}
 
 /** How often start-up polls health: the start-up figures are late by at most this, plus one check. */
 export const POLL_MS = 2
